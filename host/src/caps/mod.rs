@@ -1,0 +1,88 @@
+//! Capabilities: one module per thing a component can be granted.
+//!
+//! Each module holds the three parts of its capability: the policy section (a serde type read from
+//! `allow.<name>`), its linker wiring (`link`), and the per-instance state it builds from the grant (`prepare`).
+//! [`Grants`] is the one list that ties them together: adding a capability is a new module plus one field there.
+//!
+//! Interfaces a component imports but that no grant provides are still linked, to functions that fail with
+//! `capability not granted: <import>` (see [`denied`]), so a component loads and fails only at the call that
+//! reaches past its grant.
+
+pub mod baseline;
+pub mod denied;
+pub mod env;
+pub mod fs;
+pub mod http;
+pub mod sockets;
+pub mod stdio;
+
+use crate::policy::{PolicyError, SourceText};
+use crate::sandbox::{HostState, InstanceBuilder};
+use serde::Deserialize;
+use std::path::Path;
+use wasmtime::component::Linker;
+
+/// What one capability module provides. Implemented by each grant type.
+pub trait Capability {
+    /// The key under `allow.` in the policy.
+    fn name(&self) -> &'static str;
+
+    /// Whether the policy grants anything for this capability.
+    fn is_granted(&self) -> bool;
+
+    /// Check what the parser cannot (for example that a mounted directory exists).
+    ///
+    /// # Errors
+    /// A [`PolicyError`] pointing at the offending value.
+    fn validate(&self, _base_dir: &Path, _source: &SourceText) -> Result<(), PolicyError> {
+        Ok(())
+    }
+
+    /// Add this capability's interfaces to `linker`, and return the WIT interface names (`ns:pkg/iface`, without
+    /// version) now provided. Interfaces not returned here are linked to denials.
+    ///
+    /// # Errors
+    /// When the linker rejects a definition (a bug, not a user error).
+    fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]>;
+
+    /// Configure one instance from the grant.
+    ///
+    /// # Errors
+    /// When the grant cannot be applied on this host, e.g. a mounted directory was removed.
+    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()>;
+}
+
+/// Everything a policy grants one component (`allow.*`): one field per capability.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Host directories mounted into the guest.
+    #[serde(default)]
+    pub fs: fs::FsGrant,
+    /// Environment variables the guest sees.
+    #[serde(default)]
+    pub env: env::EnvGrant,
+    /// Outbound HTTP origins (wasi:http).
+    #[serde(default)]
+    pub http: http::HttpGrant,
+    /// Outbound sockets and name lookups (wasi:sockets).
+    #[serde(default)]
+    pub sockets: sockets::SocketsGrant,
+}
+
+impl Grants {
+    /// Every capability, in a fixed order: the one list.
+    pub fn all(&self) -> [&dyn Capability; 4] {
+        [&self.fs, &self.env, &self.http, &self.sockets]
+    }
+
+    /// Run every capability's validation.
+    ///
+    /// # Errors
+    /// The first [`PolicyError`] found.
+    pub fn validate(&self, base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
+        self.all()
+            .iter()
+            .try_for_each(|cap| cap.validate(base_dir, source))
+    }
+}

@@ -1,0 +1,88 @@
+//! Standard I/O: stdin is empty, stdout and stderr are captured in memory up to `max_output` bytes each.
+//!
+//! Captured output is never mixed into a call's JSON result; callers get it separately (and `--stats` reports
+//! its size). A guest that writes past the cap gets a closed stream, which Rust's `print!` turns into a panic:
+//! the call fails with "output limit exceeded" instead of filling the host's memory.
+
+use crate::sandbox::HostState;
+use bytes::Bytes;
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::WasiCli;
+use wasmtime_wasi::p2::bindings::cli;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// WIT interfaces (without version) linked by [`link`].
+pub const INTERFACES: &[&str] = &[
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// Link stdin, stdout, stderr and the terminal interfaces (which report "not a terminal").
+///
+/// # Errors
+/// When the linker rejects a definition (a bug, not a user error).
+pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    fn view(s: &mut HostState) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
+        wasmtime_wasi::cli::WasiCliView::cli(s)
+    }
+    cli::stdin::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::stdout::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::stderr::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(linker, view)?;
+    Ok(())
+}
+
+/// The captured stdout and stderr of one instance.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    cap: usize,
+}
+
+impl Capture {
+    /// Capture up to `cap` bytes of each stream, wiring both into `wasi`.
+    pub fn install(wasi: &mut WasiCtxBuilder, cap: u64) -> Capture {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        let capture = Capture {
+            stdout: MemoryOutputPipe::new(cap),
+            stderr: MemoryOutputPipe::new(cap),
+            cap,
+        };
+        wasi.stdout(capture.stdout.clone());
+        wasi.stderr(capture.stderr.clone());
+        capture
+    }
+
+    /// Everything the guest wrote to stdout.
+    pub fn stdout(&self) -> Bytes {
+        self.stdout.contents()
+    }
+
+    /// Everything the guest wrote to stderr.
+    pub fn stderr(&self) -> Bytes {
+        self.stderr.contents()
+    }
+
+    /// The stream that hit the cap, if any.
+    pub fn overflowed(&self) -> Option<&'static str> {
+        if self.stdout.contents().len() >= self.cap {
+            Some("stdout")
+        } else if self.stderr.contents().len() >= self.cap {
+            Some("stderr")
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! `are cache`: where precompiled components live, and clearing them.
+
+use are::cache::CompileCache;
+use are::invoke::fmt_bytes;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Remove every precompiled component.
+    Clear,
+    /// Print the cache directory (`$ARE_CACHE_DIR`, else the user cache dir).
+    Dir,
+}
+
+impl Cmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let cache = CompileCache::from_env();
+        match self {
+            Cmd::Clear => {
+                let cleared = cache.clear()?;
+                println!(
+                    "removed {} cached component(s), {} freed, from {}",
+                    cleared.files,
+                    fmt_bytes(cleared.bytes),
+                    cache.dir().display()
+                );
+            }
+            Cmd::Dir => println!("{}", cache.dir().display()),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,125 @@
+//! `are call`: call one exported function with JSON arguments and print the JSON result.
+
+use super::{Host, PolicyArgs};
+use anyhow::Context as _;
+use are::invoke::{CallReport, CallStats, fmt_bytes};
+use serde_json::json;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Call a function: `are call text.wasm word-count '{"text": "hi there"}'`.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Component file, or a component name from the policy.
+    component: String,
+    /// Function: `name`, `interface.name`, or `pkg:ns/iface@ver.name`.
+    function: String,
+    /// Arguments: a JSON object keyed by parameter name, or an array by position; `-` reads stdin, `@FILE`
+    /// reads a file. Omit for functions without parameters.
+    args: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print fuel, wall time, peak memory and output sizes to stderr (inside the envelope with `--json`).
+    #[arg(long)]
+    stats: bool,
+    /// Print one JSON envelope `{ok, result | error, stats, stdout, stderr}` on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Read WIT docs from this source directory.
+    #[arg(long, value_name = "DIR")]
+    wit: Option<PathBuf>,
+}
+
+impl Opts {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let args = self.read_args()?;
+        let policy = self.policy.load_policy()?;
+        let spec = self.policy.spec(&policy, &self.component, self.wit.clone());
+        let host = Host::new()?;
+        let loaded = host.load(spec)?;
+        let report = loaded.call(&host.engine, &self.function, &args, None).await;
+        let load = loaded.load_stats;
+        if self.json {
+            let mut envelope = match &report.outcome {
+                Ok(out) => json!({ "ok": !out.is_err, "result": out.value }),
+                Err(e) => json!({ "ok": false, "error": { "kind": e.kind(), "message": e.to_string() } }),
+            };
+            envelope["stdout"] = String::from_utf8_lossy(&report.stdout).into();
+            envelope["stderr"] = String::from_utf8_lossy(&report.stderr).into();
+            if self.stats {
+                envelope["stats"] = serde_json::to_value(&report.stats)?;
+                envelope["load"] = serde_json::to_value(load)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&envelope)?);
+        } else {
+            forward_guest_output(&report);
+            match &report.outcome {
+                Ok(out) => println!("{}", serde_json::to_string_pretty(&out.value)?),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            if self.stats {
+                eprintln!("{}", stats_line(&report.stats));
+                eprintln!(
+                    "load:  {} in {:.1?}",
+                    match load.cache {
+                        are::cache::CacheOutcome::Hit => "from cache",
+                        are::cache::CacheOutcome::Miss => "compiled and cached",
+                        are::cache::CacheOutcome::Rebuilt => "recompiled (cache entry was damaged)",
+                        are::cache::CacheOutcome::Uncached => "compiled (no cache)",
+                    },
+                    load.duration
+                );
+            }
+        }
+        Ok(match &report.outcome {
+            Ok(out) if !out.is_err => ExitCode::SUCCESS,
+            _ => ExitCode::FAILURE,
+        })
+    }
+
+    fn read_args(&self) -> anyhow::Result<serde_json::Value> {
+        let text = match self.args.as_deref() {
+            None => return Ok(serde_json::Value::Null),
+            Some("-") => {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("cannot read arguments from stdin")?;
+                s
+            }
+            Some(a) if a.starts_with('@') => {
+                std::fs::read_to_string(&a[1..]).with_context(|| format!("cannot read arguments file {}", &a[1..]))?
+            }
+            Some(a) => a.to_string(),
+        };
+        serde_json::from_str(&text).with_context(|| {
+            format!("arguments are not valid JSON: {text:.200}\n(write a JSON object keyed by parameter name, e.g. '{{\"text\": \"hi\"}}')")
+        })
+    }
+}
+
+/// One line summarising a call's cost.
+pub fn stats_line(s: &CallStats) -> String {
+    let fuel = match (s.fuel_consumed, s.fuel_limit) {
+        (Some(used), Some(limit)) => format!("{used} of {limit}"),
+        (Some(used), None) => format!("{used} (unlimited)"),
+        (None, _) => "not metered".to_string(),
+    };
+    format!(
+        "stats: fuel {fuel} · wall {:.2?} (instantiate {:.2?}) · peak memory {} · stdout {} · stderr {} · result {}",
+        s.wall_time,
+        s.instantiate_time,
+        fmt_bytes(s.peak_memory),
+        fmt_bytes(s.stdout_bytes as u64),
+        fmt_bytes(s.stderr_bytes as u64),
+        fmt_bytes(s.result_bytes as u64),
+    )
+}
+
+/// Show what the guest printed, on stderr, each line marked with its stream.
+fn forward_guest_output(report: &CallReport) {
+    for (name, bytes) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+        for line in String::from_utf8_lossy(bytes).lines().take(200) {
+            eprintln!("guest {name} | {line}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Subcommands of `are`, one module each. Shared flags live here and are flattened into the commands that use
+//! them.
+
+mod build;
+mod cache;
+mod call;
+mod demo;
+mod inspect;
+mod new;
+mod policy;
+
+use are::component::{self, ComponentSpec, LoadedComponent};
+use are::engine::{AreEngine, EngineConfig};
+use are::policy::{Fuel, LimitsSection, Policy, Size, Timeout};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Agent Runtime Environment: run untrusted WebAssembly components as tools, with explicit grants and metering.
+#[derive(Parser)]
+#[command(name = "are", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (also `RUST_LOG`), e.g. `info` or `are=debug`.
+    #[arg(long, global = true, env = "ARE_LOG", default_value = "warn,wasmtime_wasi_http=error,wasmtime_wasi=error")]
+    log: String,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Call an exported function with JSON arguments.
+    Call(call::Opts),
+    /// Show a component's world, its tools with JSON schemas, and its imports by capability.
+    Inspect(inspect::Opts),
+    /// Manage the cache of precompiled components.
+    #[command(subcommand)]
+    Cache(cache::Cmd),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(policy::Cmd),
+    /// Compile a guest crate (with a `wit/` folder) to a component, embedding its WIT docs.
+    Build(build::Opts),
+    /// Create a new guest crate from a template.
+    #[command(subcommand)]
+    New(new::Cmd),
+    /// Build the example tools and show tools called, grants enforced and hostile code stopped.
+    Demo(demo::Opts),
+}
+
+/// Parse arguments, run the command, and turn errors into `error:` lines and an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Call(opts) => opts.run().await,
+            Command::Inspect(opts) => opts.run(),
+            Command::Cache(cmd) => cmd.run(),
+            Command::Policy(cmd) => cmd.run(),
+            Command::Build(opts) => opts.run(),
+            Command::New(cmd) => cmd.run(),
+            Command::Demo(opts) => opts.run().await,
+
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print `error: …` and its causes to stderr.
+fn report_error(e: &anyhow::Error) {
+    eprintln!("error: {e}");
+    let mut causes = e.chain().skip(1).peekable();
+    if causes.peek().is_some() {
+        eprintln!("\nCaused by:");
+        for cause in causes {
+            eprintln!("    {cause}");
+        }
+    }
+}
+
+fn init_tracing(filter: &str, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Flags that choose a policy and override its limits.
+#[derive(clap::Args, Clone, Default)]
+pub struct PolicyArgs {
+    /// Policy file naming components, grants and limits (deny by default).
+    #[arg(long, visible_alias = "config", value_name = "are.toml")]
+    pub policy: Option<PathBuf>,
+    /// Fuel per call (overrides the policy), or `unlimited`.
+    #[arg(long)]
+    pub fuel: Option<Fuel>,
+    /// Wall-clock timeout per call, e.g. `5s` (overrides the policy).
+    #[arg(long)]
+    pub timeout: Option<Timeout>,
+    /// Memory limit per instance, e.g. `64MiB` (overrides the policy).
+    #[arg(long)]
+    pub memory: Option<Size>,
+    /// Largest result/stdout/stderr, e.g. `1MiB` (overrides the policy).
+    #[arg(long)]
+    pub max_output: Option<Size>,
+}
+
+impl PolicyArgs {
+    /// The policy file, or an empty policy (nothing granted) when none was given.
+    pub fn load_policy(&self) -> anyhow::Result<Policy> {
+        match &self.policy {
+            Some(path) => Ok(Policy::load(path)?),
+            None => Ok(Policy::default()),
+        }
+    }
+
+    fn cli_limits(&self) -> LimitsSection {
+        LimitsSection {
+            fuel: self.fuel,
+            memory: self.memory,
+            timeout: self.timeout,
+            max_output: self.max_output,
+        }
+    }
+
+    /// The spec of `component`: a name from the policy, or a path (with the grants of the policy entry whose
+    /// `source` is that file, if any; otherwise nothing granted).
+    pub fn spec(&self, policy: &Policy, component: &str, wit_dir: Option<PathBuf>) -> ComponentSpec {
+        let by_name = policy.component(component).map(|c| (component.to_string(), c));
+        let by_path = || {
+            policy
+                .component_for_path(Path::new(component))
+                .map(|(name, c)| (name.to_string(), c))
+        };
+        match by_name.or_else(by_path) {
+            Some((name, c)) => ComponentSpec {
+                name,
+                path: policy.source_path(c),
+                sha256: c.sha256.clone(),
+                args: c.args.clone(),
+                grants: c.allow.clone(),
+                limits: policy.limits_for(Some(c)).overlay(self.cli_limits()).resolve(),
+                base_dir: policy.base_dir.clone(),
+                wit_dir,
+            },
+            None => ComponentSpec {
+                name: Path::new(component)
+                    .file_stem()
+                    .map_or_else(|| component.to_string(), |s| s.to_string_lossy().into_owned()),
+                path: PathBuf::from(component),
+                limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
+                base_dir: policy.base_dir.clone(),
+                wit_dir,
+                ..ComponentSpec::default()
+            },
+        }
+    }
+}
+
+/// The engine and cache every command shares.
+pub struct Host {
+    /// The engine.
+    pub engine: AreEngine,
+    /// The compile cache.
+    pub cache: are::cache::CompileCache,
+}
+
+impl Host {
+    /// An engine with fuel and epochs, and the cache from `$ARE_CACHE_DIR`.
+    pub fn new() -> anyhow::Result<Host> {
+        Ok(Host {
+            engine: AreEngine::new(EngineConfig::default())?,
+            cache: are::cache::CompileCache::from_env(),
+        })
+    }
+
+    /// Load a component through the cache.
+    pub fn load(&self, spec: ComponentSpec) -> anyhow::Result<LoadedComponent> {
+        Ok(component::load(&self.engine, Some(&self.cache), spec)?)
+    }
+}

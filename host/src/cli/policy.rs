@@ -1,0 +1,50 @@
+//! `are policy check`: parse and validate a policy, and check every component it names.
+
+use are::component::read_component;
+use are::policy::Policy;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Cmd {
+    /// Validate a policy: syntax, unknown keys, values, mounts, and each component's source and pin.
+    Check {
+        /// The policy file.
+        #[arg(default_value = "are.toml")]
+        file: PathBuf,
+    },
+}
+
+impl Cmd {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let Cmd::Check { file } = self;
+        let policy = Policy::load(&file)?;
+        let mut problems = 0;
+        for (name, component) in &policy.components {
+            let path = policy.source_path(component);
+            match read_component(&path) {
+                Err(e) => {
+                    problems += 1;
+                    eprintln!("error: component `{name}`: {e}");
+                }
+                Ok(bytes) => {
+                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                    if let Some(pin) = &component.sha256
+                        && pin.0 != digest
+                    {
+                        problems += 1;
+                        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                        eprintln!("error: component `{name}`: sha256 pin {pin} does not match {} ({actual})", path.display());
+                    }
+                }
+            }
+        }
+        if problems > 0 {
+            eprintln!("{}: {problems} problem(s)", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("{}: ok, {} component(s)", file.display(), policy.components.len());
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,260 @@
+//! Loading a component: read and recognise the bytes, check the pin, compile (through the cache), describe it
+//! and link it against exactly what its policy grants.
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::caps::{self, Grants};
+use crate::describe::{ComponentDescription, DescribeError};
+use crate::engine::AreEngine;
+use crate::policy::{Limits, Sha256Pin};
+use crate::sandbox::HostState;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, InstancePre, Linker};
+
+/// Why a component could not be loaded. Every message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file does not exist.
+    #[error("component not found: {}; check the path (or `source` in the policy)", path.display())]
+    NotFound {
+        /// The path that was tried.
+        path: PathBuf,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read component {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Neither binary WebAssembly nor WebAssembly text.
+    #[error("{} is not a WebAssembly file (no `\\0asm` header, and not WebAssembly text); pass a .wasm component", path.display())]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A core module, not a component.
+    #[error(
+        "{} is a core WebAssembly module, not a component; build it for wasm32-wasip2 (`are build`) \
+         or wrap it with `wasm-tools component new`", path.display()
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The bytes do not validate as a component.
+    #[error("{} is not a valid component: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The validator's explanation, with the byte offset.
+        message: String,
+    },
+    /// Valid WebAssembly, but it uses a feature this runtime's engine does not enable.
+    #[error("{} uses a WebAssembly feature this runtime does not enable: {message}", path.display())]
+    UnsupportedFeature {
+        /// The file.
+        path: PathBuf,
+        /// Which feature, as the validator reports it.
+        message: String,
+    },
+    /// The bytes do not match the policy's `sha256` pin.
+    #[error(
+        "sha256 mismatch for {}: the policy pins {expected} but the file is {actual}; \
+         if the new file is intended, update `sha256` in the policy", path.display()
+    )]
+    PinMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The pinned digest.
+        expected: String,
+        /// The file's digest.
+        actual: String,
+    },
+    /// Its exports or imports could not be read.
+    #[error("cannot describe {}: {source}", path.display())]
+    Describe {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: DescribeError,
+    },
+    /// Compiling or linking failed for another reason.
+    #[error("cannot load {}: {message}", path.display())]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Everything needed to load one component: where it is and what it is granted.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentSpec {
+    /// The name tools are prefixed with (`[component.NAME]`, or the file stem).
+    pub name: String,
+    /// The component file (`.wasm`, or `.wat` text).
+    pub path: PathBuf,
+    /// Optional sha256 pin.
+    pub sha256: Option<Sha256Pin>,
+    /// Arguments the guest sees.
+    pub args: Vec<String>,
+    /// What it may reach.
+    pub grants: Grants,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// Directory that relative paths in the grants are resolved against.
+    pub base_dir: PathBuf,
+    /// Read WIT docs from this source directory instead of the component.
+    pub wit_dir: Option<PathBuf>,
+}
+
+/// Read a component file and return its binary form (WebAssembly text is converted).
+///
+/// # Errors
+/// [`LoadError::NotFound`], [`LoadError::Read`], [`LoadError::NotWasm`], [`LoadError::CoreModule`], or
+/// [`LoadError::Invalid`] for text that does not parse.
+pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound {
+            path: path.to_path_buf(),
+        },
+        _ => LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    let bytes = if bytes.starts_with(b"\0asm") {
+        bytes
+    } else {
+        let text_like = std::str::from_utf8(&bytes).is_ok_and(|t| t.trim_start().starts_with(['(', ';']));
+        if !text_like {
+            return Err(LoadError::NotWasm {
+                path: path.to_path_buf(),
+            });
+        }
+        wat::parse_bytes(&bytes)
+            .map_err(|e| LoadError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .into_owned()
+    };
+    match wasmparser::Parser::is_core_wasm(&bytes) {
+        true => Err(LoadError::CoreModule {
+            path: path.to_path_buf(),
+        }),
+        false => Ok(bytes),
+    }
+}
+
+/// A component ready to call: compiled, described and linked against its grants.
+pub struct LoadedComponent {
+    /// How it was specified.
+    pub spec: ComponentSpec,
+    /// sha256 of its bytes, hex.
+    pub sha256: String,
+    /// Its exports and imports.
+    pub description: Arc<ComponentDescription>,
+    /// How compilation went: cache hit or miss, and how long loading took.
+    pub load_stats: LoadStats,
+    pub(crate) component: Component,
+    pub(crate) pre: InstancePre<HostState>,
+}
+
+/// How long loading took and whether the cache was used.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct LoadStats {
+    /// Cache outcome.
+    pub cache: CacheOutcome,
+    /// Time to read, compile or deserialize, describe and link.
+    #[serde(serialize_with = "crate::invoke::serialize_micros")]
+    pub duration: Duration,
+}
+
+/// Load `spec` with `engine`, compiling through `cache` (or directly when `None`).
+///
+/// # Errors
+/// Any [`LoadError`].
+pub fn load(engine: &AreEngine, cache: Option<&CompileCache>, spec: ComponentSpec) -> Result<LoadedComponent, LoadError> {
+    let started = Instant::now();
+    let path = spec.path.clone();
+    let bytes = read_component(&path)?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(pin) = &spec.sha256
+        && pin.0 != digest
+    {
+        return Err(LoadError::PinMismatch {
+            path,
+            expected: pin.to_string(),
+            actual: sha256,
+        });
+    }
+    let (component, cache_outcome) = match cache {
+        Some(cache) => cache.load_or_compile(engine, &bytes, &digest),
+        None => Component::new(engine.engine(), &bytes).map(|c| (c, CacheOutcome::Uncached)),
+    }
+    .map_err(|e| compile_error(&path, &bytes, e))?;
+    let description = ComponentDescription::from_bytes(&bytes, spec.wit_dir.as_deref()).map_err(|source| {
+        LoadError::Describe {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let pre = link(engine, &component, &spec.grants).map_err(|e| LoadError::Link {
+        path: path.clone(),
+        message: format!("{e:#}"),
+    })?;
+    Ok(LoadedComponent {
+        spec,
+        sha256,
+        description: Arc::new(description),
+        load_stats: LoadStats {
+            cache: cache_outcome,
+            duration: started.elapsed(),
+        },
+        component,
+        pre,
+    })
+}
+
+/// Build the linker for one component: the baseline, each granted capability, and denials for the rest.
+fn link(engine: &AreEngine, component: &Component, grants: &Grants) -> wasmtime::Result<InstancePre<HostState>> {
+    let mut linker = Linker::<HostState>::new(engine.engine());
+    caps::baseline::link(&mut linker)?;
+    caps::stdio::link(&mut linker)?;
+    let mut provided: BTreeSet<&str> = caps::baseline::INTERFACES.iter().copied().collect();
+    provided.extend(caps::stdio::INTERFACES);
+    for cap in grants.all() {
+        provided.extend(cap.link(&mut linker)?);
+    }
+    caps::denied::link(&mut linker, engine.engine(), component, &provided)?;
+    linker.instantiate_pre(component)
+}
+
+/// Tell an invalid component from one that needs a feature the engine does not enable: validate again with
+/// every feature on.
+fn compile_error(path: &Path, bytes: &[u8], error: wasmtime::Error) -> LoadError {
+    let path = path.to_path_buf();
+    let mut everything = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    match everything.validate_all(bytes) {
+        Err(e) => LoadError::Invalid {
+            path,
+            message: e.to_string(),
+        },
+        Ok(_) => {
+            let message = format!("{error:#}");
+            if message.contains("not enabled") || message.contains("not supported") || message.contains("support is") {
+                LoadError::UnsupportedFeature { path, message }
+            } else {
+                LoadError::Link { path, message }
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Calling an exported function with JSON: find it, convert the arguments, run it in a fresh sandboxed
+//! instance, convert the result, and report what it cost.
+
+use crate::caps::denied::CapabilityNotGranted;
+use crate::component::LoadedComponent;
+use crate::describe::LookupError;
+use crate::engine::AreEngine;
+use crate::policy::Limits;
+use crate::sandbox::{self, InstanceBuilder};
+use crate::value::{self, ValueError};
+use bytes::Bytes;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+use wasmtime::Trap;
+use wasmtime::component::Val;
+
+/// Why a call did not produce a result. Messages say what happened, which limit, and its value, so that a
+/// person or a model can act on them.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No such function, or an ambiguous name.
+    #[error(transparent)]
+    UnknownFunction(#[from] LookupError),
+    /// The function exists but cannot be called with JSON.
+    #[error("function `{function}` cannot be called as a tool: {reason}")]
+    Unsupported {
+        /// The function.
+        function: String,
+        /// Why (a resource, stream or future in its signature).
+        reason: String,
+    },
+    /// The arguments do not fit the parameter types.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(#[from] ValueError),
+    /// The guest called an import its policy does not grant.
+    #[error("{0}")]
+    CapabilityDenied(CapabilityNotGranted),
+    /// The call used all of its fuel.
+    #[error("out of fuel: the call used its whole budget of {limit} fuel units (limits.fuel); raise the limit or ask for less work")]
+    FuelExhausted {
+        /// The fuel limit.
+        limit: u64,
+    },
+    /// The call ran past its wall-clock timeout.
+    #[error("timed out: the call ran longer than its {} timeout (limits.timeout)", humantime::format_duration(*.limit))]
+    Timeout {
+        /// The timeout.
+        limit: Duration,
+    },
+    /// The instance asked for more memory than allowed.
+    #[error("memory limit exceeded: the instance asked for {} in total, over its limit of {} (limits.memory)", fmt_bytes(*.requested), fmt_bytes(*.limit))]
+    MemoryExceeded {
+        /// The limit in bytes.
+        limit: u64,
+        /// The total the refused growth would have reached.
+        requested: u64,
+    },
+    /// The result, stdout or stderr exceeded `max_output`.
+    #[error("output limit exceeded: the guest's {stream} went over max_output of {} (limits.max_output)", fmt_bytes(*.limit))]
+    OutputTooLarge {
+        /// `result`, `stdout` or `stderr`.
+        stream: &'static str,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The guest panicked.
+    #[error("guest panicked: {message}")]
+    Panic {
+        /// The panic message the guest printed.
+        message: String,
+    },
+    /// The guest trapped.
+    #[error("guest trapped: {message}")]
+    Trap {
+        /// The trap, and where it happened when known.
+        message: String,
+    },
+    /// The host could not set up the instance.
+    #[error("cannot start the component: {0}")]
+    Instantiate(String),
+    /// The guest returned a value that does not fit its own declared result type.
+    #[error("the function returned a value that does not match its signature: {0}")]
+    InvalidResult(ValueError),
+}
+
+impl CallError {
+    /// A short stable name for this kind of failure (for metrics and JSON output).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::UnknownFunction(_) => "unknown_function",
+            CallError::Unsupported { .. } => "unsupported",
+            CallError::InvalidArguments(_) => "invalid_arguments",
+            CallError::CapabilityDenied(_) => "capability_denied",
+            CallError::FuelExhausted { .. } => "fuel_exhausted",
+            CallError::Timeout { .. } => "timeout",
+            CallError::MemoryExceeded { .. } => "memory_exceeded",
+            CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::Panic { .. } => "panic",
+            CallError::Trap { .. } => "trap",
+            CallError::Instantiate(_) => "instantiate",
+            CallError::InvalidResult(_) => "invalid_result",
+        }
+    }
+}
+
+/// Human-readable bytes: `64 MiB`.
+pub fn fmt_bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).display().iec().to_string()
+}
+
+/// Serialize a duration as whole microseconds.
+pub fn serialize_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// What a call cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallStats {
+    /// Fuel consumed (`None` when the engine does not meter fuel).
+    pub fuel_consumed: Option<u64>,
+    /// The fuel limit (`None` is unlimited).
+    pub fuel_limit: Option<u64>,
+    /// Wall time of the whole call, instantiation included.
+    #[serde(rename = "wall_time_us", serialize_with = "serialize_micros")]
+    pub wall_time: Duration,
+    /// Of which instantiation.
+    #[serde(rename = "instantiate_us", serialize_with = "serialize_micros")]
+    pub instantiate_time: Duration,
+    /// Highest memory (linear memories plus tables) of the instance, in bytes.
+    pub peak_memory: u64,
+    /// Bytes the guest wrote to stdout.
+    pub stdout_bytes: usize,
+    /// Bytes the guest wrote to stderr.
+    pub stderr_bytes: usize,
+    /// Bytes of the JSON result.
+    pub result_bytes: usize,
+}
+
+/// A finished call: its outcome, what it cost, and what the guest printed.
+#[derive(Debug)]
+pub struct CallReport {
+    /// The JSON result, or why there is none.
+    pub outcome: Result<CallOutput, CallError>,
+    /// Cost of the call (filled in even when it failed).
+    pub stats: CallStats,
+    /// The guest's stdout.
+    pub stdout: Bytes,
+    /// The guest's stderr.
+    pub stderr: Bytes,
+}
+
+/// A function's JSON result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutput {
+    /// The result (`null` when the function returns nothing).
+    pub value: serde_json::Value,
+    /// The function returned a WIT `result` in its `err` case.
+    pub is_err: bool,
+}
+
+impl LoadedComponent {
+    /// Call `function` with JSON `args` in a fresh instance, under this component's limits or `limits` when given.
+    pub async fn call(&self, engine: &AreEngine, function: &str, args: &serde_json::Value, limits: Option<Limits>) -> CallReport {
+        let limits = limits.unwrap_or(self.spec.limits);
+        let span = tracing::info_span!(
+            "call",
+            component = %self.spec.name,
+            function,
+            fuel = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let report = self.call_inner(engine, function, args, &limits).instrument(span.clone()).await;
+        span.record("fuel", report.stats.fuel_consumed);
+        span.record("duration_us", report.stats.wall_time.as_micros() as u64);
+        span.record("outcome", report.outcome.as_ref().map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }));
+        tracing::debug!(parent: &span, "call finished");
+        report
+    }
+
+    async fn call_inner(&self, engine: &AreEngine, function: &str, args: &serde_json::Value, limits: &Limits) -> CallReport {
+        let started = Instant::now();
+        let mut stats = CallStats {
+            fuel_limit: limits.fuel,
+            ..CallStats::default()
+        };
+        let failed = |outcome: CallError, stats: CallStats| CallReport {
+            outcome: Err(outcome),
+            stats,
+            stdout: Bytes::new(),
+            stderr: Bytes::new(),
+        };
+        let desc = &self.description;
+        let func = match desc.find(function) {
+            Ok(f) => f,
+            Err(e) => return failed(e.into(), stats),
+        };
+        if let Some(reason) = &func.unsupported {
+            let unsupported = CallError::Unsupported {
+                function: func.qualified_name().to_string(),
+                reason: reason.clone(),
+            };
+            return failed(unsupported, stats);
+        }
+        let params = match value::args_to_vals(desc, func, args) {
+            Ok(p) => p,
+            Err(e) => return failed(e.into(), stats),
+        };
+        let state = match InstanceBuilder::build(&self.spec.grants, &self.spec.args, self.spec.base_dir.clone(), limits) {
+            Ok(s) => s,
+            Err(e) => return failed(CallError::Instantiate(format!("{e:#}")), stats),
+        };
+        let deadline = started + limits.timeout;
+        let mut store = match sandbox::new_store(engine, state, limits, deadline) {
+            Ok(s) => s,
+            Err(e) => return failed(CallError::Instantiate(format!("{e:#}")), stats),
+        };
+        let _epochs = engine.activate_epochs();
+        let export = self.export_index(func);
+        let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
+        let run = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            stats.instantiate_time = started.elapsed();
+            let export = export.ok_or_else(|| wasmtime::format_err!("export `{}` not found in the component", func.qualified_name()))?;
+            let f = instance
+                .get_func(&mut store, export)
+                .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", func.qualified_name()))?;
+            f.call_async(&mut store, &params, &mut results).await
+        };
+        let ran = match tokio::time::timeout_at(deadline.into(), run).await {
+            Ok(r) => r.map_err(Some),
+            Err(_) => Err(None),
+        };
+        stats.wall_time = started.elapsed();
+        if engine.config().fuel {
+            let left = store.get_fuel().unwrap_or(0);
+            stats.fuel_consumed = Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
+        }
+        let state = store.data();
+        stats.peak_memory = state.limiter().peak();
+        let (stdout, stderr) = (state.capture().stdout(), state.capture().stderr());
+        stats.stdout_bytes = stdout.len();
+        stats.stderr_bytes = stderr.len();
+        let outcome = match ran {
+            Ok(()) => self.convert_result(func, results, limits, &mut stats),
+            Err(None) => Err(CallError::Timeout { limit: limits.timeout }),
+            Err(Some(error)) => Err(classify(error, state, limits, &stderr)),
+        };
+        CallReport {
+            outcome,
+            stats,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn export_index(&self, func: &crate::describe::ExportedFunction) -> Option<wasmtime::component::ComponentExportIndex> {
+        match &func.interface {
+            Some(iface) => {
+                let (_, parent) = self.component.get_export(None, iface)?;
+                self.component.get_export_index(Some(&parent), &func.name)
+            }
+            None => self.component.get_export_index(None, &func.name),
+        }
+    }
+
+    fn convert_result(
+        &self,
+        func: &crate::describe::ExportedFunction,
+        results: Vec<Val>,
+        limits: &Limits,
+        stats: &mut CallStats,
+    ) -> Result<CallOutput, CallError> {
+        let value = value::result_to_json(&self.description, func, &results)
+            .map_err(CallError::InvalidResult)?
+            .unwrap_or(serde_json::Value::Null);
+        let is_err = matches!(results.first(), Some(Val::Result(Err(_))));
+        let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+        stats.result_bytes = size;
+        if size as u64 > limits.max_output {
+            return Err(CallError::OutputTooLarge {
+                stream: "result",
+                limit: limits.max_output,
+            });
+        }
+        Ok(CallOutput { value, is_err })
+    }
+}
+
+/// Turn a failed call into the most specific [`CallError`].
+fn classify(error: wasmtime::Error, state: &crate::sandbox::HostState, limits: &Limits, stderr: &[u8]) -> CallError {
+    if let Some(denied) = error.downcast_ref::<CapabilityNotGranted>() {
+        return CallError::CapabilityDenied(denied.clone());
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    match trap {
+        Some(Trap::OutOfFuel) => {
+            return CallError::FuelExhausted {
+                limit: limits.fuel.unwrap_or(u64::MAX),
+            };
+        }
+        Some(Trap::Interrupt) => return CallError::Timeout { limit: limits.timeout },
+        _ => {}
+    }
+    if let Some(requested) = state.limiter().refused() {
+        return CallError::MemoryExceeded {
+            limit: limits.memory,
+            requested,
+        };
+    }
+    if let Some(stream) = state.capture().overflowed() {
+        return CallError::OutputTooLarge {
+            stream,
+            limit: limits.max_output,
+        };
+    }
+    if let Some(message) = panic_message(stderr) {
+        return CallError::Panic { message };
+    }
+    let mut message = match trap {
+        Some(Trap::StackOverflow) => "stack overflow (the guest recursed too deeply)".to_string(),
+        Some(t) => t.to_string(),
+        None => format!("{error:#}"),
+    };
+    if let Some(frame) = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)))
+    {
+        message.push_str(&format!(" (in `{frame}`)"));
+    }
+    CallError::Trap { message }
+}
+
+/// The message of a Rust panic the guest printed to stderr, if it printed one.
+fn panic_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let start = text.find("panicked at ")?;
+    let after = &text[start + "panicked at ".len()..];
+    let (location, rest) = after.split_once(":\n").unwrap_or((after, ""));
+    let message: Vec<&str> = rest.lines().take_while(|l| !l.starts_with("note:")).collect();
+    let message = message.join("\n");
+    Some(if message.trim().is_empty() {
+        format!("at {}", location.trim())
+    } else {
+        format!("{} (at {})", message.trim(), location.trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_rust_panic_messages() {
+        let stderr = b"\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom: the tool gave up\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(stderr).unwrap(), "boom: the tool gave up (at src/lib.rs:12:9)");
+        assert_eq!(panic_message(b"all fine"), None);
+    }
+
+    #[test]
+    fn error_messages_name_the_limit_and_its_value() {
+        let e = CallError::MemoryExceeded {
+            limit: 64 << 20,
+            requested: 80 << 20,
+        };
+        assert_eq!(
+            e.to_string(),
+            "memory limit exceeded: the instance asked for 80.0 MiB in total, over its limit of 64.0 MiB (limits.memory)"
+        );
+        let e = CallError::Timeout {
+            limit: Duration::from_millis(1500),
+        };
+        assert_eq!(e.to_string(), "timed out: the call ran longer than its 1s 500ms timeout (limits.timeout)");
+    }
+}

@@ -1,0 +1,22 @@
+//! `are`, the Agent Runtime Environment: runs untrusted WebAssembly components as tools and agents.
+//!
+//! Every component gets nothing by default. A policy (`are.toml`) names what it may reach, and every call is
+//! metered by fuel, an epoch deadline and a memory limiter.
+//!
+//! The path of a call: [`component::load`] reads, pins, compiles (through [`cache`]), describes
+//! ([`describe`]) and links a component against its [`caps`]; [`component::LoadedComponent::call`]
+//! ([`invoke`]) converts JSON arguments ([`value`]), runs the function in a fresh [`sandbox`] and reports
+//! the result with its cost.
+#![deny(missing_docs)]
+
+pub mod cache;
+pub mod caps;
+pub mod component;
+pub mod describe;
+pub mod engine;
+pub mod guest_build;
+pub mod invoke;
+pub mod policy;
+pub mod sandbox;
+pub mod schema;
+pub mod value;

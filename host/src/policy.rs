@@ -1,0 +1,502 @@
+//! `are.toml`, the policy: which components exist, what each may reach, and how much it may spend.
+//!
+//! Nothing is granted by default. Every table rejects keys it does not know, and every error names the file, line
+//! and column, so a typo in a grant is an error instead of a silent denial.
+//!
+//! ```toml
+//! [defaults.limits]
+//! fuel = 1_000_000_000        # per call, or "unlimited"
+//! memory = "64 MiB"           # all linear memories and tables of one instance
+//! timeout = "5s"              # wall clock, enforced with epochs
+//! max_output = "1 MiB"        # result JSON, and each of stdout and stderr
+//!
+//! [component.fetch]
+//! source = "tools/fetch.wasm" # relative to this file
+//! sha256 = "…"                # optional pin: a mismatch refuses to load
+//! args = ["fetch"]
+//! allow.http = ["https://api.example.com", "https://*.example.org:443"]
+//! allow.env = { API_BASE = "https://api.example.com" }
+//! allow.fs = [{ host = "./data", guest = "/data", mode = "ro" }]
+//! allow.sockets = ["tcp://db.internal:5432"]
+//! limits.timeout = "10s"
+//! ```
+
+use crate::caps::Grants;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A policy file that could not be read or is not valid. The message names the file, line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy {path}: {source}")]
+    Read {
+        /// The policy file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad TOML, an unknown key, a bad value, or a grant that cannot work.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The policy file.
+        path: PathBuf,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// 1-based column of the offending value.
+        column: usize,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// A parsed and validated policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    /// Relative paths in the policy (sources, mounts) are resolved against this directory.
+    pub base_dir: PathBuf,
+    /// Limits for every component that does not override them.
+    pub defaults: LimitsSection,
+    /// Components by name.
+    pub components: BTreeMap<String, ComponentPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    defaults: DefaultsSection,
+    #[serde(default)]
+    component: BTreeMap<Spanned<String>, ComponentPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsSection {
+    #[serde(default)]
+    limits: LimitsSection,
+}
+
+/// One `[component.NAME]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentPolicy {
+    /// Where the component comes from: a path relative to the policy file.
+    pub source: Spanned<String>,
+    /// Optional pin: the hex sha256 the component's bytes must have.
+    #[serde(default)]
+    pub sha256: Option<Sha256Pin>,
+    /// Arguments the guest sees (`wasi:cli/environment.get-arguments`); the host's are never passed.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// What the component may reach, one entry per capability.
+    #[serde(default)]
+    pub allow: Grants,
+    /// Per-call limits that override `[defaults.limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// Limits as written in a policy: every field optional, later layers override earlier ones.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Fuel per call (roughly one unit per wasm instruction), or `"unlimited"`.
+    pub fuel: Option<Fuel>,
+    /// Memory of one instance: all linear memories plus tables, e.g. `"64 MiB"`.
+    pub memory: Option<Size>,
+    /// Wall-clock time per call, e.g. `"5s"`.
+    pub timeout: Option<Timeout>,
+    /// Largest result JSON, and largest stdout and stderr each, e.g. `"1 MiB"`.
+    pub max_output: Option<Size>,
+}
+
+impl LimitsSection {
+    /// This section with every field that `over` sets replaced.
+    pub fn overlay(self, over: LimitsSection) -> LimitsSection {
+        LimitsSection {
+            fuel: over.fuel.or(self.fuel),
+            memory: over.memory.or(self.memory),
+            timeout: over.timeout.or(self.timeout),
+            max_output: over.max_output.or(self.max_output),
+        }
+    }
+
+    /// Fill every unset field with the built-in default.
+    pub fn resolve(self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            fuel: self.fuel.map_or(defaults.fuel, |f| f.0),
+            memory: self.memory.map_or(defaults.memory, |s| s.0),
+            timeout: self.timeout.map_or(defaults.timeout, |t| t.0),
+            max_output: self.max_output.map_or(defaults.max_output, |s| s.0),
+        }
+    }
+}
+
+/// Limits in force for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Fuel per call; `None` is unlimited (the timeout still applies).
+    pub fuel: Option<u64>,
+    /// Bytes of linear memory plus table storage for one instance.
+    pub memory: u64,
+    /// Wall-clock time per call.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Largest result JSON, and largest stdout and stderr each, in bytes.
+    pub max_output: u64,
+}
+
+impl Default for Limits {
+    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB.
+    fn default() -> Self {
+        Limits {
+            fuel: Some(1_000_000_000),
+            memory: 64 << 20,
+            timeout: Duration::from_secs(5),
+            max_output: 1 << 20,
+        }
+    }
+}
+
+mod humantime_serde_compat {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+}
+
+/// Fuel for one call: a number of units or unlimited (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fuel(pub Option<u64>);
+
+impl std::str::FromStr for Fuel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "unlimited" {
+            return Ok(Fuel(None));
+        }
+        s.replace('_', "")
+            .parse::<u64>()
+            .map(|n| Fuel(Some(n)))
+            .map_err(|_| format!("invalid fuel {s:?}: expected a whole number or \"unlimited\""))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fuel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Fuel;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number of fuel units or \"unlimited\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Fuel, E> {
+                u64::try_from(v)
+                    .map(|n| Fuel(Some(n)))
+                    .map_err(|_| E::custom(format!("invalid fuel {v}: must not be negative")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Fuel, E> {
+                Ok(Fuel(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Fuel, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A size in bytes, written as a number of bytes or a string like `"64 MiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| Size(b.as_u64()))
+            .map_err(|_| format!("invalid size {s:?}: expected e.g. \"64 MiB\", \"512 KiB\" or a number of bytes"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"64 MiB\" or a number of bytes")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom(format!("invalid size {v}: must not be negative")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Size, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A wall-clock timeout, written like `"5s"`, `"250ms"` or `"2m"`. Zero and more than a day are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timeout(pub Duration);
+
+impl std::str::FromStr for Timeout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. \"5s\" or \"250ms\")"))?;
+        if d.is_zero() || d > Duration::from_secs(86_400) {
+            return Err(format!("invalid timeout {s:?}: must be more than 0 and at most 24h"));
+        }
+        Ok(Timeout(d))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+/// A hex sha256 digest that a component's bytes must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sha256Pin(pub [u8; 32]);
+
+impl<'de> Deserialize<'de> for Sha256Pin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let hex = s.trim().trim_start_matches("sha256:");
+        let mut out = [0u8; 32];
+        let valid = hex.len() == 64
+            && hex.as_bytes().chunks(2).zip(out.iter_mut()).all(|(pair, byte)| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .map(|b| *byte = b)
+                    .is_some()
+            });
+        if !valid {
+            return Err(de::Error::custom(format!(
+                "invalid sha256 {s:?}: expected 64 hex digits (see `sha256sum FILE`)"
+            )));
+        }
+        Ok(Sha256Pin(out))
+    }
+}
+
+impl fmt::Display for Sha256Pin {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// Where a value sits in the policy text, for error messages.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    path: PathBuf,
+    text: String,
+}
+
+impl SourceText {
+    /// An error at `span` of this text.
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        PolicyError::Invalid {
+            path: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+impl Policy {
+    /// Read, parse and validate a policy file.
+    ///
+    /// # Errors
+    /// [`PolicyError::Read`] when the file cannot be read; [`PolicyError::Invalid`] with line and column for bad
+    /// TOML, unknown keys, bad values, component names outside `[A-Za-z0-9_-]`, and mounts whose host directory
+    /// does not exist.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Self::parse(&text, path, &base_dir)
+    }
+
+    /// Parse and validate policy text; `path` names it in errors and `base_dir` anchors relative paths.
+    ///
+    /// # Errors
+    /// As [`Policy::load`].
+    pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Policy, PolicyError> {
+        let source = SourceText {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+        };
+        let file: PolicyFile = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            source.error(span, e.message().trim_end().to_string())
+        })?;
+        let mut components = BTreeMap::new();
+        for (name, component) in file.component {
+            validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
+            component.allow.validate(base_dir, &source)?;
+            components.insert(name.into_inner(), component);
+        }
+        Ok(Policy {
+            path: Some(path.to_path_buf()),
+            base_dir: base_dir.to_path_buf(),
+            defaults: file.defaults.limits,
+            components,
+        })
+    }
+
+    /// The policy of a component, by name.
+    pub fn component(&self, name: &str) -> Option<&ComponentPolicy> {
+        self.components.get(name)
+    }
+
+    /// The absolute-or-relative path of a component's source, resolved against the policy's directory.
+    pub fn source_path(&self, component: &ComponentPolicy) -> PathBuf {
+        self.base_dir.join(component.source.get_ref())
+    }
+
+    /// The component whose source is the file at `path`, if the policy names one.
+    pub fn component_for_path(&self, path: &Path) -> Option<(&str, &ComponentPolicy)> {
+        let wanted = std::fs::canonicalize(path).ok()?;
+        self.components.iter().find_map(|(name, c)| {
+            let have = std::fs::canonicalize(self.source_path(c)).ok()?;
+            (have == wanted).then_some((name.as_str(), c))
+        })
+    }
+
+    /// The limits of a component: built-in defaults, then `[defaults.limits]`, then its own `limits`.
+    pub fn limits_for(&self, component: Option<&ComponentPolicy>) -> LimitsSection {
+        let own = component.map(|c| c.limits).unwrap_or_default();
+        self.defaults.overlay(own)
+    }
+}
+
+fn validate_component_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid component name {name:?}: use 1 to 64 of A-Z a-z 0-9 _ - (it prefixes tool names)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("are.toml"), Path::new("."))
+    }
+
+    #[test]
+    fn empty_policy_grants_nothing_and_uses_default_limits() {
+        let p = parse("").unwrap();
+        assert!(p.components.is_empty());
+        assert_eq!(p.limits_for(None).resolve(), Limits::default());
+    }
+
+    #[test]
+    fn limits_layer_defaults_then_component() {
+        let p = parse(
+            r#"
+            [defaults.limits]
+            fuel = 1_000
+            memory = "8 MiB"
+            timeout = "2s"
+            [component.a]
+            source = "a.wasm"
+            limits.timeout = "250ms"
+            limits.fuel = "unlimited"
+            "#,
+        )
+        .unwrap();
+        let l = p.limits_for(p.component("a")).resolve();
+        assert_eq!(l.fuel, None);
+        assert_eq!(l.memory, 8 << 20);
+        assert_eq!(l.timeout, Duration::from_millis(250));
+        assert_eq!(l.max_output, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line_and_column() {
+        let err = parse("[component.a]\nsource = \"a.wasm\"\nallow.htp = []\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("are.toml:3:7: unknown field `htp`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_the_value() {
+        let err = parse("[defaults.limits]\nmemory = \"lots\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("are.toml:2:10: invalid size \"lots\""), "{err}");
+        let err = parse("[defaults.limits]\ntimeout = \"0s\"\n").unwrap_err().to_string();
+        assert!(err.contains("must be more than 0"), "{err}");
+        let err = parse("[defaults.limits]\nfuel = -5\n").unwrap_err().to_string();
+        assert!(err.contains("must not be negative"), "{err}");
+        let err = parse("[component.a]\nsource = \"a.wasm\"\nsha256 = \"abc\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("are.toml:3:10: invalid sha256"), "{err}");
+    }
+
+    #[test]
+    fn component_names_are_restricted() {
+        let err = parse("[component.\"a.b\"]\nsource = \"a.wasm\"\n").unwrap_err().to_string();
+        assert!(err.contains("invalid component name \"a.b\""), "{err}");
+    }
+
+    #[test]
+    fn sha256_pin_round_trips() {
+        let hex = "ab".repeat(32);
+        let p = parse(&format!("[component.a]\nsource = \"a.wasm\"\nsha256 = \"{hex}\"\n")).unwrap();
+        assert_eq!(p.component("a").unwrap().sha256.as_ref().unwrap().to_string(), hex);
+    }
+
+    #[test]
+    fn sizes_and_fuel_parse_from_strings() {
+        assert_eq!("64 MiB".parse::<Size>().unwrap(), Size(64 << 20));
+        assert_eq!("1_000".parse::<Fuel>().unwrap(), Fuel(Some(1000)));
+        assert_eq!("unlimited".parse::<Fuel>().unwrap(), Fuel(None));
+        assert_eq!("1500ms".parse::<Timeout>().unwrap(), Timeout(Duration::from_millis(1500)));
+    }
+}

@@ -1,0 +1,214 @@
+//! One sandboxed instance: its `Store` state built from the grants, a memory limiter, fuel and an epoch
+//! deadline.
+
+use crate::caps::Grants;
+use crate::caps::http::{HttpGrant, PolicyHooks};
+use crate::caps::sockets::SocketRules;
+use crate::caps::stdio::Capture;
+use crate::engine::AreEngine;
+use crate::policy::Limits;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The host-side state of one instance (the `T` of its `Store<T>`).
+pub struct HostState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    http_ctx: WasiHttpCtx,
+    http_hooks: PolicyHooks,
+    pub(crate) socket_rules: Arc<SocketRules>,
+    limiter: MemoryLimiter,
+    capture: Capture,
+}
+
+impl HostState {
+    /// The memory accounting of this instance.
+    pub fn limiter(&self) -> &MemoryLimiter {
+        &self.limiter
+    }
+
+    /// The guest's captured stdout and stderr.
+    pub fn capture(&self) -> &Capture {
+        &self.capture
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_io::IoView for HostState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// Collects what each capability contributes to one instance; see [`crate::caps::Capability::prepare`].
+pub struct InstanceBuilder {
+    /// The WASI context being built.
+    pub wasi: WasiCtxBuilder,
+    /// Directory that relative policy paths are resolved against.
+    pub base_dir: PathBuf,
+    /// The HTTP origins this instance may reach.
+    pub http_grant: Arc<HttpGrant>,
+    /// The socket rules of this instance.
+    pub socket_rules: Arc<SocketRules>,
+}
+
+impl InstanceBuilder {
+    /// Build the state of one instance from `grants`.
+    ///
+    /// # Errors
+    /// When a grant cannot be applied on this host (e.g. a mounted directory disappeared).
+    pub fn build(grants: &Grants, args: &[String], base_dir: PathBuf, limits: &Limits) -> anyhow::Result<HostState> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(args);
+        let capture = Capture::install(&mut wasi, limits.max_output);
+        let mut builder = InstanceBuilder {
+            wasi,
+            base_dir,
+            http_grant: Arc::default(),
+            socket_rules: Arc::default(),
+        };
+        for cap in grants.all() {
+            cap.prepare(&mut builder)?;
+        }
+        Ok(HostState {
+            wasi: builder.wasi.build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http_hooks: PolicyHooks::new(builder.http_grant),
+            socket_rules: builder.socket_rules,
+            limiter: MemoryLimiter::new(limits.memory),
+            capture,
+        })
+    }
+}
+
+/// Bytes charged per table element (a pointer-sized slot) against the memory limit.
+pub const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// Caps all linear memories and tables of one instance together, and records the peak and any refusal.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimiter {
+    limit: u64,
+    used: u64,
+    peak: u64,
+    refused: Option<u64>,
+}
+
+impl MemoryLimiter {
+    /// A limiter allowing `limit` bytes in total.
+    pub fn new(limit: u64) -> MemoryLimiter {
+        MemoryLimiter {
+            limit,
+            used: 0,
+            peak: 0,
+            refused: None,
+        }
+    }
+
+    /// Highest total reached, in bytes.
+    pub fn peak(&self) -> u64 {
+        self.peak
+    }
+
+    /// The total a refused growth would have reached, if any growth was refused.
+    pub fn refused(&self) -> Option<u64> {
+        self.refused
+    }
+
+    fn grow(&mut self, by: u64) -> bool {
+        let total = self.used.saturating_add(by);
+        if total > self.limit {
+            self.refused = Some(self.refused.map_or(total, |r| r.max(total)));
+            return false;
+        }
+        self.used = total;
+        self.peak = self.peak.max(total);
+        true
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(self.grow(desired.saturating_sub(current) as u64))
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let elements = desired.saturating_sub(current) as u64;
+        Ok(self.grow(elements.saturating_mul(TABLE_ELEMENT_BYTES)))
+    }
+
+    fn instances(&self) -> usize {
+        1_000
+    }
+
+    fn tables(&self) -> usize {
+        1_000
+    }
+
+    fn memories(&self) -> usize {
+        100
+    }
+}
+
+/// A store for one call or session: limiter installed, fuel set, and an epoch deadline that yields to the
+/// executor every tick and interrupts the guest once `deadline` has passed.
+///
+/// # Errors
+/// When fuel cannot be set (fuel metering disabled in the engine while a fuel limit is asked for).
+pub fn new_store(engine: &AreEngine, state: HostState, limits: &Limits, deadline: Instant) -> wasmtime::Result<Store<HostState>> {
+    let mut store = Store::new(engine.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    if engine.config().fuel {
+        store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
+    }
+    if engine.config().epochs {
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+    }
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_counts_memories_and_tables_together() {
+        let mut l = MemoryLimiter::new(1 << 20);
+        assert!(l.memory_growing(0, 512 << 10, None).unwrap());
+        assert!(l.table_growing(0, 1000, None).unwrap());
+        assert_eq!(l.peak(), (512 << 10) + 8000);
+        assert!(!l.memory_growing(512 << 10, 1 << 20, None).unwrap());
+        assert_eq!(l.refused(), Some((1 << 20) + 8000));
+        assert_eq!(l.peak(), (512 << 10) + 8000, "a refused growth is not counted");
+    }
+}
