@@ -68,7 +68,9 @@ impl CompileCache {
 
     fn entry_path(&self, engine: &AreEngine, sha256: &[u8; 32]) -> PathBuf {
         let name: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(engine.fingerprint()).join(format!("{name}.cwasm"))
+        self.dir
+            .join(engine.fingerprint())
+            .join(format!("{name}.cwasm"))
     }
 
     /// The compiled component for `bytes` (whose sha256 is `sha256`), from the cache or freshly compiled.
@@ -92,7 +94,9 @@ impl CompileCache {
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(path = %path.display(), "cannot read cache entry ({e}); recompiling"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cannot read cache entry ({e}); recompiling")
+            }
         }
         let compiled = engine.engine().precompile_component(bytes)?;
         // SAFETY: the bytes were produced just now by `precompile_component` of this same engine.
@@ -159,7 +163,9 @@ impl CompileCache {
                 let entry = entry?;
                 let path = entry.path();
                 let is_ours = path.extension().is_some_and(|e| e == "cwasm")
-                    || path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+                    || path
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
                 if is_ours {
                     cleared.bytes += entry.metadata().map_or(0, |m| m.len());
                     std::fs::remove_file(&path)?;

@@ -132,7 +132,8 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
     let bytes = if bytes.starts_with(b"\0asm") {
         bytes
     } else {
-        let text_like = std::str::from_utf8(&bytes).is_ok_and(|t| t.trim_start().starts_with(['(', ';']));
+        let text_like =
+            std::str::from_utf8(&bytes).is_ok_and(|t| t.trim_start().starts_with(['(', ';']));
         if !text_like {
             return Err(LoadError::NotWasm {
                 path: path.to_path_buf(),
@@ -181,7 +182,11 @@ pub struct LoadStats {
 ///
 /// # Errors
 /// Any [`LoadError`].
-pub fn load(engine: &AreEngine, cache: Option<&CompileCache>, spec: ComponentSpec) -> Result<LoadedComponent, LoadError> {
+pub fn load(
+    engine: &AreEngine,
+    cache: Option<&CompileCache>,
+    spec: ComponentSpec,
+) -> Result<LoadedComponent, LoadError> {
     let started = Instant::now();
     let path = spec.path.clone();
     let bytes = read_component(&path)?;
@@ -201,12 +206,13 @@ pub fn load(engine: &AreEngine, cache: Option<&CompileCache>, spec: ComponentSpe
         None => Component::new(engine.engine(), &bytes).map(|c| (c, CacheOutcome::Uncached)),
     }
     .map_err(|e| compile_error(&path, &bytes, e))?;
-    let description = ComponentDescription::from_bytes(&bytes, spec.wit_dir.as_deref()).map_err(|source| {
-        LoadError::Describe {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    let description =
+        ComponentDescription::from_bytes(&bytes, spec.wit_dir.as_deref()).map_err(|source| {
+            LoadError::Describe {
+                path: path.clone(),
+                source,
+            }
+        })?;
     let pre = link(engine, &component, &spec.grants).map_err(|e| LoadError::Link {
         path: path.clone(),
         message: format!("{e:#}"),
@@ -225,7 +231,11 @@ pub fn load(engine: &AreEngine, cache: Option<&CompileCache>, spec: ComponentSpe
 }
 
 /// Build the linker for one component: the baseline, each granted capability, and denials for the rest.
-fn link(engine: &AreEngine, component: &Component, grants: &Grants) -> wasmtime::Result<InstancePre<HostState>> {
+fn link(
+    engine: &AreEngine,
+    component: &Component,
+    grants: &Grants,
+) -> wasmtime::Result<InstancePre<HostState>> {
     let mut linker = Linker::<HostState>::new(engine.engine());
     caps::baseline::link(&mut linker)?;
     caps::stdio::link(&mut linker)?;
@@ -250,7 +260,10 @@ fn compile_error(path: &Path, bytes: &[u8], error: wasmtime::Error) -> LoadError
         },
         Ok(_) => {
             let message = format!("{error:#}");
-            if message.contains("not enabled") || message.contains("not supported") || message.contains("support is") {
+            if message.contains("not enabled")
+                || message.contains("not supported")
+                || message.contains("support is")
+            {
                 LoadError::UnsupportedFeature { path, message }
             } else {
                 LoadError::Link { path, message }

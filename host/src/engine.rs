@@ -75,7 +75,11 @@ impl AreEngine {
         }
         let engine = Engine::new(&c).map_err(anyhow::Error::from)?;
         let ticker = EpochTicker::start(&engine);
-        Ok(AreEngine { engine, ticker, config })
+        Ok(AreEngine {
+            engine,
+            ticker,
+            config,
+        })
     }
 
     /// The wasmtime engine.
@@ -135,7 +139,10 @@ impl EpochTicker {
             .name("are-epoch".into())
             .spawn(move || Self::run(weak, state));
         match spawned {
-            Ok(handle) => *ticker.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().clone()),
+            Ok(handle) => {
+                *ticker.thread.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(handle.thread().clone())
+            }
             // Without a ticker timeouts still hold for host waits (tokio); CPU-bound guests fall back to fuel.
             Err(e) => tracing::error!("cannot start the epoch ticker thread: {e}"),
         }
@@ -145,8 +152,12 @@ impl EpochTicker {
     fn run(engine: EngineWeak, state: std::sync::Weak<EpochTicker>) {
         let mut next = Instant::now();
         loop {
-            let Some(ticker) = state.upgrade() else { return };
-            let Some(engine) = engine.upgrade() else { return };
+            let Some(ticker) = state.upgrade() else {
+                return;
+            };
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
             if ticker.active.load(Ordering::Acquire) == 0 {
                 drop((ticker, engine));
                 std::thread::park_timeout(Duration::from_secs(1));

@@ -37,7 +37,9 @@ pub enum CallError {
     #[error("{0}")]
     CapabilityDenied(CapabilityNotGranted),
     /// The call used all of its fuel.
-    #[error("out of fuel: the call used its whole budget of {limit} fuel units (limits.fuel); raise the limit or ask for less work")]
+    #[error(
+        "out of fuel: the call used its whole budget of {limit} fuel units (limits.fuel); raise the limit or ask for less work"
+    )]
     FuelExhausted {
         /// The fuel limit.
         limit: u64,
@@ -161,7 +163,13 @@ pub struct CallOutput {
 
 impl LoadedComponent {
     /// Call `function` with JSON `args` in a fresh instance, under this component's limits or `limits` when given.
-    pub async fn call(&self, engine: &AreEngine, function: &str, args: &serde_json::Value, limits: Option<Limits>) -> CallReport {
+    pub async fn call(
+        &self,
+        engine: &AreEngine,
+        function: &str,
+        args: &serde_json::Value,
+        limits: Option<Limits>,
+    ) -> CallReport {
         let limits = limits.unwrap_or(self.spec.limits);
         let span = tracing::info_span!(
             "call",
@@ -171,15 +179,30 @@ impl LoadedComponent {
             duration_us = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let report = self.call_inner(engine, function, args, &limits).instrument(span.clone()).await;
+        let report = self
+            .call_inner(engine, function, args, &limits)
+            .instrument(span.clone())
+            .await;
         span.record("fuel", report.stats.fuel_consumed);
         span.record("duration_us", report.stats.wall_time.as_micros() as u64);
-        span.record("outcome", report.outcome.as_ref().map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }));
+        span.record(
+            "outcome",
+            report
+                .outcome
+                .as_ref()
+                .map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }),
+        );
         tracing::debug!(parent: &span, "call finished");
         report
     }
 
-    async fn call_inner(&self, engine: &AreEngine, function: &str, args: &serde_json::Value, limits: &Limits) -> CallReport {
+    async fn call_inner(
+        &self,
+        engine: &AreEngine,
+        function: &str,
+        args: &serde_json::Value,
+        limits: &Limits,
+    ) -> CallReport {
         let started = Instant::now();
         let mut stats = CallStats {
             fuel_limit: limits.fuel,
@@ -207,7 +230,12 @@ impl LoadedComponent {
             Ok(p) => p,
             Err(e) => return failed(e.into(), stats),
         };
-        let state = match InstanceBuilder::build(&self.spec.grants, &self.spec.args, self.spec.base_dir.clone(), limits) {
+        let state = match InstanceBuilder::build(
+            &self.spec.grants,
+            &self.spec.args,
+            self.spec.base_dir.clone(),
+            limits,
+        ) {
             Ok(s) => s,
             Err(e) => return failed(CallError::Instantiate(format!("{e:#}")), stats),
         };
@@ -222,10 +250,15 @@ impl LoadedComponent {
         let run = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             stats.instantiate_time = started.elapsed();
-            let export = export.ok_or_else(|| wasmtime::format_err!("export `{}` not found in the component", func.qualified_name()))?;
-            let f = instance
-                .get_func(&mut store, export)
-                .ok_or_else(|| wasmtime::format_err!("export `{}` is not a function", func.qualified_name()))?;
+            let export = export.ok_or_else(|| {
+                wasmtime::format_err!(
+                    "export `{}` not found in the component",
+                    func.qualified_name()
+                )
+            })?;
+            let f = instance.get_func(&mut store, export).ok_or_else(|| {
+                wasmtime::format_err!("export `{}` is not a function", func.qualified_name())
+            })?;
             f.call_async(&mut store, &params, &mut results).await
         };
         let ran = match tokio::time::timeout_at(deadline.into(), run).await {
@@ -244,7 +277,9 @@ impl LoadedComponent {
         stats.stderr_bytes = stderr.len();
         let outcome = match ran {
             Ok(()) => self.convert_result(func, results, limits, &mut stats),
-            Err(None) => Err(CallError::Timeout { limit: limits.timeout }),
+            Err(None) => Err(CallError::Timeout {
+                limit: limits.timeout,
+            }),
             Err(Some(error)) => Err(classify(error, state, limits, &stderr)),
         };
         CallReport {
@@ -255,7 +290,10 @@ impl LoadedComponent {
         }
     }
 
-    fn export_index(&self, func: &crate::describe::ExportedFunction) -> Option<wasmtime::component::ComponentExportIndex> {
+    fn export_index(
+        &self,
+        func: &crate::describe::ExportedFunction,
+    ) -> Option<wasmtime::component::ComponentExportIndex> {
         match &func.interface {
             Some(iface) => {
                 let (_, parent) = self.component.get_export(None, iface)?;
@@ -289,7 +327,12 @@ impl LoadedComponent {
 }
 
 /// Turn a failed call into the most specific [`CallError`].
-fn classify(error: wasmtime::Error, state: &crate::sandbox::HostState, limits: &Limits, stderr: &[u8]) -> CallError {
+fn classify(
+    error: wasmtime::Error,
+    state: &crate::sandbox::HostState,
+    limits: &Limits,
+    stderr: &[u8],
+) -> CallError {
     if let Some(denied) = error.downcast_ref::<CapabilityNotGranted>() {
         return CallError::CapabilityDenied(denied.clone());
     }
@@ -300,7 +343,11 @@ fn classify(error: wasmtime::Error, state: &crate::sandbox::HostState, limits: &
                 limit: limits.fuel.unwrap_or(u64::MAX),
             };
         }
-        Some(Trap::Interrupt) => return CallError::Timeout { limit: limits.timeout },
+        Some(Trap::Interrupt) => {
+            return CallError::Timeout {
+                limit: limits.timeout,
+            };
+        }
         _ => {}
     }
     if let Some(requested) = state.limiter().refused() {
@@ -325,7 +372,11 @@ fn classify(error: wasmtime::Error, state: &crate::sandbox::HostState, limits: &
     };
     if let Some(frame) = error
         .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)))
+        .and_then(|bt| {
+            bt.frames()
+                .iter()
+                .find_map(|f| f.func_name().map(str::to_string))
+        })
     {
         message.push_str(&format!(" (in `{frame}`)"));
     }
@@ -338,7 +389,10 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
     let start = text.find("panicked at ")?;
     let after = &text[start + "panicked at ".len()..];
     let (location, rest) = after.split_once(":\n").unwrap_or((after, ""));
-    let message: Vec<&str> = rest.lines().take_while(|l| !l.starts_with("note:")).collect();
+    let message: Vec<&str> = rest
+        .lines()
+        .take_while(|l| !l.starts_with("note:"))
+        .collect();
     let message = message.join("\n");
     Some(if message.trim().is_empty() {
         format!("at {}", location.trim())
@@ -354,7 +408,10 @@ mod tests {
     #[test]
     fn extracts_rust_panic_messages() {
         let stderr = b"\nthread '<unnamed>' panicked at src/lib.rs:12:9:\nboom: the tool gave up\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr).unwrap(), "boom: the tool gave up (at src/lib.rs:12:9)");
+        assert_eq!(
+            panic_message(stderr).unwrap(),
+            "boom: the tool gave up (at src/lib.rs:12:9)"
+        );
         assert_eq!(panic_message(b"all fine"), None);
     }
 
@@ -371,6 +428,9 @@ mod tests {
         let e = CallError::Timeout {
             limit: Duration::from_millis(1500),
         };
-        assert_eq!(e.to_string(), "timed out: the call ran longer than its 1s 500ms timeout (limits.timeout)");
+        assert_eq!(
+            e.to_string(),
+            "timed out: the call ran longer than its 1s 500ms timeout (limits.timeout)"
+        );
     }
 }

@@ -229,7 +229,11 @@ impl std::str::FromStr for Size {
         s.trim()
             .parse::<bytesize::ByteSize>()
             .map(|b| Size(b.as_u64()))
-            .map_err(|_| format!("invalid size {s:?}: expected e.g. \"64 MiB\", \"512 KiB\" or a number of bytes"))
+            .map_err(|_| {
+                format!(
+                    "invalid size {s:?}: expected e.g. \"64 MiB\", \"512 KiB\" or a number of bytes"
+                )
+            })
     }
 }
 
@@ -267,7 +271,9 @@ impl std::str::FromStr for Timeout {
         let d = humantime::parse_duration(s.trim())
             .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. \"5s\" or \"250ms\")"))?;
         if d.is_zero() || d > Duration::from_secs(86_400) {
-            return Err(format!("invalid timeout {s:?}: must be more than 0 and at most 24h"));
+            return Err(format!(
+                "invalid timeout {s:?}: must be more than 0 and at most 24h"
+            ));
         }
         Ok(Timeout(d))
     }
@@ -290,13 +296,17 @@ impl<'de> Deserialize<'de> for Sha256Pin {
         let hex = s.trim().trim_start_matches("sha256:");
         let mut out = [0u8; 32];
         let valid = hex.len() == 64
-            && hex.as_bytes().chunks(2).zip(out.iter_mut()).all(|(pair, byte)| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|p| u8::from_str_radix(p, 16).ok())
-                    .map(|b| *byte = b)
-                    .is_some()
-            });
+            && hex
+                .as_bytes()
+                .chunks(2)
+                .zip(out.iter_mut())
+                .all(|(pair, byte)| {
+                    std::str::from_utf8(pair)
+                        .ok()
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                        .map(|b| *byte = b)
+                        .is_some()
+                });
         if !valid {
             return Err(de::Error::custom(format!(
                 "invalid sha256 {s:?}: expected 64 hex digits (see `sha256sum FILE`)"
@@ -464,32 +474,59 @@ mod tests {
     fn unknown_key_is_an_error_with_line_and_column() {
         let err = parse("[component.a]\nsource = \"a.wasm\"\nallow.htp = []\n").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("are.toml:3:7: unknown field `htp`"), "{msg}");
+        assert!(
+            msg.starts_with("are.toml:3:7: unknown field `htp`"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_values_name_the_value() {
-        let err = parse("[defaults.limits]\nmemory = \"lots\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("are.toml:2:10: invalid size \"lots\""), "{err}");
-        let err = parse("[defaults.limits]\ntimeout = \"0s\"\n").unwrap_err().to_string();
+        let err = parse("[defaults.limits]\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("are.toml:2:10: invalid size \"lots\""),
+            "{err}"
+        );
+        let err = parse("[defaults.limits]\ntimeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must be more than 0"), "{err}");
-        let err = parse("[defaults.limits]\nfuel = -5\n").unwrap_err().to_string();
+        let err = parse("[defaults.limits]\nfuel = -5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must not be negative"), "{err}");
-        let err = parse("[component.a]\nsource = \"a.wasm\"\nsha256 = \"abc\"\n").unwrap_err().to_string();
+        let err = parse("[component.a]\nsource = \"a.wasm\"\nsha256 = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("are.toml:3:10: invalid sha256"), "{err}");
     }
 
     #[test]
     fn component_names_are_restricted() {
-        let err = parse("[component.\"a.b\"]\nsource = \"a.wasm\"\n").unwrap_err().to_string();
+        let err = parse("[component.\"a.b\"]\nsource = \"a.wasm\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("invalid component name \"a.b\""), "{err}");
     }
 
     #[test]
     fn sha256_pin_round_trips() {
         let hex = "ab".repeat(32);
-        let p = parse(&format!("[component.a]\nsource = \"a.wasm\"\nsha256 = \"{hex}\"\n")).unwrap();
-        assert_eq!(p.component("a").unwrap().sha256.as_ref().unwrap().to_string(), hex);
+        let p = parse(&format!(
+            "[component.a]\nsource = \"a.wasm\"\nsha256 = \"{hex}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.component("a")
+                .unwrap()
+                .sha256
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            hex
+        );
     }
 
     #[test]
@@ -497,6 +534,9 @@ mod tests {
         assert_eq!("64 MiB".parse::<Size>().unwrap(), Size(64 << 20));
         assert_eq!("1_000".parse::<Fuel>().unwrap(), Fuel(Some(1000)));
         assert_eq!("unlimited".parse::<Fuel>().unwrap(), Fuel(None));
-        assert_eq!("1500ms".parse::<Timeout>().unwrap(), Timeout(Duration::from_millis(1500)));
+        assert_eq!(
+            "1500ms".parse::<Timeout>().unwrap(),
+            Timeout(Duration::from_millis(1500))
+        );
     }
 }

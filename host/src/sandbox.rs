@@ -80,7 +80,12 @@ impl InstanceBuilder {
     ///
     /// # Errors
     /// When a grant cannot be applied on this host (e.g. a mounted directory disappeared).
-    pub fn build(grants: &Grants, args: &[String], base_dir: PathBuf, limits: &Limits) -> anyhow::Result<HostState> {
+    pub fn build(
+        grants: &Grants,
+        args: &[String],
+        base_dir: PathBuf,
+        limits: &Limits,
+    ) -> anyhow::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
         let capture = Capture::install(&mut wasi, limits.max_output);
@@ -151,11 +156,21 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(self.grow(desired.saturating_sub(current) as u64))
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let elements = desired.saturating_sub(current) as u64;
         Ok(self.grow(elements.saturating_mul(TABLE_ELEMENT_BYTES)))
     }
@@ -178,7 +193,12 @@ impl ResourceLimiter for MemoryLimiter {
 ///
 /// # Errors
 /// When fuel cannot be set (fuel metering disabled in the engine while a fuel limit is asked for).
-pub fn new_store(engine: &AreEngine, state: HostState, limits: &Limits, deadline: Instant) -> wasmtime::Result<Store<HostState>> {
+pub fn new_store(
+    engine: &AreEngine,
+    state: HostState,
+    limits: &Limits,
+    deadline: Instant,
+) -> wasmtime::Result<Store<HostState>> {
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);
     if engine.config().fuel {
@@ -209,6 +229,10 @@ mod tests {
         assert_eq!(l.peak(), (512 << 10) + 8000);
         assert!(!l.memory_growing(512 << 10, 1 << 20, None).unwrap());
         assert_eq!(l.refused(), Some((1 << 20) + 8000));
-        assert_eq!(l.peak(), (512 << 10) + 8000, "a refused growth is not counted");
+        assert_eq!(
+            l.peak(),
+            (512 << 10) + 8000,
+            "a refused growth is not counted"
+        );
     }
 }

@@ -34,9 +34,15 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(linker, |s| {
         wasmtime_wasi::clocks::WasiClocksView::clocks(s)
     })?;
-    random::random::add_to_linker::<HostState, WasiRandom>(linker, |s| wasmtime_wasi::random::WasiRandomView::random(s))?;
-    random::insecure::add_to_linker::<HostState, WasiRandom>(linker, |s| wasmtime_wasi::random::WasiRandomView::random(s))?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(linker, |s| wasmtime_wasi::random::WasiRandomView::random(s))?;
-    cli::exit::add_to_linker::<HostState, WasiCli>(linker, |s| wasmtime_wasi::cli::WasiCliView::cli(s))?;
+    random::random::add_to_linker::<HostState, WasiRandom>(linker, |s| {
+        wasmtime_wasi::random::WasiRandomView::random(s)
+    })?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(linker, |s| {
+        wasmtime_wasi::random::WasiRandomView::random(s)
+    })?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(linker, |s| {
+        wasmtime_wasi::random::WasiRandomView::random(s)
+    })?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(linker, wasmtime_wasi::cli::WasiCliView::cli)?;
     Ok(())
 }

@@ -44,7 +44,11 @@ impl fmt::Display for CapabilityNotGranted {
                 self.import
             ),
             DenialReason::Unsupported => {
-                write!(f, "capability not granted: {} (this runtime does not provide it)", self.import)
+                write!(
+                    f,
+                    "capability not granted: {} (this runtime does not provide it)",
+                    self.import
+                )
             }
         }
     }
@@ -108,7 +112,13 @@ pub fn link(
                         }
                         seen.push(*r);
                     }
-                    deny_item(&mut inst, &format!("{name}#{export}"), export, &item.ty, reason)?;
+                    deny_item(
+                        &mut inst,
+                        &format!("{name}#{export}"),
+                        export,
+                        &item.ty,
+                        reason,
+                    )?;
                 }
             }
             item => {
@@ -138,7 +148,9 @@ fn deny_item(
                 Box::new(async move { Err(wasmtime::Error::new(denial)) })
             })
         }
-        ComponentItem::Resource(_) => inst.resource(name, ResourceType::host::<DeniedResource>(), |_, _| Ok(())),
+        ComponentItem::Resource(_) => {
+            inst.resource(name, ResourceType::host::<DeniedResource>(), |_, _| Ok(()))
+        }
         ComponentItem::Type(_) => Ok(()),
         ComponentItem::CoreFunc(_)
         | ComponentItem::Module(_)

@@ -79,7 +79,10 @@ impl Capability for FsGrant {
                 ));
             }
             if !seen.insert(guest.trim_end_matches('/')) {
-                return Err(source.error(mount.guest.span(), format!("guest path {guest:?} is mounted twice")));
+                return Err(source.error(
+                    mount.guest.span(),
+                    format!("guest path {guest:?} is mounted twice"),
+                ));
             }
         }
         Ok(())
@@ -107,7 +110,13 @@ impl Capability for FsGrant {
                 .wasi
                 .preopened_dir(&host, mount.guest.get_ref(), perms)
                 .map_err(anyhow::Error::from)
-                .with_context(|| format!("cannot mount {} at {}", host.display(), mount.guest.get_ref()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot mount {} at {}",
+                        host.display(),
+                        mount.guest.get_ref()
+                    )
+                })?;
         }
         Ok(())
     }

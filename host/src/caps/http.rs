@@ -96,15 +96,22 @@ impl HostPattern {
 
 /// Parse `1.2.3.4` or `[::1]` (with or without brackets).
 fn parse_ip_host(host: &str) -> Option<IpAddr> {
-    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
 }
 
 impl FromStr for Origin {
     type Err = String;
 
     fn from_str(entry: &str) -> Result<Origin, String> {
-        let bad = |why: &str| format!("invalid http origin {entry:?}: {why} (expected scheme://host[:port])");
-        let (scheme, rest) = entry.split_once("://").ok_or_else(|| bad("missing scheme"))?;
+        let bad = |why: &str| {
+            format!("invalid http origin {entry:?}: {why} (expected scheme://host[:port])")
+        };
+        let (scheme, rest) = entry
+            .split_once("://")
+            .ok_or_else(|| bad("missing scheme"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
@@ -112,7 +119,9 @@ impl FromStr for Origin {
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#', '@']) {
-            return Err(bad("only an origin is allowed, no path, query or credentials"));
+            return Err(bad(
+                "only an origin is allowed, no path, query or credentials",
+            ));
         }
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
             let (ip, after) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
@@ -124,7 +133,9 @@ impl FromStr for Origin {
             }
         };
         let port = match port {
-            Some(p) => p.parse::<u16>().map_err(|_| bad(&format!("port {p:?} is not a number 0-65535")))?,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| bad(&format!("port {p:?} is not a number 0-65535")))?,
             None => scheme.default_port(),
         };
         let host = host.to_ascii_lowercase();
@@ -156,13 +167,17 @@ fn check_hostname(host: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{host:?} is not a valid host name (wildcards are only allowed as a leading `*.`)"))
+        Err(format!(
+            "{host:?} is not a valid host name (wildcards are only allowed as a leading `*.`)"
+        ))
     }
 }
 
 impl<'de> Deserialize<'de> for Origin {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -260,7 +275,13 @@ impl PolicyHooks {
     }
 }
 
-type SendResult = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+type SendResult = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+>;
 
 impl WasiHttpHooks for PolicyHooks {
     fn send_request(
@@ -297,7 +318,10 @@ impl Target {
             Some("https") | None => Scheme::Https,
             Some(_) => return Err(HttpError::HttpProtocolError),
         };
-        let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_ascii_lowercase();
+        let host = uri
+            .host()
+            .ok_or(HttpError::HttpRequestUriInvalid)?
+            .to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(scheme.default_port());
         Ok(Target { scheme, host, port })
     }
@@ -351,7 +375,9 @@ async fn send(
     options: RequestOptions,
 ) -> SendResult {
     let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
-    let first_byte_timeout = options.first_byte_timeout.unwrap_or(Duration::from_secs(60));
+    let first_byte_timeout = options
+        .first_byte_timeout
+        .unwrap_or(Duration::from_secs(60));
     let mut last_error = HttpError::ConnectionRefused;
     let mut stream = None;
     for addr in addrs {
@@ -392,7 +418,11 @@ async fn send(
         let _ = done_tx.send(conn.await.map_err(HttpError::from));
     });
     // Origin-form request target: the connection already knows scheme and authority.
-    let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
     *request.uri_mut() = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
@@ -424,35 +454,87 @@ mod tests {
                 port: 443
             }
         );
-        assert_eq!(origin("https://*.example.org:8443").host, HostPattern::Subdomains("example.org".into()));
-        assert_eq!(origin("http://127.0.0.1:8080").host, HostPattern::Ip("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            origin("https://*.example.org:8443").host,
+            HostPattern::Subdomains("example.org".into())
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080").host,
+            HostPattern::Ip("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(origin("http://[::1]:8080").port, 8080);
         assert_eq!(origin("http://[::1]").port, 80);
     }
 
     #[test]
     fn rejects_bad_origins() {
-        for bad in ["api.example.com", "ftp://x", "https://a/b", "https://a:99999", "https://a*.b", "https://u@h"] {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://a/b",
+            "https://a:99999",
+            "https://a*.b",
+            "https://u@h",
+        ] {
             let err = bad.parse::<Origin>().unwrap_err();
-            assert!(err.starts_with(&format!("invalid http origin {bad:?}")), "{err}");
+            assert!(
+                err.starts_with(&format!("invalid http origin {bad:?}")),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn matching_is_exact_on_scheme_port_and_host() {
-        let grant = HttpGrant(vec![origin("https://api.example.com"), origin("https://*.example.org")]);
-        assert!(grant.allowing(Scheme::Https, "api.example.com", 443).is_some());
-        assert!(grant.allowing(Scheme::Http, "api.example.com", 80).is_none());
-        assert!(grant.allowing(Scheme::Https, "api.example.com", 8443).is_none());
+        let grant = HttpGrant(vec![
+            origin("https://api.example.com"),
+            origin("https://*.example.org"),
+        ]);
+        assert!(
+            grant
+                .allowing(Scheme::Https, "api.example.com", 443)
+                .is_some()
+        );
+        assert!(
+            grant
+                .allowing(Scheme::Http, "api.example.com", 80)
+                .is_none()
+        );
+        assert!(
+            grant
+                .allowing(Scheme::Https, "api.example.com", 8443)
+                .is_none()
+        );
         assert!(grant.allowing(Scheme::Https, "evil.com", 443).is_none());
-        assert!(grant.allowing(Scheme::Https, "a.b.example.org", 443).is_some());
+        assert!(
+            grant
+                .allowing(Scheme::Https, "a.b.example.org", 443)
+                .is_some()
+        );
         assert!(grant.allowing(Scheme::Https, "example.org", 443).is_none());
-        assert!(grant.allowing(Scheme::Https, "badexample.org", 443).is_none());
+        assert!(
+            grant
+                .allowing(Scheme::Https, "badexample.org", 443)
+                .is_none()
+        );
     }
 
     #[test]
     fn non_public_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "64:ff9b::a00:1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {

@@ -21,7 +21,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Linker, Resource, ResourceType};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
-use wasmtime_wasi::p2::bindings::sockets::{instance_network, network, tcp, tcp_create_socket, udp, udp_create_socket};
+use wasmtime_wasi::p2::bindings::sockets::{
+    instance_network, network, tcp, tcp_create_socket, udp, udp_create_socket,
+};
 use wasmtime_wasi::p2::{DynPollable, Network, Pollable};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 
@@ -54,7 +56,9 @@ impl FromStr for SocketEntry {
     type Err = String;
 
     fn from_str(entry: &str) -> Result<SocketEntry, String> {
-        let bad = |why: &str| format!("invalid socket entry {entry:?}: {why} (expected [tcp://|udp://]host:port)");
+        let bad = |why: &str| {
+            format!("invalid socket entry {entry:?}: {why} (expected [tcp://|udp://]host:port)")
+        };
         let (protocol, rest) = match entry.split_once("://") {
             Some(("tcp", rest)) => (Protocol::Tcp, rest),
             Some(("udp", rest)) => (Protocol::Udp, rest),
@@ -62,25 +66,38 @@ impl FromStr for SocketEntry {
             None => (Protocol::Tcp, entry),
         };
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
-        let port: u16 = port.parse().map_err(|_| bad(&format!("port {port:?} is not a number 1-65535")))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad(&format!("port {port:?} is not a number 1-65535")))?;
         if port == 0 {
             return Err(bad("port 0 is not a destination"));
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let valid_name = !host.is_empty()
             && host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if host.parse::<IpAddr>().is_err() && !valid_name {
-            return Err(bad(&format!("{host:?} is not a host name or IP address (no wildcards)")));
+            return Err(bad(&format!(
+                "{host:?} is not a host name or IP address (no wildcards)"
+            )));
         }
-        Ok(SocketEntry { protocol, host, port })
+        Ok(SocketEntry {
+            protocol,
+            host,
+            port,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for SocketEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -134,7 +151,9 @@ impl SocketRules {
     pub fn allows(&self, protocol: Protocol, addr: SocketAddr) -> bool {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         let literal = self.entries.iter().any(|e| {
-            e.protocol == protocol && e.port == addr.port() && e.host.parse::<IpAddr>().ok() == Some(addr.ip())
+            e.protocol == protocol
+                && e.port == addr.port()
+                && e.host.parse::<IpAddr>().ok() == Some(addr.ip())
         });
         literal
             || self
@@ -238,13 +257,17 @@ impl Pollable for NameLookup {
 /// records what allowed names resolve to so that connects to them pass the address check.
 fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let mut inst = linker.instance(IP_NAME_LOOKUP)?;
-    inst.resource("resolve-address-stream", ResourceType::host::<NameLookup>(), |mut store, rep| {
-        store
-            .data_mut()
-            .table
-            .delete(Resource::<NameLookup>::new_own(rep))?;
-        Ok(())
-    })?;
+    inst.resource(
+        "resolve-address-stream",
+        ResourceType::host::<NameLookup>(),
+        |mut store, rep| {
+            store
+                .data_mut()
+                .table
+                .delete(Resource::<NameLookup>::new_own(rep))?;
+            Ok(())
+        },
+    )?;
     inst.func_wrap(
         "resolve-addresses",
         |mut store, (network, name): (Resource<Network>, String)| {
@@ -265,7 +288,9 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 if !task.is_finished() {
                     return Ok((Err(ErrorCode::WouldBlock),));
                 }
-                let LookupState::Pending(task) = std::mem::replace(&mut lookup.state, LookupState::Done(Ok(VecDeque::new()))) else {
+                let LookupState::Pending(task) =
+                    std::mem::replace(&mut lookup.state, LookupState::Done(Ok(VecDeque::new())))
+                else {
                     unreachable!("checked above");
                 };
                 let result = futures_now(task).unwrap_or(Err(ErrorCode::Unknown));
@@ -282,7 +307,8 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     inst.func_wrap(
         "[method]resolve-address-stream.subscribe",
         |mut store, (this,): (Resource<NameLookup>,)| {
-            let pollable: Resource<DynPollable> = wasmtime_wasi::p2::subscribe(&mut store.data_mut().table, this)?;
+            let pollable: Resource<DynPollable> =
+                wasmtime_wasi::p2::subscribe(&mut store.data_mut().table, this)?;
             Ok((pollable,))
         },
     )?;
@@ -291,7 +317,10 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 /// Begin a lookup of `name`, or refuse it. IP literals resolve to themselves without any query.
 fn start_lookup(rules: &Arc<SocketRules>, name: String) -> Result<NameLookup, ErrorCode> {
-    let literal = name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
+    let literal = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>();
     if let Ok(ip) = literal {
         return Ok(NameLookup {
             state: LookupState::Done(Ok(VecDeque::from([ip]))),
@@ -334,17 +363,31 @@ mod tests {
     #[test]
     fn parses_entries() {
         let e: SocketEntry = "db.internal:5432".parse().unwrap();
-        assert_eq!((e.protocol, e.host.as_str(), e.port), (Protocol::Tcp, "db.internal", 5432));
+        assert_eq!(
+            (e.protocol, e.host.as_str(), e.port),
+            (Protocol::Tcp, "db.internal", 5432)
+        );
         let e: SocketEntry = "udp://[::1]:53".parse().unwrap();
-        assert_eq!((e.protocol, e.host.as_str(), e.port), (Protocol::Udp, "::1", 53));
+        assert_eq!(
+            (e.protocol, e.host.as_str(), e.port),
+            (Protocol::Udp, "::1", 53)
+        );
         for bad in ["db", "ftp://a:1", "a:0", "*.x:1", "a:port"] {
-            assert!(bad.parse::<SocketEntry>().unwrap_err().starts_with("invalid socket entry"), "{bad}");
+            assert!(
+                bad.parse::<SocketEntry>()
+                    .unwrap_err()
+                    .starts_with("invalid socket entry"),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn checks_addresses_against_literals_and_lookups() {
-        let grant = SocketsGrant(vec!["127.0.0.1:7000".parse().unwrap(), "tcp://db.test:5432".parse().unwrap()]);
+        let grant = SocketsGrant(vec![
+            "127.0.0.1:7000".parse().unwrap(),
+            "tcp://db.test:5432".parse().unwrap(),
+        ]);
         let rules = SocketRules::new(&grant);
         let local: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         assert!(rules.check(local, SocketAddrUse::TcpConnect));

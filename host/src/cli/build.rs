@@ -27,12 +27,24 @@ impl Opts {
             self.dir.display()
         );
         ensure_wasm_target()?;
-        let target_dir = self.target_dir.clone().unwrap_or_else(|| self.dir.join("target"));
+        let target_dir = self
+            .target_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.join("target"));
         let built = build_components(&manifest, &target_dir, None)?;
-        anyhow::ensure!(!built.is_empty(), "cargo built no component in {}: is the crate-type `cdylib`?", self.dir.display());
+        anyhow::ensure!(
+            !built.is_empty(),
+            "cargo built no component in {}: is the crate-type `cdylib`?",
+            self.dir.display()
+        );
         for component in built {
             let size = finish(&component.wasm, &component.manifest_dir)?;
-            println!("{}  {}  ({})", component.package, component.wasm.display(), fmt_bytes(size));
+            println!(
+                "{}  {}  ({})",
+                component.package,
+                component.wasm.display(),
+                fmt_bytes(size)
+            );
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -45,7 +57,8 @@ pub fn finish(wasm: &Path, crate_dir: &Path) -> anyhow::Result<u64> {
         return Ok(std::fs::metadata(wasm)?.len());
     }
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let with_docs = embed_wit_docs(&bytes, &wit).with_context(|| format!("cannot embed the WIT docs of {}", wit.display()))?;
+    let with_docs = embed_wit_docs(&bytes, &wit)
+        .with_context(|| format!("cannot embed the WIT docs of {}", wit.display()))?;
     let tmp = wasm.with_extension("wasm.tmp");
     std::fs::write(&tmp, &with_docs).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, wasm).with_context(|| format!("cannot replace {}", wasm.display()))?;

@@ -43,7 +43,9 @@ impl Opts {
         if self.json {
             let mut envelope = match &report.outcome {
                 Ok(out) => json!({ "ok": !out.is_err, "result": out.value }),
-                Err(e) => json!({ "ok": false, "error": { "kind": e.kind(), "message": e.to_string() } }),
+                Err(e) => {
+                    json!({ "ok": false, "error": { "kind": e.kind(), "message": e.to_string() } })
+                }
             };
             envelope["stdout"] = String::from_utf8_lossy(&report.stdout).into();
             envelope["stderr"] = String::from_utf8_lossy(&report.stderr).into();
@@ -83,12 +85,13 @@ impl Opts {
             None => return Ok(serde_json::Value::Null),
             Some("-") => {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("cannot read arguments from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("cannot read arguments from stdin")?;
                 s
             }
-            Some(a) if a.starts_with('@') => {
-                std::fs::read_to_string(&a[1..]).with_context(|| format!("cannot read arguments file {}", &a[1..]))?
-            }
+            Some(a) if a.starts_with('@') => std::fs::read_to_string(&a[1..])
+                .with_context(|| format!("cannot read arguments file {}", &a[1..]))?,
             Some(a) => a.to_string(),
         };
         serde_json::from_str(&text).with_context(|| {

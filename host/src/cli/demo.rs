@@ -40,7 +40,9 @@ struct Demo {
 
 impl Opts {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        println!("are demo: third-party WebAssembly tools, granted nothing but what a policy names\n");
+        println!(
+            "are demo: third-party WebAssembly tools, granted nothing but what a policy names\n"
+        );
         let started = Instant::now();
         println!("▸ building the example tools (cargo, wasm32-wasip2) …");
         ensure_wasm_target()?;
@@ -50,10 +52,18 @@ impl Opts {
             super::build::finish(&c.wasm, &c.manifest_dir)?;
             components.insert(c.package.clone(), c.wasm.clone());
         }
-        println!("  {} components in {:.1?}\n", components.len(), started.elapsed());
+        println!(
+            "  {} components in {:.1?}\n",
+            components.len(),
+            started.elapsed()
+        );
         let scratch = std::env::temp_dir().join(format!("are-demo-{}", std::process::id()));
-        std::fs::create_dir_all(scratch.join("data")).context("cannot create the demo's scratch directory")?;
-        std::fs::write(scratch.join("data/notes.txt"), "tools see only what they are granted\n")?;
+        std::fs::create_dir_all(scratch.join("data"))
+            .context("cannot create the demo's scratch directory")?;
+        std::fs::write(
+            scratch.join("data/notes.txt"),
+            "tools see only what they are granted\n",
+        )?;
         let demo = Demo {
             host: Host::new()?,
             components,
@@ -62,7 +72,10 @@ impl Opts {
         let result = demo.tell().await;
         let _ = std::fs::remove_dir_all(&scratch);
         result?;
-        println!("\ndone in {:.1?}. Next: `are inspect`, `are call --help`, and the README.", started.elapsed());
+        println!(
+            "\ndone in {:.1?}. Next: `are inspect`, `are call --help`, and the README.",
+            started.elapsed()
+        );
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -75,7 +88,12 @@ impl Demo {
             .with_context(|| format!("the example tools did not produce `{package}`"))
     }
 
-    fn load(&self, package: &str, grants: Grants, limits: Limits) -> anyhow::Result<LoadedComponent> {
+    fn load(
+        &self,
+        package: &str,
+        grants: Grants,
+        limits: Limits,
+    ) -> anyhow::Result<LoadedComponent> {
         let spec = ComponentSpec {
             name: package.to_string(),
             path: self.path(package)?.to_path_buf(),
@@ -104,17 +122,35 @@ impl Demo {
         println!("1 · inspect: what does text.wasm offer, and what does it import?");
         let text = self.load("text", Grants::default(), limits)?;
         for f in text.description.tools() {
-            let docs = f.docs.as_deref().and_then(|d| d.lines().next()).unwrap_or("");
+            let docs = f
+                .docs
+                .as_deref()
+                .and_then(|d| d.lines().next())
+                .unwrap_or("");
             println!("    {:<18} {docs}", f.qualified_name());
         }
-        let caps: Vec<String> = text.description.capabilities().iter().map(|c| c.to_string()).collect();
+        let caps: Vec<String> = text
+            .description
+            .capabilities()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         println!("    imports: {} (no files, no network)", caps.join(", "));
-        println!("    loaded in {:.1?} ({:?})\n", text.load_stats.duration, text.load_stats.cache);
+        println!(
+            "    loaded in {:.1?} ({:?})\n",
+            text.load_stats.duration, text.load_stats.cache
+        );
 
         println!("2 · call a tool: text.word-count");
-        println!("    $ are call text.wasm text.word-count '{{\"text\": \"the quick brown fox\\njumps\"}}'");
-        self.call(&text, "text.word-count", json!({"text": "the quick brown fox\njumps"}))
-            .await;
+        println!(
+            "    $ are call text.wasm text.word-count '{{\"text\": \"the quick brown fox\\njumps\"}}'"
+        );
+        self.call(
+            &text,
+            "text.word-count",
+            json!({"text": "the quick brown fox\njumps"}),
+        )
+        .await;
         println!();
 
         println!("3 · grants: fetch.get needs `allow.http`");
@@ -123,27 +159,46 @@ impl Demo {
         println!("    without a grant:");
         let fetch = self.load("fetch", Grants::default(), limits)?;
         self.call(&fetch, "fetch.get", json!({ "url": url })).await;
-        let grant: Grants = toml::from_str(&format!("http = [\"http://127.0.0.1:{}\"]", server.port))?;
+        let grant: Grants =
+            toml::from_str(&format!("http = [\"http://127.0.0.1:{}\"]", server.port))?;
         let fetch = self.load("fetch", grant, limits)?;
-        println!("    with allow.http = [\"http://127.0.0.1:{}\"]:", server.port);
-        self.call(&fetch, "fetch.get", json!({ "url": url, "max-bytes": 200 })).await;
-        println!("    same grant, another origin (http://127.0.0.1:{}):", server.port + 1);
+        println!(
+            "    with allow.http = [\"http://127.0.0.1:{}\"]:",
+            server.port
+        );
+        self.call(&fetch, "fetch.get", json!({ "url": url, "max-bytes": 200 }))
+            .await;
+        println!(
+            "    same grant, another origin (http://127.0.0.1:{}):",
+            server.port + 1
+        );
         let other = format!("http://127.0.0.1:{}/", server.port + 1);
-        self.call(&fetch, "fetch.get", json!({ "url": other })).await;
+        self.call(&fetch, "fetch.get", json!({ "url": other }))
+            .await;
         println!();
 
         println!("4 · files stay inside their mount");
-        let mount: Grants = toml::from_str("fs = [{ host = \"data\", guest = \"/data\", mode = \"ro\" }]")?;
+        let mount: Grants =
+            toml::from_str("fs = [{ host = \"data\", guest = \"/data\", mode = \"ro\" }]")?;
         let files = self.load("files", mount.clone(), limits)?;
         println!("    files.read /data/notes.txt with a read-only mount of ./data at /data:");
-        self.call(&files, "files.read", json!({"path": "/data/notes.txt"})).await;
-        println!("    files.write /data/new.txt on the same read-only mount:");
-        self.call(&files, "files.write", json!({"path": "/data/new.txt", "contents": "x"}))
+        self.call(&files, "files.read", json!({"path": "/data/notes.txt"}))
             .await;
-        println!("    a hostile component tries `..`, absolute paths and symlinks out of the mount:");
+        println!("    files.write /data/new.txt on the same read-only mount:");
+        self.call(
+            &files,
+            "files.write",
+            json!({"path": "/data/new.txt", "contents": "x"}),
+        )
+        .await;
+        println!(
+            "    a hostile component tries `..`, absolute paths and symlinks out of the mount:"
+        );
         let escape = self.load("hostile-fs-escape", mount, limits)?;
         for function in ["attack.dot-dot", "attack.absolute"] {
-            let report = escape.call(&self.host.engine, function, &Value::Null, None).await;
+            let report = escape
+                .call(&self.host.engine, function, &Value::Null, None)
+                .await;
             summarize_attempts(function, &report);
         }
         println!();
@@ -155,7 +210,9 @@ impl Demo {
             fuel: Some(200_000_000),
             ..limits
         };
-        let report = spin.call(&self.host.engine, "attack.spin", &Value::Null, Some(fuel)).await;
+        let report = spin
+            .call(&self.host.engine, "attack.spin", &Value::Null, Some(fuel))
+            .await;
         print_outcome(&report);
         println!("    the same loop with unlimited fuel and a 1 s timeout:");
         let timed = Limits {
@@ -163,7 +220,9 @@ impl Demo {
             timeout: Duration::from_secs(1),
             ..limits
         };
-        let report = spin.call(&self.host.engine, "attack.spin", &Value::Null, Some(timed)).await;
+        let report = spin
+            .call(&self.host.engine, "attack.spin", &Value::Null, Some(timed))
+            .await;
         print_outcome(&report);
         println!("    a memory bomb, with a 32 MiB limit:");
         let bomb = self.load("hostile-memory", Grants::default(), limits)?;
@@ -171,14 +230,25 @@ impl Demo {
             memory: 32 << 20,
             ..limits
         };
-        let report = bomb.call(&self.host.engine, "attack.bomb", &Value::Null, Some(small)).await;
+        let report = bomb
+            .call(&self.host.engine, "attack.bomb", &Value::Null, Some(small))
+            .await;
         print_outcome(&report);
         println!("    unbounded recursion:");
         let deep = self.load("hostile-recursion", Grants::default(), limits)?;
-        print_outcome(&deep.call(&self.host.engine, "attack.overflow", &Value::Null, None).await);
-        println!("    reading the environment (the host has {} variables):", std::env::vars_os().count());
+        print_outcome(
+            &deep
+                .call(&self.host.engine, "attack.overflow", &Value::Null, None)
+                .await,
+        );
+        println!(
+            "    reading the environment (the host has {} variables):",
+            std::env::vars_os().count()
+        );
         let snoop = self.load("hostile-env-snoop", Grants::default(), limits)?;
-        let report = snoop.call(&self.host.engine, "attack.vars", &Value::Null, None).await;
+        let report = snoop
+            .call(&self.host.engine, "attack.vars", &Value::Null, None)
+            .await;
         match &report.outcome {
             Ok(out) => println!(
                 "    ✓ contained: the guest sees {} variables",
@@ -187,8 +257,12 @@ impl Demo {
             Err(e) => println!("    ✗ {e}"),
         }
         println!("    and after all that, the first tool still answers:");
-        self.call(&text, "text.slugify", json!({"text": "Hostile code stopped, host fine"}))
-            .await;
+        self.call(
+            &text,
+            "text.slugify",
+            json!({"text": "Hostile code stopped, host fine"}),
+        )
+        .await;
         server.stop();
         Ok(())
     }
@@ -210,11 +284,18 @@ fn summarize_attempts(function: &str, report: &CallReport) {
         return;
     };
     let attempts = out.value.as_array().cloned().unwrap_or_default();
-    let escaped: Vec<&Value> = attempts.iter().filter(|a| a["outcome"].get("ok").is_some()).collect();
+    let escaped: Vec<&Value> = attempts
+        .iter()
+        .filter(|a| a["outcome"].get("ok").is_some())
+        .collect();
     if escaped.is_empty() {
         println!("    {function}: ✓ all {} attempts refused", attempts.len());
     } else {
-        println!("    {function}: ✗ {} of {} attempts got through!", escaped.len(), attempts.len());
+        println!(
+            "    {function}: ✗ {} of {} attempts got through!",
+            escaped.len(),
+            attempts.len()
+        );
         for a in escaped {
             println!("      {}", compact(a, 200));
         }
@@ -226,7 +307,10 @@ fn compact(value: &Value, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
-    let cut = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let cut = (0..=max)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
     format!("{}… ({})", &text[..cut], fmt_bytes(text.len() as u64))
 }
 

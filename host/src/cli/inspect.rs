@@ -27,7 +27,10 @@ impl Opts {
         let bytes = read_component(&self.component)?;
         let desc = ComponentDescription::from_bytes(&bytes, self.wit.as_deref())
             .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", self.component.display()))?;
-        let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha256: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         if self.json {
             let mut out = desc.to_json();
             out["component"] = self.component.display().to_string().into();
@@ -56,7 +59,10 @@ fn first_line(text: &str) -> &str {
 
 fn print_tools(desc: &ComponentDescription) {
     let exports = desc.exports();
-    println!("\ntools ({}):", exports.iter().filter(|f| f.is_tool()).count());
+    println!(
+        "\ntools ({}):",
+        exports.iter().filter(|f| f.is_tool()).count()
+    );
     for f in exports {
         let params: Vec<String> = f
             .params
@@ -83,7 +89,10 @@ fn print_tools(desc: &ComponentDescription) {
 fn print_imports(imports: &[ImportedInterface]) {
     let mut by_capability: BTreeMap<_, Vec<&ImportedInterface>> = BTreeMap::new();
     for import in imports {
-        by_capability.entry(import.capability).or_default().push(import);
+        by_capability
+            .entry(import.capability)
+            .or_default()
+            .push(import);
     }
     println!("\nimports by capability:");
     if by_capability.is_empty() {

@@ -23,7 +23,12 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log filter (also `RUST_LOG`), e.g. `info` or `are=debug`.
-    #[arg(long, global = true, env = "ARE_LOG", default_value = "warn,wasmtime_wasi_http=error,wasmtime_wasi=error")]
+    #[arg(
+        long,
+        global = true,
+        env = "ARE_LOG",
+        default_value = "warn,wasmtime_wasi_http=error,wasmtime_wasi=error"
+    )]
     log: String,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -61,7 +66,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -77,7 +85,6 @@ pub fn main() -> ExitCode {
             Command::Build(opts) => opts.run(),
             Command::New(cmd) => cmd.run(),
             Command::Demo(opts) => opts.run().await,
-
         }
     });
     match result {
@@ -108,7 +115,9 @@ fn init_tracing(filter: &str, format: LogFormat) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_new(filter).ok())
         .unwrap_or_else(|| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -155,8 +164,15 @@ impl PolicyArgs {
 
     /// The spec of `component`: a name from the policy, or a path (with the grants of the policy entry whose
     /// `source` is that file, if any; otherwise nothing granted).
-    pub fn spec(&self, policy: &Policy, component: &str, wit_dir: Option<PathBuf>) -> ComponentSpec {
-        let by_name = policy.component(component).map(|c| (component.to_string(), c));
+    pub fn spec(
+        &self,
+        policy: &Policy,
+        component: &str,
+        wit_dir: Option<PathBuf>,
+    ) -> ComponentSpec {
+        let by_name = policy
+            .component(component)
+            .map(|c| (component.to_string(), c));
         let by_path = || {
             policy
                 .component_for_path(Path::new(component))
@@ -169,14 +185,18 @@ impl PolicyArgs {
                 sha256: c.sha256.clone(),
                 args: c.args.clone(),
                 grants: c.allow.clone(),
-                limits: policy.limits_for(Some(c)).overlay(self.cli_limits()).resolve(),
+                limits: policy
+                    .limits_for(Some(c))
+                    .overlay(self.cli_limits())
+                    .resolve(),
                 base_dir: policy.base_dir.clone(),
                 wit_dir,
             },
             None => ComponentSpec {
-                name: Path::new(component)
-                    .file_stem()
-                    .map_or_else(|| component.to_string(), |s| s.to_string_lossy().into_owned()),
+                name: Path::new(component).file_stem().map_or_else(
+                    || component.to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                ),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
                 base_dir: policy.base_dir.clone(),

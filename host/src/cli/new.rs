@@ -20,7 +20,9 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let Cmd::Tool { name, dir } = self;
         let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !name.ends_with('-')
             && !name.contains("--");
         anyhow::ensure!(
@@ -28,10 +30,19 @@ impl Cmd {
             "invalid tool name {name:?}: use lowercase letters, digits and single `-`, starting with a letter (it becomes a WIT package name)"
         );
         let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-        anyhow::ensure!(!dir.exists(), "{} already exists; choose another name or --dir", dir.display());
+        anyhow::ensure!(
+            !dir.exists(),
+            "{} already exists; choose another name or --dir",
+            dir.display()
+        );
         write_tool(&dir, &name)?;
         println!("created tool `{name}` in {}", dir.display());
-        println!("next:  are build {0}\n       are call {0}/target/wasm32-wasip2/release/{1}.wasm {2}.greet '{{\"name\": \"world\"}}'", dir.display(), name.replace('-', "_"), name);
+        println!(
+            "next:  are build {0}\n       are call {0}/target/wasm32-wasip2/release/{1}.wasm {2}.greet '{{\"name\": \"world\"}}'",
+            dir.display(),
+            name.replace('-', "_"),
+            name
+        );
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -40,7 +51,10 @@ impl Cmd {
 fn sdk_dependency() -> String {
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
     match std::fs::canonicalize(local) {
-        Ok(path) => format!("are-guest-sdk = {{ path = {:?} }}", path.display().to_string()),
+        Ok(path) => format!(
+            "are-guest-sdk = {{ path = {:?} }}",
+            path.display().to_string()
+        ),
         Err(_) => format!("are-guest-sdk = \"{}\"", env!("CARGO_PKG_VERSION")),
     }
 }
@@ -118,9 +132,11 @@ export!(Tool);
     for (file, contents) in files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, contents)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

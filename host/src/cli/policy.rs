@@ -35,7 +35,10 @@ impl Cmd {
                     {
                         problems += 1;
                         let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                        eprintln!("error: component `{name}`: sha256 pin {pin} does not match {} ({actual})", path.display());
+                        eprintln!(
+                            "error: component `{name}`: sha256 pin {pin} does not match {} ({actual})",
+                            path.display()
+                        );
                     }
                 }
             }
@@ -44,7 +47,11 @@ impl Cmd {
             eprintln!("{}: {problems} problem(s)", file.display());
             return Ok(ExitCode::FAILURE);
         }
-        println!("{}: ok, {} component(s)", file.display(), policy.components.len());
+        println!(
+            "{}: ok, {} component(s)",
+            file.display(),
+            policy.components.len()
+        );
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -1,0 +1,670 @@
+//! WIT types as JSON Schema (draft 2020-12).
+//!
+//! This module and [`crate::value`] together define how a tool's WIT signature looks in JSON. The schema produced
+//! here describes exactly the JSON that [`crate::value::json_to_val`] accepts (direction [`Direction::Input`]) and
+//! that [`crate::value::val_to_json`] produces (direction [`Direction::Output`]).
+//!
+//! # Conventions
+//!
+//! | WIT | JSON |
+//! |-----|------|
+//! | `bool` | `true` / `false` |
+//! | `u8` … `u64`, `s8` … `s64` | integer, range-checked (`3.0` is accepted, `3.5` is not) |
+//! | `f32`, `f64` | number, or one of the strings `"NaN"`, `"Infinity"`, `"-Infinity"` |
+//! | `char` | string of exactly one Unicode scalar value |
+//! | `string` | string |
+//! | `list<T>` | array |
+//! | `list<u8>` | input: base64 string (standard alphabet, padding optional) or array of integers 0‥255; output: always a base64 string |
+//! | `list<T, N>` | array of exactly `N` items |
+//! | `tuple<A, B>` | array of exactly 2 items (`prefixItems`) |
+//! | `record` | object, one property per field in WIT order; all fields required except `option<…>` ones; no other properties |
+//! | `variant` | a case without payload is the string `"case"`; a case with payload is the object `{"case": payload}` |
+//! | `enum` | string, one of the case names |
+//! | `option<T>` | `null` for none, the value of `T` for some |
+//! | `option<option<T>>` | `null` for none; `{"some": …}` for some, so that `some(none)` stays distinct from `none` |
+//! | `result<T, E>` | `{"ok": T}` or `{"err": E}`; a missing payload is `null` (`{"ok": null}`) |
+//! | `flags` | object of booleans, one property per flag, none required (missing means `false`); input also accepts an array of flag names |
+//! | type aliases | the aliased type, with the alias name as `title` |
+//!
+//! Named types get their name as `title`, and their WIT doc comments as `description` (field, case and flag docs
+//! go on the matching sub-schema). Schemas are always inlined: WIT types cannot be recursive.
+//!
+//! Resources (`own<T>`, `borrow<T>`), `future`, `stream`, `error-context` and `map` have no JSON form:
+//! [`type_schema`] returns an [`UnsupportedType`] saying why, and functions using them are not tools.
+
+use std::fmt;
+
+use serde_json::{Map, Value, json};
+use wit_parser::{
+    Case, Enum, Flags, Handle, Record, Resolve, Result_, Tuple, Type, TypeDefKind, TypeId, Variant,
+};
+
+use crate::describe::{ComponentDescription, ExportedFunction};
+
+/// The `$schema` URI of the JSON Schema dialect produced here.
+pub const JSON_SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// The smallest magnitude that rounds to infinity as an `f32` (2¹²⁸ − 2¹⁰³, halfway between `f32::MAX` and 2¹²⁸):
+/// larger numbers do not fit an `f32`.
+const F32_LIMIT: f64 = 340_282_356_779_733_661_637_539_395_458_142_568_448.0;
+
+/// Regular expression that a base64 string (standard alphabet, padding optional) matches.
+const BASE64_PATTERN: &str = "^[A-Za-z0-9+/]*={0,2}$";
+
+/// Which way a value travels: the two directions differ only for `list<u8>` and `flags`, where inputs accept a
+/// second, more convenient form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Arguments sent to the component.
+    Input,
+    /// Results returned by the component.
+    Output,
+}
+
+/// A WIT type that has no JSON form, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedType {
+    /// The offending type in WIT syntax, e.g. `own<blob>`.
+    pub wit_type: String,
+    /// What the offending type is, e.g. "a resource handle".
+    pub what: &'static str,
+    /// Why it cannot be used, e.g. "resources cannot be passed as JSON".
+    pub why: &'static str,
+    /// Whether the offending type sits inside the type that was asked about (rather than being that type).
+    pub nested: bool,
+}
+
+impl fmt::Display for UnsupportedType {
+    /// Renders as a sentence predicate: `is a resource handle (own<blob>); resources cannot be passed as JSON`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.nested { "contains" } else { "is" };
+        write!(f, "{verb} {} ({}); {}", self.what, self.wit_type, self.why)
+    }
+}
+
+impl std::error::Error for UnsupportedType {}
+
+/// The JSON Schema of one WIT type, or the reason it has none.
+pub fn type_schema(
+    resolve: &Resolve,
+    ty: &Type,
+    direction: Direction,
+) -> Result<Value, UnsupportedType> {
+    SchemaBuilder { resolve, direction }.schema(ty, false)
+}
+
+/// The JSON Schema of a function's arguments: an object with one property per parameter.
+///
+/// Every parameter is required except `option<…>` ones. A parameter whose type has no JSON form (see
+/// [`ExportedFunction::unsupported`]) gets the schema `false`, which nothing satisfies.
+pub fn input_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Value {
+    let resolve = desc.resolve();
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for (name, ty) in &f.params {
+        let schema = type_schema(resolve, ty, Direction::Input).unwrap_or(Value::Bool(false));
+        if !is_option(resolve, ty) {
+            required.push(Value::String(name.clone()));
+        }
+        properties.insert(name.clone(), schema);
+    }
+    json!({
+        "$schema": JSON_SCHEMA_DIALECT,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// The JSON Schema of a function's result, or `None` when the function returns nothing.
+///
+/// A result type with no JSON form (see [`ExportedFunction::unsupported`]) gets the schema `false`.
+pub fn output_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Option<Value> {
+    let ty = f.result.as_ref()?;
+    let mut schema =
+        type_schema(desc.resolve(), ty, Direction::Output).unwrap_or(Value::Bool(false));
+    if let Value::Object(map) = &mut schema {
+        map.insert("$schema".into(), JSON_SCHEMA_DIALECT.into());
+    }
+    Some(schema)
+}
+
+/// Renders a type in WIT syntax: `u8`, `list<string>`, `option<user>`, `own<blob>`. Named types render as their
+/// name.
+pub fn wit_type_name(resolve: &Resolve, ty: &Type) -> String {
+    let id = match ty {
+        Type::Bool => return "bool".into(),
+        Type::U8 => return "u8".into(),
+        Type::U16 => return "u16".into(),
+        Type::U32 => return "u32".into(),
+        Type::U64 => return "u64".into(),
+        Type::S8 => return "s8".into(),
+        Type::S16 => return "s16".into(),
+        Type::S32 => return "s32".into(),
+        Type::S64 => return "s64".into(),
+        Type::F32 => return "f32".into(),
+        Type::F64 => return "f64".into(),
+        Type::Char => return "char".into(),
+        Type::String => return "string".into(),
+        Type::ErrorContext => return "error-context".into(),
+        Type::Id(id) => *id,
+    };
+    let def = &resolve.types[id];
+    if let Some(name) = &def.name {
+        return name.clone();
+    }
+    let name = |ty: &Type| wit_type_name(resolve, ty);
+    let resource_name = |id: &TypeId| {
+        let def = &resolve.types[*id];
+        def.name.clone().unwrap_or_else(|| "resource".into())
+    };
+    match &def.kind {
+        TypeDefKind::Type(inner) => name(inner),
+        TypeDefKind::List(elem) => format!("list<{}>", name(elem)),
+        TypeDefKind::FixedLengthList(elem, len) => format!("list<{}, {len}>", name(elem)),
+        TypeDefKind::Option(inner) => format!("option<{}>", name(inner)),
+        TypeDefKind::Result(Result_ { ok, err }) => match (ok, err) {
+            (Some(ok), Some(err)) => format!("result<{}, {}>", name(ok), name(err)),
+            (None, Some(err)) => format!("result<_, {}>", name(err)),
+            (Some(ok), None) => format!("result<{}>", name(ok)),
+            (None, None) => "result".into(),
+        },
+        TypeDefKind::Tuple(Tuple { types }) => {
+            let items: Vec<String> = types.iter().map(name).collect();
+            format!("tuple<{}>", items.join(", "))
+        }
+        TypeDefKind::Handle(Handle::Own(resource)) => format!("own<{}>", resource_name(resource)),
+        TypeDefKind::Handle(Handle::Borrow(resource)) => {
+            format!("borrow<{}>", resource_name(resource))
+        }
+        TypeDefKind::Future(Some(inner)) => format!("future<{}>", name(inner)),
+        TypeDefKind::Future(None) => "future".into(),
+        TypeDefKind::Stream(Some(inner)) => format!("stream<{}>", name(inner)),
+        TypeDefKind::Stream(None) => "stream".into(),
+        TypeDefKind::Map(key, value) => format!("map<{}, {}>", name(key), name(value)),
+        other => other.as_str().into(),
+    }
+}
+
+/// Follows type aliases (`type a = b;`) down to the type they name.
+pub(crate) fn dealias(resolve: &Resolve, ty: &Type) -> Type {
+    let mut ty = *ty;
+    while let Type::Id(id) = ty {
+        match &resolve.types[id].kind {
+            TypeDefKind::Type(inner) => ty = *inner,
+            _ => break,
+        }
+    }
+    ty
+}
+
+/// Whether `ty` is (an alias of) `option<…>`: such parameters and record fields may be left out.
+pub(crate) fn is_option(resolve: &Resolve, ty: &Type) -> bool {
+    option_inner(resolve, ty).is_some()
+}
+
+/// The payload type of `ty` if it is (an alias of) `option<…>`.
+pub(crate) fn option_inner(resolve: &Resolve, ty: &Type) -> Option<Type> {
+    match dealias(resolve, ty) {
+        Type::Id(id) => match &resolve.types[id].kind {
+            TypeDefKind::Option(inner) => Some(*inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether `ty` is (an alias of) `u8`, which makes `list<ty>` a byte string.
+pub(crate) fn is_byte(resolve: &Resolve, ty: &Type) -> bool {
+    dealias(resolve, ty) == Type::U8
+}
+
+/// The reason why `ty` (which must be one of the types without JSON form) is unsupported.
+pub(crate) fn unsupported(resolve: &Resolve, ty: &Type, nested: bool) -> UnsupportedType {
+    const RESOURCES: &str = "resources cannot be passed as JSON";
+    const ASYNC: &str =
+        "futures and streams need the async component model, which tools do not support";
+    let (what, why) = match ty {
+        Type::ErrorContext => (
+            "an error-context",
+            "error contexts cannot be passed as JSON",
+        ),
+        Type::Id(id) => match &resolve.types[*id].kind {
+            TypeDefKind::Handle(Handle::Own(_)) => ("a resource handle", RESOURCES),
+            TypeDefKind::Handle(Handle::Borrow(_)) => ("a borrowed resource handle", RESOURCES),
+            TypeDefKind::Resource => ("a resource", RESOURCES),
+            TypeDefKind::Future(_) => ("a future", ASYNC),
+            TypeDefKind::Stream(_) => ("a stream", ASYNC),
+            TypeDefKind::Map(..) => ("a map", "maps are not supported yet"),
+            _ => ("an unresolved type", "its definition is missing"),
+        },
+        _ => ("an unresolved type", "its definition is missing"),
+    };
+    UnsupportedType {
+        wit_type: wit_type_name(resolve, ty),
+        what,
+        why,
+        nested,
+    }
+}
+
+/// Builds schemas for one direction.
+struct SchemaBuilder<'a> {
+    resolve: &'a Resolve,
+    direction: Direction,
+}
+
+impl SchemaBuilder<'_> {
+    /// The schema of `ty`; `nested` says whether `ty` sits inside the type originally asked about.
+    fn schema(&self, ty: &Type, nested: bool) -> Result<Value, UnsupportedType> {
+        Ok(match ty {
+            Type::Bool => json!({"type": "boolean"}),
+            Type::U8 => integer(u8::MIN, u8::MAX),
+            Type::U16 => integer(u16::MIN, u16::MAX),
+            Type::U32 => integer(u32::MIN, u32::MAX),
+            Type::U64 => integer(u64::MIN, u64::MAX),
+            Type::S8 => integer(i8::MIN, i8::MAX),
+            Type::S16 => integer(i16::MIN, i16::MAX),
+            Type::S32 => integer(i32::MIN, i32::MAX),
+            Type::S64 => integer(i64::MIN, i64::MAX),
+            Type::F32 => float(Some(F32_LIMIT)),
+            Type::F64 => float(None),
+            Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
+            Type::String => json!({"type": "string"}),
+            Type::ErrorContext => return Err(unsupported(self.resolve, ty, nested)),
+            Type::Id(id) => return self.typedef(*id, nested),
+        })
+    }
+
+    fn typedef(&self, id: TypeId, nested: bool) -> Result<Value, UnsupportedType> {
+        let def = &self.resolve.types[id];
+        let mut schema = match &def.kind {
+            TypeDefKind::Type(inner) => self.schema(inner, nested)?,
+            TypeDefKind::Record(record) => self.record(record)?,
+            TypeDefKind::Tuple(tuple) => self.tuple(tuple)?,
+            TypeDefKind::Flags(flags) => self.flags(flags),
+            TypeDefKind::Variant(variant) => self.variant(variant)?,
+            TypeDefKind::Enum(enum_) => enum_schema(enum_),
+            TypeDefKind::Option(inner) => self.option(inner)?,
+            TypeDefKind::Result(result) => self.result(result)?,
+            TypeDefKind::List(elem) => self.list(elem)?,
+            TypeDefKind::FixedLengthList(elem, len) => json!({
+                "type": "array",
+                "items": self.schema(elem, true)?,
+                "minItems": len,
+                "maxItems": len,
+            }),
+            TypeDefKind::Resource
+            | TypeDefKind::Handle(_)
+            | TypeDefKind::Future(_)
+            | TypeDefKind::Stream(_)
+            | TypeDefKind::Map(..)
+            | TypeDefKind::Unknown => return Err(unsupported(self.resolve, &Type::Id(id), nested)),
+        };
+        if let (Some(name), Value::Object(map)) = (&def.name, &mut schema) {
+            map.insert("title".into(), name.clone().into());
+        }
+        add_description(&mut schema, def.docs.contents.as_deref());
+        Ok(schema)
+    }
+
+    fn record(&self, record: &Record) -> Result<Value, UnsupportedType> {
+        let mut properties = Map::new();
+        let mut required = Vec::new();
+        for field in &record.fields {
+            let mut schema = self.schema(&field.ty, true)?;
+            add_description(&mut schema, field.docs.contents.as_deref());
+            if !is_option(self.resolve, &field.ty) {
+                required.push(Value::String(field.name.clone()));
+            }
+            properties.insert(field.name.clone(), schema);
+        }
+        Ok(json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        }))
+    }
+
+    fn tuple(&self, tuple: &Tuple) -> Result<Value, UnsupportedType> {
+        let items = tuple
+            .types
+            .iter()
+            .map(|ty| self.schema(ty, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let len = items.len();
+        let mut schema = json!({"type": "array", "minItems": len, "maxItems": len, "items": false});
+        // `prefixItems` must not be empty, so an (invalid in WIT anyway) empty tuple is just an empty array.
+        if let (false, Value::Object(map)) = (items.is_empty(), &mut schema) {
+            map.insert("prefixItems".into(), items.into());
+        }
+        Ok(schema)
+    }
+
+    fn flags(&self, flags: &Flags) -> Value {
+        let mut properties = Map::new();
+        for flag in &flags.flags {
+            let mut schema = json!({"type": "boolean"});
+            add_description(&mut schema, flag.docs.contents.as_deref());
+            properties.insert(flag.name.clone(), schema);
+        }
+        let object =
+            json!({"type": "object", "properties": properties, "additionalProperties": false});
+        match self.direction {
+            Direction::Output => object,
+            Direction::Input => {
+                let names: Vec<&str> = flags.flags.iter().map(|f| f.name.as_str()).collect();
+                json!({"anyOf": [
+                    object,
+                    {"type": "array", "items": {"enum": names}, "uniqueItems": true},
+                ]})
+            }
+        }
+    }
+
+    fn variant(&self, variant: &Variant) -> Result<Value, UnsupportedType> {
+        let cases = variant
+            .cases
+            .iter()
+            .map(|case| self.case(case))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(json!({"oneOf": cases}))
+    }
+
+    fn case(&self, case: &Case) -> Result<Value, UnsupportedType> {
+        let mut schema = match &case.ty {
+            None => json!({"const": case.name}),
+            Some(ty) => single_key_object(&case.name, self.schema(ty, true)?),
+        };
+        add_description(&mut schema, case.docs.contents.as_deref());
+        Ok(schema)
+    }
+
+    fn option(&self, inner: &Type) -> Result<Value, UnsupportedType> {
+        let some = self.schema(inner, true)?;
+        let some = if is_option(self.resolve, inner) {
+            single_key_object("some", some)
+        } else {
+            some
+        };
+        Ok(json!({"anyOf": [some, {"type": "null"}]}))
+    }
+
+    fn result(&self, result: &Result_) -> Result<Value, UnsupportedType> {
+        let payload = |ty: &Option<Type>| match ty {
+            Some(ty) => self.schema(ty, true),
+            None => Ok(json!({"type": "null"})),
+        };
+        Ok(json!({"oneOf": [
+            single_key_object("ok", payload(&result.ok)?),
+            single_key_object("err", payload(&result.err)?),
+        ]}))
+    }
+
+    fn list(&self, elem: &Type) -> Result<Value, UnsupportedType> {
+        let base64 =
+            json!({"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN});
+        Ok(match (is_byte(self.resolve, elem), self.direction) {
+            (true, Direction::Output) => base64,
+            (true, Direction::Input) => json!({"anyOf": [
+                base64,
+                {"type": "array", "items": integer(u8::MIN, u8::MAX)},
+            ]}),
+            (false, _) => json!({"type": "array", "items": self.schema(elem, true)?}),
+        })
+    }
+}
+
+fn integer(min: impl Into<Value>, max: impl Into<Value>) -> Value {
+    json!({"type": "integer", "minimum": min.into(), "maximum": max.into()})
+}
+
+/// A float: any number (strictly within `±limit` when given), or one of the strings naming a non-finite value.
+fn float(limit: Option<f64>) -> Value {
+    let mut number = json!({"type": "number"});
+    if let (Some(limit), Value::Object(map)) = (limit, &mut number) {
+        map.insert("exclusiveMinimum".into(), json!(-limit));
+        map.insert("exclusiveMaximum".into(), json!(limit));
+    }
+    json!({"anyOf": [number, {"enum": ["NaN", "Infinity", "-Infinity"]}]})
+}
+
+fn enum_schema(enum_: &Enum) -> Value {
+    let names: Vec<&str> = enum_.cases.iter().map(|c| c.name.as_str()).collect();
+    let mut schema = json!({"type": "string", "enum": names});
+    let documented: Vec<String> = enum_
+        .cases
+        .iter()
+        .filter_map(|c| Some(format!("- {}: {}", c.name, c.docs.contents.as_deref()?)))
+        .collect();
+    if !documented.is_empty() {
+        add_description(&mut schema, Some(&documented.join("\n")));
+    }
+    schema
+}
+
+/// `{"type": "object"}` with exactly the one property `key`.
+fn single_key_object(key: &str, schema: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {key: schema},
+        "required": [key],
+        "additionalProperties": false,
+    })
+}
+
+/// Puts `docs` in front of the schema's description (outer docs first: a field's docs, then its type's).
+fn add_description(schema: &mut Value, docs: Option<&str>) {
+    let (Some(docs), Value::Object(map)) = (docs.map(str::trim), schema) else {
+        return;
+    };
+    if docs.is_empty() {
+        return;
+    }
+    let description = match map.get("description").and_then(Value::as_str) {
+        Some(existing) => format!("{docs}\n\n{existing}"),
+        None => docs.to_owned(),
+    };
+    map.insert("description".into(), description.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::describe::testing;
+
+    /// Resolves `ty_src` (a WIT type expression) inside a small interface with named types.
+    fn schema_of(ty_src: &str, direction: Direction) -> Result<Value, UnsupportedType> {
+        let (resolve, ty) = testing::type_in(ty_src);
+        type_schema(&resolve, &ty, direction)
+    }
+
+    fn input(ty_src: &str) -> Value {
+        schema_of(ty_src, Direction::Input).expect("supported type")
+    }
+
+    fn output(ty_src: &str) -> Value {
+        schema_of(ty_src, Direction::Output).expect("supported type")
+    }
+
+    #[test]
+    fn primitives() {
+        assert_eq!(input("bool"), json!({"type": "boolean"}));
+        assert_eq!(
+            input("u8"),
+            json!({"type": "integer", "minimum": 0, "maximum": 255})
+        );
+        assert_eq!(
+            input("s64"),
+            json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX})
+        );
+        assert_eq!(
+            input("u64"),
+            json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})
+        );
+        assert_eq!(
+            input("f64"),
+            json!({"anyOf": [{"type": "number"}, {"enum": ["NaN", "Infinity", "-Infinity"]}]})
+        );
+        assert_eq!(
+            input("f32")["anyOf"][0]["exclusiveMaximum"],
+            json!(F32_LIMIT)
+        );
+        // Everything below the limit narrows to a finite f32, the limit itself does not.
+        assert!((F32_LIMIT as f32).is_infinite());
+        let below = f64::from_bits(F32_LIMIT.to_bits() - 1);
+        assert_eq!(below as f32, f32::MAX);
+        assert_eq!(
+            input("char"),
+            json!({"type": "string", "minLength": 1, "maxLength": 1})
+        );
+        assert_eq!(input("string"), json!({"type": "string"}));
+    }
+
+    #[test]
+    fn lists_and_bytes_differ_by_direction() {
+        assert_eq!(
+            input("list<string>"),
+            json!({"type": "array", "items": {"type": "string"}})
+        );
+        let bytes_out = output("list<u8>");
+        assert_eq!(bytes_out["type"], "string");
+        assert_eq!(bytes_out["contentEncoding"], "base64");
+        let bytes_in = input("list<u8>");
+        assert_eq!(bytes_in["anyOf"][0], bytes_out);
+        assert_eq!(bytes_in["anyOf"][1]["items"]["maximum"], 255);
+        // An alias of u8 still makes a byte string; the alias name is the title.
+        assert_eq!(output("bytes")["contentEncoding"], "base64");
+        assert_eq!(output("bytes")["title"], "bytes");
+        assert_eq!(
+            input("list<u8, 4>"),
+            json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                   "minItems": 4, "maxItems": 4})
+        );
+    }
+
+    #[test]
+    fn records_keep_wit_order_docs_and_optional_fields() {
+        let schema = input("user");
+        assert_eq!(schema["title"], "user");
+        assert_eq!(schema["description"], "A person.");
+        assert_eq!(schema["additionalProperties"], false);
+        let order: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        assert_eq!(order, ["name", "age", "nick"]);
+        assert_eq!(schema["required"], json!(["name", "age"]));
+        assert_eq!(schema["properties"]["age"]["description"], "Age in years.");
+        assert_eq!(
+            schema["properties"]["nick"],
+            json!({"anyOf": [{"type": "string"}, {"type": "null"}]})
+        );
+    }
+
+    #[test]
+    fn tuples_variants_enums_results() {
+        assert_eq!(
+            input("tuple<u8, string>"),
+            json!({"type": "array", "minItems": 2, "maxItems": 2, "items": false,
+                   "prefixItems": [{"type": "integer", "minimum": 0, "maximum": 255}, {"type": "string"}]})
+        );
+        let shape = input("shape");
+        assert_eq!(shape["title"], "shape");
+        assert_eq!(
+            shape["oneOf"][0]["properties"]["circle"]["anyOf"][0]["type"],
+            "number"
+        );
+        assert_eq!(shape["oneOf"][0]["required"], json!(["circle"]));
+        assert_eq!(shape["oneOf"][0]["description"], "A circle of this radius.");
+        assert_eq!(shape["oneOf"][2], json!({"const": "dot"}));
+        let color = input("color");
+        assert_eq!(color["enum"], json!(["red", "green", "blue"]));
+        assert_eq!(color["description"], "A color.\n\n- red: Warm.");
+        assert_eq!(
+            input("result<u8, string>"),
+            json!({"oneOf": [
+                {"type": "object", "properties": {"ok": {"type": "integer", "minimum": 0, "maximum": 255}},
+                 "required": ["ok"], "additionalProperties": false},
+                {"type": "object", "properties": {"err": {"type": "string"}},
+                 "required": ["err"], "additionalProperties": false},
+            ]})
+        );
+        assert_eq!(
+            input("result")["oneOf"][0]["properties"]["ok"],
+            json!({"type": "null"})
+        );
+    }
+
+    #[test]
+    fn options_nest_with_some_wrapper() {
+        assert_eq!(input("option<u8>")["anyOf"][1], json!({"type": "null"}));
+        let nested = input("option<option<string>>");
+        assert_eq!(
+            nested["anyOf"][0],
+            json!({"type": "object", "properties": {"some": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+                   "required": ["some"], "additionalProperties": false})
+        );
+    }
+
+    #[test]
+    fn flags_accept_names_on_input_only() {
+        let out = output("perms");
+        assert_eq!(out["type"], "object");
+        assert!(out.get("required").is_none());
+        assert_eq!(out["properties"]["read"]["description"], "May read.");
+        let input = input("perms");
+        assert_eq!(input["anyOf"][0]["properties"], out["properties"]);
+        assert_eq!(
+            input["anyOf"][1]["items"]["enum"],
+            json!(["read", "write", "exec"])
+        );
+    }
+
+    #[test]
+    fn unsupported_types_say_why() {
+        let err = schema_of("own<blob>", Direction::Input).expect_err("resource");
+        assert_eq!(
+            err.to_string(),
+            "is a resource handle (own<blob>); resources cannot be passed as JSON"
+        );
+        let err = schema_of("list<borrow<blob>>", Direction::Input).expect_err("borrow");
+        assert_eq!(
+            err.to_string(),
+            "contains a borrowed resource handle (borrow<blob>); resources cannot be passed as JSON"
+        );
+        for (src, what) in [
+            ("future<u8>", "a future"),
+            ("stream<u8>", "a stream"),
+            ("error-context", "an error-context"),
+            ("option<future>", "a future"),
+        ] {
+            let err = schema_of(src, Direction::Output).expect_err(src);
+            assert_eq!(err.what, what, "{src}");
+        }
+    }
+
+    #[test]
+    fn wit_type_names() {
+        for src in [
+            "list<string>",
+            "option<user>",
+            "result<u8, string>",
+            "result<_, string>",
+            "result<u8>",
+            "result",
+            "tuple<u8, char>",
+            "own<blob>",
+            "borrow<blob>",
+            "future<u8>",
+            "stream",
+            "list<u8, 4>",
+        ] {
+            let (resolve, ty) = testing::type_in(src);
+            assert_eq!(wit_type_name(&resolve, &ty), src);
+        }
+    }
+}
