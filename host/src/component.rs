@@ -248,26 +248,33 @@ fn link(
     linker.instantiate_pre(component)
 }
 
+/// Check that `bytes` are a valid component under every WebAssembly feature (whether this engine enables them
+/// is checked when compiling).
+///
+/// # Errors
+/// [`LoadError::Invalid`] with the validator's message and offset.
+pub fn validate(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let mut everything = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    everything
+        .validate_all(bytes)
+        .map(drop)
+        .map_err(|e| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
 /// Tell an invalid component from one that needs a feature the engine does not enable: validate again with
 /// every feature on.
 fn compile_error(path: &Path, bytes: &[u8], error: wasmtime::Error) -> LoadError {
+    if let Err(invalid) = validate(path, bytes) {
+        return invalid;
+    }
     let path = path.to_path_buf();
-    let mut everything = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
-    match everything.validate_all(bytes) {
-        Err(e) => LoadError::Invalid {
-            path,
-            message: e.to_string(),
-        },
-        Ok(_) => {
-            let message = format!("{error:#}");
-            if message.contains("not enabled")
-                || message.contains("not supported")
-                || message.contains("support is")
-            {
-                LoadError::UnsupportedFeature { path, message }
-            } else {
-                LoadError::Link { path, message }
-            }
-        }
+    let message = format!("{error:#}");
+    if message.contains("not enabled") || message.contains("not supported") || message.contains("support is") {
+        LoadError::UnsupportedFeature { path, message }
+    } else {
+        LoadError::Link { path, message }
     }
 }

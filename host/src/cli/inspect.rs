@@ -1,6 +1,6 @@
 //! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability.
 
-use are::component::read_component;
+use are::component::{read_component, validate};
 use are::describe::{ComponentDescription, ImportedInterface};
 use are::invoke::fmt_bytes;
 use are::schema::wit_type_name;
@@ -25,6 +25,7 @@ pub struct Opts {
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let bytes = read_component(&self.component)?;
+        validate(&self.component, &bytes)?;
         let desc = ComponentDescription::from_bytes(&bytes, self.wit.as_deref())
             .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", self.component.display()))?;
         let sha256: String = Sha256::digest(&bytes)

@@ -1,0 +1,49 @@
+//! Integration tests, one binary for all (add modules here).
+
+/// The header of a binary component: `\0asm`, version 0x0d, layer 1.
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+#[test]
+fn every_guest_is_a_built_component_with_its_wit() {
+    let guests = are_tests::guests();
+    assert!(!guests.is_empty(), "no guests were built");
+    for guest in guests {
+        let bytes = guest.bytes();
+        assert!(
+            bytes.starts_with(&COMPONENT_HEADER),
+            "`{}` at {} is not a component",
+            guest.name,
+            guest.wasm
+        );
+        assert!(
+            guest.wit_dir().join("world.wit").is_file(),
+            "`{}` has no {}/world.wit",
+            guest.name,
+            guest.wit
+        );
+    }
+    for name in [
+        "text",
+        "json",
+        "hash",
+        "files",
+        "fetch",
+        "hostile-loop",
+        "hostile-secret",
+    ] {
+        assert_eq!(are_tests::guest(name).name, name);
+    }
+}
+
+#[test]
+fn the_table_attack_is_component_text() {
+    let text =
+        std::fs::read_to_string(are_tests::hostile_table_wat()).expect("table.wat is readable");
+    assert!(text.contains("(component") && text.contains("table.grow"));
+}
+
+#[test]
+#[should_panic(expected = "known guests: ")]
+fn an_unknown_guest_lists_the_known_ones() {
+    are_tests::guest("no-such-guest");
+}
