@@ -272,7 +272,10 @@ fn compile_error(path: &Path, bytes: &[u8], error: wasmtime::Error) -> LoadError
     }
     let path = path.to_path_buf();
     let message = format!("{error:#}");
-    if message.contains("not enabled") || message.contains("not supported") || message.contains("support is") {
+    if message.contains("not enabled")
+        || message.contains("not supported")
+        || message.contains("support is")
+    {
         LoadError::UnsupportedFeature { path, message }
     } else {
         LoadError::Link { path, message }

@@ -1,0 +1,216 @@
+//! Shared helpers: one engine and compile cache per test binary, loading guests with grants written as TOML,
+//! running the `are` binary, and local HTTP/TCP servers to aim tools at.
+
+use are::cache::CompileCache;
+use are::caps::Grants;
+use are::component::{self, ComponentSpec, LoadedComponent};
+use are::engine::{AreEngine, EngineConfig};
+use are::invoke::{CallError, CallReport};
+use are::policy::Limits;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The engine every in-process test shares (fuel and epochs on, like the CLI).
+pub fn engine() -> &'static AreEngine {
+    static ENGINE: OnceLock<AreEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| AreEngine::new(EngineConfig::default()).expect("engine"))
+}
+
+/// A compile cache under cargo's per-target temporary directory, shared across runs.
+pub fn cache() -> CompileCache {
+    CompileCache::new(Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-test-cache"))
+}
+
+/// The spec of guest `name` with `grants` (the body of an `allow` table, e.g. `http = ["http://127.0.0.1:1"]`)
+/// and default limits; relative mount paths resolve against `base_dir`.
+pub fn spec(name: &str, grants: &str, base_dir: &Path) -> ComponentSpec {
+    let grants: Grants =
+        toml::from_str(grants).unwrap_or_else(|e| panic!("bad grants {grants:?}: {e}"));
+    ComponentSpec {
+        name: name.to_string(),
+        path: are_tests::guest(name).wasm_path().to_path_buf(),
+        grants,
+        limits: Limits::default(),
+        base_dir: base_dir.to_path_buf(),
+        ..ComponentSpec::default()
+    }
+}
+
+/// Load a spec through the shared engine and cache; panics with the load error.
+pub fn load_spec(spec: ComponentSpec) -> LoadedComponent {
+    let path = spec.path.clone();
+    component::load(engine(), Some(&cache()), spec)
+        .unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
+}
+
+/// Load guest `name` with `grants` (see [`spec`]), relative paths resolving against the current directory.
+pub fn load(name: &str, grants: &str) -> LoadedComponent {
+    load_spec(spec(name, grants, Path::new(".")))
+}
+
+/// Call and return the report.
+pub async fn call(c: &LoadedComponent, function: &str, args: Value) -> CallReport {
+    c.call(engine(), function, &args, None).await
+}
+
+/// Call with other limits.
+pub async fn call_limited(
+    c: &LoadedComponent,
+    function: &str,
+    args: Value,
+    limits: Limits,
+) -> CallReport {
+    c.call(engine(), function, &args, Some(limits)).await
+}
+
+/// Call and return the JSON result, panicking on any failure (with the guest's stderr).
+pub async fn call_ok(c: &LoadedComponent, function: &str, args: Value) -> Value {
+    let report = call(c, function, args).await;
+    match report.outcome {
+        Ok(out) => out.value,
+        Err(e) => panic!(
+            "{function} failed: {e}\nstderr: {}",
+            String::from_utf8_lossy(&report.stderr)
+        ),
+    }
+}
+
+/// Call and return the error, panicking if the call succeeded.
+pub async fn call_err(c: &LoadedComponent, function: &str, args: Value) -> CallError {
+    match call(c, function, args).await.outcome {
+        Ok(out) => panic!("{function} should have failed, returned {}", out.value),
+        Err(e) => e,
+    }
+}
+
+/// The `are` binary cargo built for these tests, with its compile cache in the test temp dir and logs quiet.
+pub fn are() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_are"));
+    cmd.env(
+        "ARE_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-cli-cache"),
+    )
+    .env_remove("RUST_LOG")
+    .env_remove("ARE_LOG");
+    cmd
+}
+
+/// What a finished `are` process printed.
+pub struct Output {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Output {
+    /// Parse stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Run `are` with `args` and collect its output.
+pub fn run(args: &[&str]) -> Output {
+    let out = are().args(args).output().expect("run are");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A temporary directory, removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("are-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("tempdir")
+}
+
+/// A local HTTP server for tests, on 127.0.0.1:
+/// - `/hello`: `hello from the test server`
+/// - `/echo`: the request's method, path and headers as JSON
+/// - `/redirect?to=URL`: a 302 to `URL`
+/// - `/bytes?n=N`: N bytes of `x`
+pub struct TestServer {
+    /// Its port.
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Start a server on a free port.
+    pub async fn start() -> TestServer {
+        use axum::extract::{Query, Request};
+        use axum::response::{IntoResponse, Redirect};
+        use axum::routing::get;
+        use std::collections::HashMap;
+
+        async fn echo(req: Request) -> axum::Json<Value> {
+            let headers: serde_json::Map<String, Value> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or("<binary>"))))
+                .collect();
+            axum::Json(serde_json::json!({
+                "method": req.method().as_str(),
+                "path": req.uri().to_string(),
+                "headers": headers,
+            }))
+        }
+        async fn redirect(Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+            Redirect::to(q.get("to").map_or("/hello", String::as_str))
+        }
+        async fn bytes(Query(q): Query<HashMap<String, usize>>) -> String {
+            "x".repeat(q.get("n").copied().unwrap_or(0))
+        }
+        let app = axum::Router::new()
+            .route("/hello", get(|| async { "hello from the test server" }))
+            .route("/echo", get(echo).post(echo))
+            .route("/redirect", get(redirect))
+            .route("/bytes", get(bytes));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestServer { port, task }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A copy of guest `name` with its WIT docs embedded (as `are build` produces), in `dir`.
+pub fn with_docs(name: &str, dir: &Path) -> PathBuf {
+    let guest = are_tests::guest(name);
+    let bytes = are::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).expect("write component");
+    path
+}
