@@ -272,10 +272,18 @@ fn compile_error(path: &Path, bytes: &[u8], error: wasmtime::Error) -> LoadError
     }
     let path = path.to_path_buf();
     let message = format!("{error:#}");
-    if message.contains("not enabled")
-        || message.contains("not supported")
-        || message.contains("support is")
-    {
+    // The validator words its feature gates in several ways: "… support is not enabled", "the custom page sizes
+    // proposal must be enabled …", "… require the shared-everything-threads proposal", "… the GC proposal is
+    // disabled", "… requires the `cm64` feature to be enabled".
+    const FEATURE_GATE: &[&str] = &[
+        "enabled",
+        "not supported",
+        "support is",
+        "proposal",
+        "feature",
+        "disabled",
+    ];
+    if FEATURE_GATE.iter().any(|gate| message.contains(gate)) {
         LoadError::UnsupportedFeature { path, message }
     } else {
         LoadError::Link { path, message }

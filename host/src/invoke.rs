@@ -276,7 +276,14 @@ impl LoadedComponent {
         stats.stdout_bytes = stdout.len();
         stats.stderr_bytes = stderr.len();
         let outcome = match ran {
-            Ok(()) => self.convert_result(func, results, limits, &mut stats),
+            // A guest that handled its refused write and returned still went over the limit: its output was cut.
+            Ok(()) => match state.capture().overflowed() {
+                Some(stream) => Err(CallError::OutputTooLarge {
+                    stream,
+                    limit: limits.max_output,
+                }),
+                None => self.convert_result(func, results, limits, &mut stats),
+            },
             Err(None) => Err(CallError::Timeout {
                 limit: limits.timeout,
             }),
@@ -365,17 +372,26 @@ fn classify(
     if let Some(message) = panic_message(stderr) {
         return CallError::Panic { message };
     }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trap {
+            message: format!(
+                "the guest called exit({}) instead of returning a result",
+                exit.0
+            ),
+        };
+    }
     let mut message = match trap {
         Some(Trap::StackOverflow) => "stack overflow (the guest recursed too deeply)".to_string(),
         Some(t) => t.to_string(),
-        None => format!("{error:#}"),
+        None => error.root_cause().to_string(),
     };
     if let Some(frame) = error
         .downcast_ref::<wasmtime::WasmBacktrace>()
         .and_then(|bt| {
-            bt.frames()
-                .iter()
-                .find_map(|f| f.func_name().map(str::to_string))
+            bt.frames().iter().find_map(|f| {
+                f.func_name()
+                    .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+            })
         })
     {
         message.push_str(&format!(" (in `{frame}`)"));

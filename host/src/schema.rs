@@ -101,8 +101,16 @@ pub fn input_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Value 
     let resolve = desc.resolve();
     let mut properties = Map::new();
     let mut required = Vec::new();
+    let docs = f.docs.as_deref().map(param_docs).unwrap_or_default();
     for (name, ty) in &f.params {
-        let schema = type_schema(resolve, ty, Direction::Input).unwrap_or(Value::Bool(false));
+        let mut schema = type_schema(resolve, ty, Direction::Input).unwrap_or(Value::Bool(false));
+        if let (Some(doc), Value::Object(map)) = (docs.get(name.as_str()), &mut schema) {
+            let described = match map.get("description").and_then(Value::as_str) {
+                Some(type_doc) => format!("{doc}\n\n{type_doc}"),
+                None => doc.clone(),
+            };
+            map.insert("description".into(), described.into());
+        }
         if !is_option(resolve, ty) {
             required.push(Value::String(name.clone()));
         }
@@ -115,6 +123,35 @@ pub fn input_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Value 
         "required": required,
         "additionalProperties": false,
     })
+}
+
+/// Parameter descriptions from a function's doc comment. WIT has no doc comments on parameters, so the
+/// convention is a list item per parameter: ``- `name`: what it means`` (continuation lines indented).
+pub fn param_docs(docs: &str) -> std::collections::BTreeMap<&str, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<(&str, String)> = None;
+    for line in docs.lines() {
+        let item = line
+            .trim_start()
+            .strip_prefix("- `")
+            .and_then(|rest| rest.split_once('`'))
+            .and_then(|(name, rest)| Some((name, rest.trim_start().strip_prefix(':')?.trim())));
+        match item {
+            Some((name, text)) => {
+                out.extend(current.take());
+                current = Some((name, text.to_string()));
+            }
+            None => match &mut current {
+                Some((_, text)) if line.starts_with([' ', '\t']) && !line.trim().is_empty() => {
+                    text.push(' ');
+                    text.push_str(line.trim());
+                }
+                _ => out.extend(current.take()),
+            },
+        }
+    }
+    out.extend(current);
+    out
 }
 
 /// The JSON Schema of a function's result, or `None` when the function returns nothing.
@@ -474,6 +511,15 @@ fn add_description(schema: &mut Value, docs: Option<&str>) {
 mod tests {
     use super::*;
     use crate::describe::testing;
+
+    #[test]
+    fn reads_parameter_list_items() {
+        let docs = "Finds matches.\n\n- `pattern`: the regular expression,\n  in Rust syntax.\n- `limit`: at most this many.\nTrailing prose.";
+        let parsed = param_docs(docs);
+        assert_eq!(parsed["pattern"], "the regular expression, in Rust syntax.");
+        assert_eq!(parsed["limit"], "at most this many.");
+        assert_eq!(parsed.len(), 2);
+    }
 
     /// Resolves `ty_src` (a WIT type expression) inside a small interface with named types.
     fn schema_of(ty_src: &str, direction: Direction) -> Result<Value, UnsupportedType> {

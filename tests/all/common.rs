@@ -214,3 +214,74 @@ pub fn with_docs(name: &str, dir: &Path) -> PathBuf {
     std::fs::write(&path, bytes).expect("write component");
     path
 }
+
+/// A TCP listener on 127.0.0.1 that accepts every connection and keeps what it receives: a place to aim socket
+/// tools at, and a witness that nothing reached a place that was not granted.
+pub struct TcpSink {
+    /// Its port.
+    pub port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpSink {
+    /// Start a sink on a free port.
+    pub async fn start() -> TcpSink {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count, data) = (accepted.clone(), received.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let data = data.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        data.lock().expect("sink data").extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+        });
+        TcpSink {
+            port,
+            accepted,
+            received,
+            task,
+        }
+    }
+
+    /// How many connections it accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Everything received so far, on all connections.
+    pub fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().expect("sink data")).into_owned()
+    }
+
+    /// Wait up to `within` for `what` to have arrived; returns whether it did.
+    pub async fn wait_for(&self, what: &str, within: std::time::Duration) -> bool {
+        let until = tokio::time::Instant::now() + within;
+        while !self.received().contains(what) {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+}
+
+impl Drop for TcpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,7 +1,12 @@
 //! Integration tests, one binary for all: they drive the `are` library and the `are` binary against the guest
 //! components that `tests/build.rs` compiles from `example-tools/`.
 
+mod cli;
 mod common;
+mod grants;
+mod hostile;
+mod loading;
+mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];

@@ -2,7 +2,8 @@
 //!
 //! Captured output is never mixed into a call's JSON result; callers get it separately (and `--stats` reports
 //! its size). A guest that writes past the cap gets a closed stream, which Rust's `print!` turns into a panic:
-//! the call fails with "output limit exceeded" instead of filling the host's memory.
+//! the call fails with "output limit exceeded" instead of filling the host's memory. It fails the same way when
+//! the guest handles the failed write and returns: its output was cut, and the caller must know.
 
 use crate::sandbox::HostState;
 use bytes::Bytes;
@@ -55,9 +56,11 @@ impl Capture {
     /// Capture up to `cap` bytes of each stream, wiring both into `wasi`.
     pub fn install(wasi: &mut WasiCtxBuilder, cap: u64) -> Capture {
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        // One byte more than the cap: a pipe that is exactly full reports itself closed, which would fail a guest
+        // writing exactly `cap` bytes; and a stream holding more than `cap` bytes tells an overflow from that.
         let capture = Capture {
-            stdout: MemoryOutputPipe::new(cap),
-            stderr: MemoryOutputPipe::new(cap),
+            stdout: MemoryOutputPipe::new(cap.saturating_add(1)),
+            stderr: MemoryOutputPipe::new(cap.saturating_add(1)),
             cap,
         };
         wasi.stdout(capture.stdout.clone());
@@ -65,21 +68,27 @@ impl Capture {
         capture
     }
 
-    /// Everything the guest wrote to stdout.
+    /// What the guest wrote to stdout, at most the cap.
     pub fn stdout(&self) -> Bytes {
-        self.stdout.contents()
+        self.capped(&self.stdout)
     }
 
-    /// Everything the guest wrote to stderr.
+    /// What the guest wrote to stderr, at most the cap.
     pub fn stderr(&self) -> Bytes {
-        self.stderr.contents()
+        self.capped(&self.stderr)
     }
 
-    /// The stream that hit the cap, if any.
+    fn capped(&self, pipe: &MemoryOutputPipe) -> Bytes {
+        let mut bytes = pipe.contents();
+        bytes.truncate(self.cap);
+        bytes
+    }
+
+    /// The stream the guest tried to write more than the cap to, if any.
     pub fn overflowed(&self) -> Option<&'static str> {
-        if self.stdout.contents().len() >= self.cap {
+        if self.stdout.contents().len() > self.cap {
             Some("stdout")
-        } else if self.stderr.contents().len() >= self.cap {
+        } else if self.stderr.contents().len() > self.cap {
             Some("stderr")
         } else {
             None

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use are::describe::embed_wit_docs;
-use are::guest_build::{build_components, ensure_wasm_target};
+use are::guest_build::{BuiltComponent, build_components, ensure_wasm_target};
 use are::invoke::fmt_bytes;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,11 +38,11 @@ impl Opts {
             self.dir.display()
         );
         for component in built {
-            let size = finish(&component.wasm, &component.manifest_dir)?;
+            let (path, size) = finish(&component, &target_dir)?;
             println!(
                 "{}  {}  ({})",
                 component.package,
-                component.wasm.display(),
+                path.display(),
                 fmt_bytes(size)
             );
         }
@@ -50,17 +50,23 @@ impl Opts {
     }
 }
 
-/// Embed the crate's WIT docs into the built component, in place. Returns the final size.
-pub fn finish(wasm: &Path, crate_dir: &Path) -> anyhow::Result<u64> {
-    let wit = crate_dir.join("wit");
-    if !wit.is_dir() {
-        return Ok(std::fs::metadata(wasm)?.len());
-    }
+/// Write the finished component, with the crate's WIT docs embedded when it has a `wit/` folder, to
+/// `TARGET/components/PACKAGE.wasm` (cargo's own artifact is left as it is). Returns the path and size.
+pub fn finish(component: &BuiltComponent, target_dir: &Path) -> anyhow::Result<(PathBuf, u64)> {
+    let wasm = &component.wasm;
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let with_docs = embed_wit_docs(&bytes, &wit)
-        .with_context(|| format!("cannot embed the WIT docs of {}", wit.display()))?;
-    let tmp = wasm.with_extension("wasm.tmp");
-    std::fs::write(&tmp, &with_docs).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, wasm).with_context(|| format!("cannot replace {}", wasm.display()))?;
-    Ok(with_docs.len() as u64)
+    let wit = component.manifest_dir.join("wit");
+    let finished = if wit.is_dir() {
+        embed_wit_docs(&bytes, &wit)
+            .with_context(|| format!("cannot embed the WIT docs of {}", wit.display()))?
+    } else {
+        bytes
+    };
+    let dir = target_dir.join("components");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{}.wasm", component.package));
+    let tmp = path.with_extension("wasm.tmp");
+    std::fs::write(&tmp, &finished).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((path, finished.len() as u64))
 }

@@ -29,16 +29,47 @@ pub struct Opts {
     /// Read WIT docs from this source directory.
     #[arg(long, value_name = "DIR")]
     wit: Option<PathBuf>,
+    /// Call N times in this process (each in a fresh instance) and report the median and minimum wall time of
+    /// the warm calls after the first; the result shown is the last call's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
 }
 
 impl Opts {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let json = self.json;
+        match self.execute().await {
+            // With --json a script reads stdout: failures before the call get an envelope too.
+            Err(e) if json => {
+                let kind = if e.is::<are::component::LoadError>() {
+                    "load"
+                } else if e.is::<are::policy::PolicyError>() {
+                    "policy"
+                } else {
+                    "usage"
+                };
+                let envelope =
+                    json!({ "ok": false, "error": { "kind": kind, "message": format!("{e:#}") } });
+                println!("{}", serde_json::to_string_pretty(&envelope)?);
+                Ok(ExitCode::FAILURE)
+            }
+            other => other,
+        }
+    }
+
+    async fn execute(self) -> anyhow::Result<ExitCode> {
         let args = self.read_args()?;
         let policy = self.policy.load_policy()?;
         let spec = self.policy.spec(&policy, &self.component, self.wit.clone());
         let host = Host::new()?;
         let loaded = host.load(spec)?;
-        let report = loaded.call(&host.engine, &self.function, &args, None).await;
+        let mut report = loaded.call(&host.engine, &self.function, &args, None).await;
+        let first = report.stats.wall_time;
+        let mut warm = Vec::new();
+        for _ in 1..self.repeat {
+            report = loaded.call(&host.engine, &self.function, &args, None).await;
+            warm.push(report.stats.wall_time);
+        }
         let load = loaded.load_stats;
         if self.json {
             let mut envelope = match &report.outcome {
@@ -52,6 +83,14 @@ impl Opts {
             if self.stats {
                 envelope["stats"] = serde_json::to_value(&report.stats)?;
                 envelope["load"] = serde_json::to_value(load)?;
+                if let Some((median, min)) = median_min(&mut warm) {
+                    envelope["warm"] = json!({
+                        "calls": warm.len(),
+                        "first_us": first.as_micros() as u64,
+                        "median_us": median.as_micros() as u64,
+                        "min_us": min.as_micros() as u64,
+                    });
+                }
             }
             println!("{}", serde_json::to_string_pretty(&envelope)?);
         } else {
@@ -72,6 +111,12 @@ impl Opts {
                     },
                     load.duration
                 );
+                if let Some((median, min)) = median_min(&mut warm) {
+                    eprintln!(
+                        "warm:  {} more calls, median {median:.2?}, min {min:.2?} (first call {first:.2?})",
+                        warm.len()
+                    );
+                }
             }
         }
         Ok(match &report.outcome {
@@ -98,6 +143,14 @@ impl Opts {
             format!("arguments are not valid JSON: {text:.200}\n(write a JSON object keyed by parameter name, e.g. '{{\"text\": \"hi\"}}')")
         })
     }
+}
+
+/// Median and minimum of `times`, if there are any.
+fn median_min(
+    times: &mut [std::time::Duration],
+) -> Option<(std::time::Duration, std::time::Duration)> {
+    times.sort_unstable();
+    Some((*times.get(times.len() / 2)?, *times.first()?))
 }
 
 /// One line summarising a call's cost.

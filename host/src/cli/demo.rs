@@ -49,8 +49,8 @@ impl Opts {
         let built = build_components(&self.tools.join("Cargo.toml"), &self.target_dir, None)?;
         let mut components = BTreeMap::new();
         for c in &built {
-            super::build::finish(&c.wasm, &c.manifest_dir)?;
-            components.insert(c.package.clone(), c.wasm.clone());
+            let (path, _) = super::build::finish(c, &self.target_dir)?;
+            components.insert(c.package.clone(), path);
         }
         println!(
             "  {} components in {:.1?}\n",
@@ -233,7 +233,14 @@ impl Demo {
         let report = bomb
             .call(&self.host.engine, "attack.bomb", &Value::Null, Some(small))
             .await;
-        print_outcome(&report);
+        match &report.outcome {
+            Ok(out) => println!(
+                "    ✓ contained: the guest grew to {} and every growth past the limit was refused",
+                fmt_bytes(out.value.as_u64().unwrap_or(0))
+            ),
+            Err(e) => println!("    ✓ stopped: {e}"),
+        }
+        println!("      {}", stats_line(&report.stats));
         println!("    unbounded recursion:");
         let deep = self.load("hostile-recursion", Grants::default(), limits)?;
         print_outcome(

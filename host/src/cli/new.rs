@@ -38,9 +38,8 @@ impl Cmd {
         write_tool(&dir, &name)?;
         println!("created tool `{name}` in {}", dir.display());
         println!(
-            "next:  are build {0}\n       are call {0}/target/wasm32-wasip2/release/{1}.wasm {2}.greet '{{\"name\": \"world\"}}'",
+            "next:  are build {0}\n       are call {0}/target/components/{1}.wasm {1}.greet '{{\"name\": \"world\"}}'",
             dir.display(),
-            name.replace('-', "_"),
             name
         );
         Ok(ExitCode::SUCCESS)
