@@ -3,17 +3,17 @@
 
 use crate::caps::denied::CapabilityNotGranted;
 use crate::component::LoadedComponent;
-use crate::describe::LookupError;
+use crate::describe::{ExportedFunction, LookupError};
 use crate::engine::AreEngine;
 use crate::policy::Limits;
-use crate::sandbox::{self, InstanceBuilder};
+use crate::sandbox::{self, HostState, InstanceBuilder};
 use crate::value::{self, ValueError};
 use bytes::Bytes;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use wasmtime::Trap;
 use wasmtime::component::Val;
+use wasmtime::{Store, Trap};
 
 /// Why a call did not produce a result. Messages say what happened, which limit, and its value, so that a
 /// person or a model can act on them.
@@ -171,135 +171,85 @@ impl LoadedComponent {
         limits: Option<Limits>,
     ) -> CallReport {
         let limits = limits.unwrap_or(self.spec.limits);
-        let span = tracing::info_span!(
-            "call",
-            component = %self.spec.name,
-            function,
-            fuel = tracing::field::Empty,
-            duration_us = tracing::field::Empty,
-            outcome = tracing::field::Empty,
-        );
-        let report = self
-            .call_inner(engine, function, args, &limits)
-            .instrument(span.clone())
-            .await;
-        span.record("fuel", report.stats.fuel_consumed);
-        span.record("duration_us", report.stats.wall_time.as_micros() as u64);
-        span.record(
-            "outcome",
+        traced(self, function, async {
+            let started = Instant::now();
+            let prepared = match self.prepare(function, args) {
+                Ok(p) => p,
+                Err(e) => return CallReport::failed(e, CallStats::new(&limits)),
+            };
+            let mut instance = match self.instantiate(engine, &limits).await {
+                Ok(i) => i,
+                Err(e) => return CallReport::failed(e, CallStats::new(&limits)),
+            };
+            let mut report = instance.run(self, engine, prepared, &limits).await;
+            report.stats.instantiate_time = instance.instantiated_in;
+            report.stats.wall_time = started.elapsed();
             report
-                .outcome
-                .as_ref()
-                .map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }),
-        );
-        tracing::debug!(parent: &span, "call finished");
-        report
+        })
+        .await
     }
 
-    async fn call_inner(
+    /// A new instance of this component under `limits` (its memory limit holds for the instance's whole life;
+    /// fuel and timeout are per call). Use it for several calls with [`ToolInstance::call`].
+    ///
+    /// # Errors
+    /// [`CallError::Instantiate`] when a grant cannot be applied, or a limit or trap hits during start-up.
+    pub async fn instantiate(
         &self,
         engine: &AreEngine,
-        function: &str,
-        args: &serde_json::Value,
         limits: &Limits,
-    ) -> CallReport {
+    ) -> Result<ToolInstance, CallError> {
         let started = Instant::now();
-        let mut stats = CallStats {
-            fuel_limit: limits.fuel,
-            ..CallStats::default()
-        };
-        let failed = |outcome: CallError, stats: CallStats| CallReport {
-            outcome: Err(outcome),
-            stats,
-            stdout: Bytes::new(),
-            stderr: Bytes::new(),
-        };
-        let desc = &self.description;
-        let func = match desc.find(function) {
-            Ok(f) => f,
-            Err(e) => return failed(e.into(), stats),
-        };
-        if let Some(reason) = &func.unsupported {
-            let unsupported = CallError::Unsupported {
-                function: func.qualified_name().to_string(),
-                reason: reason.clone(),
-            };
-            return failed(unsupported, stats);
-        }
-        let params = match value::args_to_vals(desc, func, args) {
-            Ok(p) => p,
-            Err(e) => return failed(e.into(), stats),
-        };
-        let state = match InstanceBuilder::build(
+        let state = InstanceBuilder::build(
             &self.spec.grants,
             &self.spec.args,
             self.spec.base_dir.clone(),
             limits,
-        ) {
-            Ok(s) => s,
-            Err(e) => return failed(CallError::Instantiate(format!("{e:#}")), stats),
-        };
-        let deadline = started + limits.timeout;
-        let mut store = match sandbox::new_store(engine, state, limits, deadline) {
-            Ok(s) => s,
-            Err(e) => return failed(CallError::Instantiate(format!("{e:#}")), stats),
-        };
+        )
+        .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        let mut store = sandbox::new_store(engine, state);
+        let deadline = sandbox::arm(&mut store, engine, limits)
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let _epochs = engine.activate_epochs();
-        let export = self.export_index(func);
-        let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
-        let run = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            stats.instantiate_time = started.elapsed();
-            let export = export.ok_or_else(|| {
-                wasmtime::format_err!(
-                    "export `{}` not found in the component",
-                    func.qualified_name()
-                )
-            })?;
-            let f = instance.get_func(&mut store, export).ok_or_else(|| {
-                wasmtime::format_err!("export `{}` is not a function", func.qualified_name())
-            })?;
-            f.call_async(&mut store, &params, &mut results).await
-        };
-        let ran = match tokio::time::timeout_at(deadline.into(), run).await {
-            Ok(r) => r.map_err(Some),
-            Err(_) => Err(None),
-        };
-        stats.wall_time = started.elapsed();
-        if engine.config().fuel {
-            let left = store.get_fuel().unwrap_or(0);
-            stats.fuel_consumed = Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
+        let instance =
+            match tokio::time::timeout_at(deadline.into(), self.pre.instantiate_async(&mut store))
+                .await
+            {
+                Ok(Ok(instance)) => instance,
+                Ok(Err(e)) => {
+                    let stderr = store.data().capture().stderr();
+                    return Err(classify(e, store.data(), limits, &stderr));
+                }
+                Err(_) => {
+                    return Err(CallError::Timeout {
+                        limit: limits.timeout,
+                    });
+                }
+            };
+        Ok(ToolInstance {
+            store,
+            instance,
+            dead: false,
+            instantiated_in: started.elapsed(),
+        })
+    }
+
+    /// Resolve `function` and convert `args`, before any instance exists.
+    fn prepare(&self, function: &str, args: &serde_json::Value) -> Result<Prepared<'_>, CallError> {
+        let func = self.description.find(function)?;
+        if let Some(reason) = &func.unsupported {
+            return Err(CallError::Unsupported {
+                function: func.qualified_name().to_string(),
+                reason: reason.clone(),
+            });
         }
-        let state = store.data();
-        stats.peak_memory = state.limiter().peak();
-        let (stdout, stderr) = (state.capture().stdout(), state.capture().stderr());
-        stats.stdout_bytes = stdout.len();
-        stats.stderr_bytes = stderr.len();
-        let outcome = match ran {
-            // A guest that handled its refused write and returned still went over the limit: its output was cut.
-            Ok(()) => match state.capture().overflowed() {
-                Some(stream) => Err(CallError::OutputTooLarge {
-                    stream,
-                    limit: limits.max_output,
-                }),
-                None => self.convert_result(func, results, limits, &mut stats),
-            },
-            Err(None) => Err(CallError::Timeout {
-                limit: limits.timeout,
-            }),
-            Err(Some(error)) => Err(classify(error, state, limits, &stderr)),
-        };
-        CallReport {
-            outcome,
-            stats,
-            stdout,
-            stderr,
-        }
+        let params = value::args_to_vals(&self.description, func, args)?;
+        Ok(Prepared { func, params })
     }
 
     fn export_index(
         &self,
-        func: &crate::describe::ExportedFunction,
+        func: &ExportedFunction,
     ) -> Option<wasmtime::component::ComponentExportIndex> {
         match &func.interface {
             Some(iface) => {
@@ -312,7 +262,7 @@ impl LoadedComponent {
 
     fn convert_result(
         &self,
-        func: &crate::describe::ExportedFunction,
+        func: &ExportedFunction,
         results: Vec<Val>,
         limits: &Limits,
         stats: &mut CallStats,
@@ -333,10 +283,184 @@ impl LoadedComponent {
     }
 }
 
+/// A function resolved and its arguments converted.
+struct Prepared<'a> {
+    func: &'a ExportedFunction,
+    params: Vec<Val>,
+}
+
+/// One live instance of a component. A call that traps, times out or runs out of fuel leaves it dead (its
+/// state may be half-updated); drop it and instantiate again.
+pub struct ToolInstance {
+    store: Store<HostState>,
+    instance: wasmtime::component::Instance,
+    dead: bool,
+    instantiated_in: Duration,
+}
+
+impl ToolInstance {
+    /// Call `function` with JSON `args` on this instance, with fresh fuel and a fresh deadline from `limits`.
+    pub async fn call(
+        &mut self,
+        component: &LoadedComponent,
+        engine: &AreEngine,
+        function: &str,
+        args: &serde_json::Value,
+        limits: &Limits,
+    ) -> CallReport {
+        traced(component, function, async {
+            let started = Instant::now();
+            if self.dead {
+                let gone = CallError::Instantiate(
+                    "this instance failed earlier and cannot be used again".into(),
+                );
+                return CallReport::failed(gone, CallStats::new(limits));
+            }
+            let mut report = match component.prepare(function, args) {
+                Ok(prepared) => self.run(component, engine, prepared, limits).await,
+                Err(e) => CallReport::failed(e, CallStats::new(limits)),
+            };
+            report.stats.wall_time = started.elapsed();
+            report
+        })
+        .await
+    }
+
+    /// Whether a failed call has made this instance unusable.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    async fn run(
+        &mut self,
+        component: &LoadedComponent,
+        engine: &AreEngine,
+        prepared: Prepared<'_>,
+        limits: &Limits,
+    ) -> CallReport {
+        let Prepared { func, params } = prepared;
+        let mut stats = CallStats::new(limits);
+        let deadline = match sandbox::arm(&mut self.store, engine, limits) {
+            Ok(d) => d,
+            Err(e) => return CallReport::failed(CallError::Instantiate(format!("{e:#}")), stats),
+        };
+        let mark = self.store.data().capture().mark();
+        let _epochs = engine.activate_epochs();
+        let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
+        let store = &mut self.store;
+        let instance = self.instance;
+        let run = async {
+            let export = component.export_index(func).ok_or_else(|| {
+                wasmtime::format_err!(
+                    "export `{}` not found in the component",
+                    func.qualified_name()
+                )
+            })?;
+            let f = instance.get_func(&mut *store, export).ok_or_else(|| {
+                wasmtime::format_err!("export `{}` is not a function", func.qualified_name())
+            })?;
+            f.call_async(&mut *store, &params, &mut results).await
+        };
+        let ran = match tokio::time::timeout_at(deadline.into(), run).await {
+            Ok(r) => r.map_err(Some),
+            Err(_) => Err(None),
+        };
+        if engine.config().fuel {
+            let left = self.store.get_fuel().unwrap_or(0);
+            stats.fuel_consumed = Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
+        }
+        let state = self.store.data();
+        stats.peak_memory = state.limiter().peak();
+        let (stdout, stderr) = state.capture().since(mark);
+        stats.stdout_bytes = stdout.len();
+        stats.stderr_bytes = stderr.len();
+        let outcome = match ran {
+            // A guest that handled its refused write and returned still went over the limit: its output was cut.
+            Ok(()) => match state.capture().overflowed() {
+                Some(stream) => Err(CallError::OutputTooLarge {
+                    stream,
+                    limit: limits.max_output,
+                }),
+                None => component.convert_result(func, results, limits, &mut stats),
+            },
+            Err(None) => Err(CallError::Timeout {
+                limit: limits.timeout,
+            }),
+            Err(Some(error)) => Err(classify(error, state, limits, &stderr)),
+        };
+        // Any failure inside the guest may leave it half-way through an update: never reuse it.
+        self.dead = matches!(
+            outcome,
+            Err(CallError::Timeout { .. }
+                | CallError::FuelExhausted { .. }
+                | CallError::MemoryExceeded { .. }
+                | CallError::OutputTooLarge { .. }
+                | CallError::Panic { .. }
+                | CallError::Trap { .. }
+                | CallError::CapabilityDenied(_)
+                | CallError::Instantiate(_))
+        );
+        CallReport {
+            outcome,
+            stats,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl CallReport {
+    fn failed(error: CallError, stats: CallStats) -> CallReport {
+        CallReport {
+            outcome: Err(error),
+            stats,
+            stdout: Bytes::new(),
+            stderr: Bytes::new(),
+        }
+    }
+}
+
+impl CallStats {
+    fn new(limits: &Limits) -> CallStats {
+        CallStats {
+            fuel_limit: limits.fuel,
+            ..CallStats::default()
+        }
+    }
+}
+
+/// Run `call` inside a `call` span that records component, function, fuel, duration and outcome.
+async fn traced(
+    component: &LoadedComponent,
+    function: &str,
+    call: impl Future<Output = CallReport>,
+) -> CallReport {
+    let span = tracing::info_span!(
+        "call",
+        component = %component.spec.name,
+        function,
+        fuel = tracing::field::Empty,
+        duration_us = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let report = call.instrument(span.clone()).await;
+    span.record("fuel", report.stats.fuel_consumed);
+    span.record("duration_us", report.stats.wall_time.as_micros() as u64);
+    span.record(
+        "outcome",
+        report
+            .outcome
+            .as_ref()
+            .map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }),
+    );
+    tracing::debug!(parent: &span, "call finished");
+    report
+}
+
 /// Turn a failed call into the most specific [`CallError`].
 fn classify(
     error: wasmtime::Error,
-    state: &crate::sandbox::HostState,
+    state: &HostState,
     limits: &Limits,
     stderr: &[u8],
 ) -> CallError {

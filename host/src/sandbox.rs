@@ -24,6 +24,8 @@ pub struct HostState {
     pub(crate) socket_rules: Arc<SocketRules>,
     limiter: MemoryLimiter,
     capture: Capture,
+    /// When the running call must end; see [`arm`].
+    deadline: Instant,
 }
 
 impl HostState {
@@ -106,6 +108,7 @@ impl InstanceBuilder {
             socket_rules: builder.socket_rules,
             limiter: MemoryLimiter::new(limits.memory),
             capture,
+            deadline: Instant::now() + limits.timeout,
         })
     }
 }
@@ -188,33 +191,42 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// A store for one call or session: limiter installed, fuel set, and an epoch deadline that yields to the
-/// executor every tick and interrupts the guest once `deadline` has passed.
-///
-/// # Errors
-/// When fuel cannot be set (fuel metering disabled in the engine while a fuel limit is asked for).
-pub fn new_store(
-    engine: &AreEngine,
-    state: HostState,
-    limits: &Limits,
-    deadline: Instant,
-) -> wasmtime::Result<Store<HostState>> {
+/// A store for one instance: the memory limiter installed, and an epoch callback that yields to the executor
+/// every tick and interrupts the guest once the current call's deadline has passed. Arm it with [`arm`] before
+/// each call.
+pub fn new_store(engine: &AreEngine, state: HostState) -> Store<HostState> {
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);
-    if engine.config().fuel {
-        store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
-    }
     if engine.config().epochs {
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
     }
-    Ok(store)
+    store
+}
+
+/// Prepare `store` for one call under `limits`: refill its fuel and set its deadline. Returns the deadline.
+///
+/// # Errors
+/// When fuel cannot be set (a bug: the engine meters fuel whenever this is called with fuel on).
+pub fn arm(
+    store: &mut Store<HostState>,
+    engine: &AreEngine,
+    limits: &Limits,
+) -> wasmtime::Result<Instant> {
+    let deadline = Instant::now() + limits.timeout;
+    store.data_mut().deadline = deadline;
+    if engine.config().fuel {
+        store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
+    }
+    if engine.config().epochs {
+        store.set_epoch_deadline(1);
+    }
+    Ok(deadline)
 }
 
 #[cfg(test)]

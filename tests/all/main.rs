@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod grants;
 mod hostile;
+mod instances;
 mod loading;
 mod tools;
 

@@ -84,6 +84,20 @@ impl Capture {
         bytes
     }
 
+    /// How much each stream holds now: pass it to [`Capture::since`] to get what one call wrote.
+    pub fn mark(&self) -> (usize, usize) {
+        (self.stdout.contents().len(), self.stderr.contents().len())
+    }
+
+    /// What the guest wrote to stdout and stderr after `mark`, each at most the cap.
+    pub fn since(&self, mark: (usize, usize)) -> (Bytes, Bytes) {
+        let (out, err) = (self.stdout(), self.stderr());
+        (
+            out.slice(mark.0.min(out.len())..),
+            err.slice(mark.1.min(err.len())..),
+        )
+    }
+
     /// The stream the guest tried to write more than the cap to, if any.
     pub fn overflowed(&self) -> Option<&'static str> {
         if self.stdout.contents().len() > self.cap {
