@@ -5,7 +5,7 @@ use crate::cache::{CacheOutcome, CompileCache};
 use crate::caps::{self, Grants};
 use crate::describe::{ComponentDescription, DescribeError};
 use crate::engine::AreEngine;
-use crate::policy::{Limits, Sha256Pin};
+use crate::policy::{Limits, LimitsSection, Policy, Sha256Pin};
 use crate::sandbox::HostState;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -112,6 +112,23 @@ pub struct ComponentSpec {
     pub base_dir: PathBuf,
     /// Read WIT docs from this source directory instead of the component.
     pub wit_dir: Option<PathBuf>,
+}
+
+impl ComponentSpec {
+    /// The spec of the policy's component `name`, with `overrides` applied over its limits.
+    pub fn from_policy(policy: &Policy, name: &str, overrides: LimitsSection) -> Option<ComponentSpec> {
+        let c = policy.component(name)?;
+        Some(ComponentSpec {
+            name: name.to_string(),
+            path: policy.source_path(c),
+            sha256: c.sha256.clone(),
+            args: c.args.clone(),
+            grants: c.allow.clone(),
+            limits: policy.limits_for(Some(c)).overlay(overrides).resolve(),
+            base_dir: policy.base_dir.clone(),
+            wit_dir: None,
+        })
+    }
 }
 
 /// Read a component file and return its binary form (WebAssembly text is converted).

@@ -67,6 +67,8 @@ pub struct Policy {
     pub defaults: LimitsSection,
     /// Components by name.
     pub components: BTreeMap<String, ComponentPolicy>,
+    /// Settings of `are serve`.
+    pub serve: ServeSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,8 @@ struct PolicyFile {
     defaults: DefaultsSection,
     #[serde(default)]
     component: BTreeMap<Spanned<String>, ComponentPolicy>,
+    #[serde(default)]
+    serve: ServeSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +107,54 @@ pub struct ComponentPolicy {
     /// Per-call limits that override `[defaults.limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `fresh` (default): a new instance for every call. `session`: one instance per MCP session, so state
+    /// persists across that session's calls; it is dropped on a failed call, at session end, or when idle.
+    #[serde(default)]
+    pub mode: InstanceMode,
+    /// Calls of this component that may run at once when serving (default 16).
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: u32,
+    /// Calls that may wait for a free slot; past this, calls fail at once with a "busy" error (default 64).
+    #[serde(default = "default_queue")]
+    pub queue: u32,
+    /// A session instance unused this long is dropped (default 5m).
+    #[serde(default)]
+    pub idle_timeout: Option<Timeout>,
+}
+
+fn default_max_concurrency() -> u32 {
+    16
+}
+
+fn default_queue() -> u32 {
+    64
+}
+
+/// How instances are kept when serving.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    /// A fresh instance for every call: no state survives a call.
+    #[default]
+    Fresh,
+    /// One instance per MCP session and component.
+    Session,
+}
+
+/// `[serve]`: settings of `are serve`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    /// Instance slots the pooling allocator reserves (default: enough for every component's `max_concurrency`
+    /// plus 64 sessions).
+    pub max_instances: Option<u32>,
+    /// Use the pooling allocator (default true): faster instantiation, fixed address-space reservation.
+    pub pooling: Option<bool>,
+    /// Tools per `tools/list` page (default 100).
+    pub page_size: Option<u32>,
+    /// Origins allowed to call the HTTP endpoint besides loopback ones, e.g. `https://app.example.com`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Limits as written in a policy: every field optional, later layers override earlier ones.
@@ -389,6 +441,7 @@ impl Policy {
             base_dir: base_dir.to_path_buf(),
             defaults: file.defaults.limits,
             components,
+            serve: file.serve,
         })
     }
 

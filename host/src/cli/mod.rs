@@ -164,39 +164,17 @@ impl PolicyArgs {
 
     /// The spec of `component`: a name from the policy, or a path (with the grants of the policy entry whose
     /// `source` is that file, if any; otherwise nothing granted).
-    pub fn spec(
-        &self,
-        policy: &Policy,
-        component: &str,
-        wit_dir: Option<PathBuf>,
-    ) -> ComponentSpec {
-        let by_name = policy
-            .component(component)
-            .map(|c| (component.to_string(), c));
-        let by_path = || {
-            policy
-                .component_for_path(Path::new(component))
-                .map(|(name, c)| (name.to_string(), c))
+    pub fn spec(&self, policy: &Policy, component: &str, wit_dir: Option<PathBuf>) -> ComponentSpec {
+        let name = match policy.component(component) {
+            Some(_) => Some(component),
+            None => policy.component_for_path(Path::new(component)).map(|(name, _)| name),
         };
-        match by_name.or_else(by_path) {
-            Some((name, c)) => ComponentSpec {
-                name,
-                path: policy.source_path(c),
-                sha256: c.sha256.clone(),
-                args: c.args.clone(),
-                grants: c.allow.clone(),
-                limits: policy
-                    .limits_for(Some(c))
-                    .overlay(self.cli_limits())
-                    .resolve(),
-                base_dir: policy.base_dir.clone(),
-                wit_dir,
-            },
+        match name.and_then(|name| ComponentSpec::from_policy(policy, name, self.cli_limits())) {
+            Some(spec) => ComponentSpec { wit_dir, ..spec },
             None => ComponentSpec {
-                name: Path::new(component).file_stem().map_or_else(
-                    || component.to_string(),
-                    |s| s.to_string_lossy().into_owned(),
-                ),
+                name: Path::new(component)
+                    .file_stem()
+                    .map_or_else(|| component.to_string(), |s| s.to_string_lossy().into_owned()),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
                 base_dir: policy.base_dir.clone(),
