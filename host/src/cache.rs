@@ -67,7 +67,7 @@ impl CompileCache {
     }
 
     fn entry_path(&self, engine: &AreEngine, sha256: &[u8; 32]) -> PathBuf {
-        let name: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let name = crate::component::hex(sha256);
         self.dir
             .join(engine.fingerprint())
             .join(format!("{name}.cwasm"))

@@ -94,7 +94,7 @@ pub enum LoadError {
 }
 
 /// Everything needed to load one component: where it is and what it is granted.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ComponentSpec {
     /// The name tools are prefixed with (`[component.NAME]`, or the file stem).
     pub name: String,
@@ -116,7 +116,11 @@ pub struct ComponentSpec {
 
 impl ComponentSpec {
     /// The spec of the policy's component `name`, with `overrides` applied over its limits.
-    pub fn from_policy(policy: &Policy, name: &str, overrides: LimitsSection) -> Option<ComponentSpec> {
+    pub fn from_policy(
+        policy: &Policy,
+        name: &str,
+        overrides: LimitsSection,
+    ) -> Option<ComponentSpec> {
         let c = policy.component(name)?;
         Some(ComponentSpec {
             name: name.to_string(),
@@ -171,6 +175,41 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
     }
 }
 
+/// The sha256 digest of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Check a component's digest against the policy's pin, if there is one.
+///
+/// # Errors
+/// [`LoadError::PinMismatch`], saying how to fix it.
+pub fn verify_pin(
+    path: &Path,
+    digest: &[u8; 32],
+    pin: Option<&Sha256Pin>,
+) -> Result<(), LoadError> {
+    match pin {
+        Some(pin) if pin.0 != *digest => Err(LoadError::PinMismatch {
+            path: path.to_path_buf(),
+            expected: pin.to_string(),
+            actual: hex(digest),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A component ready to call: compiled, described and linked against its grants.
 pub struct LoadedComponent {
     /// How it was specified.
@@ -207,17 +246,9 @@ pub fn load(
     let started = Instant::now();
     let path = spec.path.clone();
     let bytes = read_component(&path)?;
-    let digest: [u8; 32] = Sha256::digest(&bytes).into();
-    let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(pin) = &spec.sha256
-        && pin.0 != digest
-    {
-        return Err(LoadError::PinMismatch {
-            path,
-            expected: pin.to_string(),
-            actual: sha256,
-        });
-    }
+    let digest = sha256(&bytes);
+    verify_pin(&path, &digest, spec.sha256.as_ref())?;
+    let sha256 = hex(&digest);
     let (component, cache_outcome) = match cache {
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest),
         None => Component::new(engine.engine(), &bytes).map(|c| (c, CacheOutcome::Uncached)),

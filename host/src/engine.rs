@@ -117,7 +117,7 @@ impl AreEngine {
         let mut h = ShaHasher(sha2::Sha256::new());
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let digest = h.0.finalize();
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::component::hex(&digest[..8])
     }
 }
 

@@ -175,11 +175,11 @@ impl LoadedComponent {
             let started = Instant::now();
             let prepared = match self.prepare(function, args) {
                 Ok(p) => p,
-                Err(e) => return CallReport::failed(e, CallStats::new(&limits)),
+                Err(e) => return CallReport::failed(e, &limits),
             };
             let mut instance = match self.instantiate(engine, &limits).await {
                 Ok(i) => i,
-                Err(e) => return CallReport::failed(e, CallStats::new(&limits)),
+                Err(e) => return CallReport::failed(e, &limits),
             };
             let mut report = instance.run(self, engine, prepared, &limits).await;
             report.stats.instantiate_time = instance.instantiated_in;
@@ -314,11 +314,11 @@ impl ToolInstance {
                 let gone = CallError::Instantiate(
                     "this instance failed earlier and cannot be used again".into(),
                 );
-                return CallReport::failed(gone, CallStats::new(limits));
+                return CallReport::failed(gone, limits);
             }
             let mut report = match component.prepare(function, args) {
                 Ok(prepared) => self.run(component, engine, prepared, limits).await,
-                Err(e) => CallReport::failed(e, CallStats::new(limits)),
+                Err(e) => CallReport::failed(e, limits),
             };
             report.stats.wall_time = started.elapsed();
             report
@@ -342,7 +342,9 @@ impl ToolInstance {
         let mut stats = CallStats::new(limits);
         let deadline = match sandbox::arm(&mut self.store, engine, limits) {
             Ok(d) => d,
-            Err(e) => return CallReport::failed(CallError::Instantiate(format!("{e:#}")), stats),
+            Err(e) => {
+                return CallReport::failed_with(CallError::Instantiate(format!("{e:#}")), stats);
+            }
         };
         let mark = self.store.data().capture().mark();
         let _epochs = engine.activate_epochs();
@@ -410,7 +412,12 @@ impl ToolInstance {
 }
 
 impl CallReport {
-    fn failed(error: CallError, stats: CallStats) -> CallReport {
+    /// A report for a call that failed before the guest ran.
+    pub(crate) fn failed(error: CallError, limits: &Limits) -> CallReport {
+        Self::failed_with(error, CallStats::new(limits))
+    }
+
+    fn failed_with(error: CallError, stats: CallStats) -> CallReport {
         CallReport {
             outcome: Err(error),
             stats,

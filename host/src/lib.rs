@@ -16,6 +16,7 @@ pub mod describe;
 pub mod engine;
 pub mod guest_build;
 pub mod invoke;
+pub mod mcp;
 pub mod policy;
 pub mod sandbox;
 pub mod schema;

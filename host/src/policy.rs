@@ -370,7 +370,7 @@ impl<'de> Deserialize<'de> for Sha256Pin {
 
 impl fmt::Display for Sha256Pin {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&crate::component::hex(&self.0))
     }
 }
 

@@ -1116,7 +1116,8 @@ fn policy_check_points_at_mistakes() {
     );
     assert!(
         out.stderr.contains(&format!(
-            "error: component `hash`: sha256 pin {wrong_pin} does not match {} ({})",
+            "error: component `hash`: sha256 mismatch for {}: the policy pins {wrong_pin} but the file is {}; \
+             if the new file is intended, update `sha256` in the policy",
             hash_path.display(),
             sha256_hex(hash_path)
         )),

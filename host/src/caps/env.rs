@@ -19,7 +19,7 @@ use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::p2::bindings::cli;
 
 /// Environment variables granted to a component.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct EnvGrant(pub BTreeMap<Spanned<String>, String>);
 

@@ -21,12 +21,12 @@ use wasmtime_wasi::filesystem::WasiFilesystem;
 use wasmtime_wasi::p2::bindings::filesystem;
 
 /// The mounts granted to a component.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct FsGrant(pub Vec<Mount>);
 
 /// One host directory made visible to the guest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// Host directory, relative to the policy file.

@@ -53,7 +53,7 @@ pub trait Capability {
 }
 
 /// Everything a policy grants one component (`allow.*`): one field per capability.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Host directories mounted into the guest.

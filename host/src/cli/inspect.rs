@@ -1,10 +1,9 @@
 //! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability.
 
-use are::component::{read_component, validate};
+use are::component::{hex, read_component, sha256, validate};
 use are::describe::{ComponentDescription, ImportedInterface};
 use are::invoke::fmt_bytes;
 use are::schema::wit_type_name;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,10 +27,7 @@ impl Opts {
         validate(&self.component, &bytes)?;
         let desc = ComponentDescription::from_bytes(&bytes, self.wit.as_deref())
             .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", self.component.display()))?;
-        let sha256: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = hex(&sha256(&bytes));
         if self.json {
             let mut out = desc.to_json();
             out["component"] = self.component.display().to_string().into();

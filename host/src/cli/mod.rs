@@ -8,6 +8,7 @@ mod demo;
 mod inspect;
 mod new;
 mod policy;
+mod serve;
 
 use are::component::{self, ComponentSpec, LoadedComponent};
 use are::engine::{AreEngine, EngineConfig};
@@ -58,6 +59,8 @@ enum Command {
     /// Create a new guest crate from a template.
     #[command(subcommand)]
     New(new::Cmd),
+    /// Serve every tool of a policy over MCP (stdio, or Streamable HTTP with --http).
+    Serve(serve::Opts),
     /// Build the example tools and show tools called, grants enforced and hostile code stopped.
     Demo(demo::Opts),
 }
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
             Command::Policy(cmd) => cmd.run(),
             Command::Build(opts) => opts.run(),
             Command::New(cmd) => cmd.run(),
+            Command::Serve(opts) => opts.run().await,
             Command::Demo(opts) => opts.run().await,
         }
     });
@@ -164,17 +168,25 @@ impl PolicyArgs {
 
     /// The spec of `component`: a name from the policy, or a path (with the grants of the policy entry whose
     /// `source` is that file, if any; otherwise nothing granted).
-    pub fn spec(&self, policy: &Policy, component: &str, wit_dir: Option<PathBuf>) -> ComponentSpec {
+    pub fn spec(
+        &self,
+        policy: &Policy,
+        component: &str,
+        wit_dir: Option<PathBuf>,
+    ) -> ComponentSpec {
         let name = match policy.component(component) {
             Some(_) => Some(component),
-            None => policy.component_for_path(Path::new(component)).map(|(name, _)| name),
+            None => policy
+                .component_for_path(Path::new(component))
+                .map(|(name, _)| name),
         };
         match name.and_then(|name| ComponentSpec::from_policy(policy, name, self.cli_limits())) {
             Some(spec) => ComponentSpec { wit_dir, ..spec },
             None => ComponentSpec {
-                name: Path::new(component)
-                    .file_stem()
-                    .map_or_else(|| component.to_string(), |s| s.to_string_lossy().into_owned()),
+                name: Path::new(component).file_stem().map_or_else(
+                    || component.to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                ),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
                 base_dir: policy.base_dir.clone(),

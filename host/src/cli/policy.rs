@@ -1,8 +1,7 @@
 //! `are policy check`: parse and validate a policy, and check every component it names.
 
-use are::component::read_component;
+use are::component::{read_component, sha256, verify_pin};
 use are::policy::Policy;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,16 +28,9 @@ impl Cmd {
                     eprintln!("error: component `{name}`: {e}");
                 }
                 Ok(bytes) => {
-                    let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                    if let Some(pin) = &component.sha256
-                        && pin.0 != digest
-                    {
+                    if let Err(e) = verify_pin(&path, &sha256(&bytes), component.sha256.as_ref()) {
                         problems += 1;
-                        let actual: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-                        eprintln!(
-                            "error: component `{name}`: sha256 pin {pin} does not match {} ({actual})",
-                            path.display()
-                        );
+                        eprintln!("error: component `{name}`: {e}");
                     }
                 }
             }

@@ -1,0 +1,114 @@
+//! `are serve`: every tool of the policy over MCP, on stdio (default) or Streamable HTTP.
+
+use anyhow::Context as _;
+use are::cache::CompileCache;
+use are::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are::mcp::McpServer;
+use are::mcp::http::{self, HttpOptions};
+use are::policy::Policy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Serve tools over MCP: `are serve --config are.toml [--http 127.0.0.1:8080]`.
+#[derive(clap::Args)]
+pub struct Opts {
+    /// The policy naming the components to serve.
+    #[arg(
+        long,
+        visible_alias = "policy",
+        value_name = "are.toml",
+        default_value = "are.toml"
+    )]
+    config: PathBuf,
+    /// Serve Streamable HTTP on this address (path `/mcp`) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Require `Authorization: Bearer <token>` over HTTP, the token read from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    token_env: Option<String>,
+    /// Also accept requests from this browser origin (e.g. `https://app.example.com`); loopback origins always are.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Host name clients use to reach a non-loopback address (checked against the `Host` header).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+    /// Reload a changed component or policy, and tell clients the tool list changed.
+    #[arg(long)]
+    watch: bool,
+}
+
+impl Opts {
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let policy = Policy::load(&self.config)?;
+        let engine =
+            AreEngine::new(engine_config(&policy)).context("cannot configure the engine")?;
+        let server = McpServer::start(engine, CompileCache::from_env(), &self.config)?;
+        let tools = server.catalog().tools().len();
+        if self.watch {
+            are::mcp::watch::spawn(server.clone());
+        }
+        match self.http {
+            None => {
+                tracing::info!(tools, policy = %self.config.display(), "serving MCP on stdio");
+                are::mcp::serve_stdio(server).await?;
+            }
+            Some(addr) => {
+                let token = match &self.token_env {
+                    Some(name) => Some(std::env::var(name).with_context(|| {
+                        format!("--token-env {name}: the environment variable {name} is not set")
+                    })?)
+                    .filter(|t| !t.is_empty())
+                    .with_context(|| format!("--token-env {name}: the token is empty"))
+                    .map(Some)?,
+                    None => None,
+                };
+                let mut allowed_origins = policy.serve.allowed_origins.clone();
+                allowed_origins.extend(self.allow_origins.iter().cloned());
+                let options = HttpOptions {
+                    addr: Some(addr),
+                    token,
+                    allowed_origins,
+                    allowed_hosts: self.allowed_hosts.clone(),
+                };
+                let listening = http::bind(server, options).await?;
+                eprintln!(
+                    "are serve: {tools} tools at http://{}/mcp (metrics at /metrics)",
+                    listening.addr
+                );
+                listening
+                    .serve(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Fuel and epochs always; the pooling allocator unless the policy turns it off, with a slot for every call
+/// that may run at once plus sessions, each as large as the largest memory limit.
+fn engine_config(policy: &Policy) -> EngineConfig {
+    let pooling = policy.serve.pooling.unwrap_or(true).then(|| {
+        let concurrent: u32 = policy.components.values().map(|c| c.max_concurrency).sum();
+        let max_memory = policy
+            .components
+            .values()
+            .map(|c| policy.limits_for(Some(c)).resolve().memory)
+            .max()
+            .unwrap_or(policy.limits_for(None).resolve().memory);
+        PoolingConfig {
+            max_instances: policy
+                .serve
+                .max_instances
+                .unwrap_or(concurrent.saturating_add(64))
+                .max(1),
+            max_memory,
+        }
+    });
+    EngineConfig {
+        pooling,
+        ..EngineConfig::default()
+    }
+}
