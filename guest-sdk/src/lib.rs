@@ -67,7 +67,11 @@
 //! Return expected failures as WIT `result`s (they reach the caller as data). A panic aborts the call: the host
 //! reports a trap with the panic message printed to stderr.
 
+pub mod agent;
 pub mod http;
+
+// Lets bindings generated inside this crate name it by its public path, as guests do.
+extern crate self as are_guest_sdk;
 
 /// The `wit-bindgen` crate (0.63), re-exported so that a guest depends on this crate only.
 pub use wit_bindgen;

@@ -112,6 +112,8 @@ pub struct ComponentSpec {
     pub base_dir: PathBuf,
     /// Read WIT docs from this source directory instead of the component.
     pub wit_dir: Option<PathBuf>,
+    /// An agent: link `are:agent/identity` and `are:agent/log` too.
+    pub agent: bool,
 }
 
 impl ComponentSpec {
@@ -131,6 +133,7 @@ impl ComponentSpec {
             limits: policy.limits_for(Some(c)).overlay(overrides).resolve(),
             base_dir: policy.base_dir.clone(),
             wit_dir: None,
+            agent: false,
         })
     }
 }
@@ -261,7 +264,7 @@ pub fn load(
                 source,
             }
         })?;
-    let pre = link(engine, &component, &spec.grants).map_err(|e| LoadError::Link {
+    let pre = link(engine, &component, &spec.grants, spec.agent).map_err(|e| LoadError::Link {
         path: path.clone(),
         message: format!("{e:#}"),
     })?;
@@ -283,12 +286,17 @@ fn link(
     engine: &AreEngine,
     component: &Component,
     grants: &Grants,
+    agent: bool,
 ) -> wasmtime::Result<InstancePre<HostState>> {
     let mut linker = Linker::<HostState>::new(engine.engine());
     caps::baseline::link(&mut linker)?;
     caps::stdio::link(&mut linker)?;
     let mut provided: BTreeSet<&str> = caps::baseline::INTERFACES.iter().copied().collect();
     provided.extend(caps::stdio::INTERFACES);
+    if agent {
+        crate::agent::link_base(&mut linker)?;
+        provided.extend(crate::agent::BASE_INTERFACES);
+    }
     for cap in grants.all() {
         provided.extend(cap.link(&mut linker)?);
     }

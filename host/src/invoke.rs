@@ -199,33 +199,56 @@ impl LoadedComponent {
         engine: &AreEngine,
         limits: &Limits,
     ) -> Result<ToolInstance, CallError> {
+        self.instantiate_with(engine, limits, None).await
+    }
+
+    /// [`LoadedComponent::instantiate`] for an agent: its host calls reach `agent`.
+    ///
+    /// # Errors
+    /// As [`LoadedComponent::instantiate`].
+    pub async fn instantiate_with(
+        &self,
+        engine: &AreEngine,
+        limits: &Limits,
+        agent: Option<crate::agent::AgentContext>,
+    ) -> Result<ToolInstance, CallError> {
         let started = Instant::now();
         let state = InstanceBuilder::build(
             &self.spec.grants,
             &self.spec.args,
             self.spec.base_dir.clone(),
             limits,
+            agent,
         )
         .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let mut store = sandbox::new_store(engine, state);
         let deadline = sandbox::arm(&mut store, engine, limits)
             .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let _epochs = engine.activate_epochs();
-        let instance =
-            match tokio::time::timeout_at(deadline.into(), self.pre.instantiate_async(&mut store))
-                .await
-            {
-                Ok(Ok(instance)) => instance,
-                Ok(Err(e)) => {
-                    let stderr = store.data().capture().stderr();
-                    return Err(classify(e, store.data(), limits, &stderr));
+        let instance = match tokio::time::timeout_at(
+            deadline.into(),
+            self.pre.instantiate_async(&mut store),
+        )
+        .await
+        {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(e)) => {
+                // The pooling allocator has no free slot: the host is full, the guest did nothing wrong.
+                if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+                    return Err(CallError::Instantiate(format!(
+                        "no free instance slot ({full}): too many instances are alive at once for the \
+                         instance pool ([serve] max_instances); retry shortly"
+                    )));
                 }
-                Err(_) => {
-                    return Err(CallError::Timeout {
-                        limit: limits.timeout,
-                    });
-                }
-            };
+                let stderr = store.data().capture().stderr();
+                return Err(classify(e, store.data(), limits, &stderr));
+            }
+            Err(_) => {
+                return Err(CallError::Timeout {
+                    limit: limits.timeout,
+                });
+            }
+        };
         Ok(ToolInstance {
             store,
             instance,
@@ -329,6 +352,11 @@ impl ToolInstance {
     /// Whether a failed call has made this instance unusable.
     pub fn is_dead(&self) -> bool {
         self.dead
+    }
+
+    /// The instance's host state (between calls).
+    pub fn state_mut(&mut self) -> &mut HostState {
+        self.store.data_mut()
     }
 
     async fn run(

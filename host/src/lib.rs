@@ -9,6 +9,7 @@
 //! the result with its cost.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod cache;
 pub mod caps;
 pub mod component;

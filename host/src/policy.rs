@@ -69,6 +69,12 @@ pub struct Policy {
     pub components: BTreeMap<String, ComponentPolicy>,
     /// Settings of `are serve`.
     pub serve: ServeSection,
+    /// Agent types by name.
+    pub agents: BTreeMap<String, AgentPolicy>,
+    /// Settings of the agent runtime.
+    pub agent_runtime: AgentsSection,
+    /// The model endpoint.
+    pub llm: LlmSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +86,79 @@ struct PolicyFile {
     component: BTreeMap<Spanned<String>, ComponentPolicy>,
     #[serde(default)]
     serve: ServeSection,
+    #[serde(default)]
+    agent: BTreeMap<Spanned<String>, AgentPolicy>,
+    #[serde(default)]
+    agents: AgentsSection,
+    #[serde(default)]
+    llm: LlmSection,
+}
+
+/// One `[agent.TYPE]` table: an agent type, whose instances are `TYPE/KEY`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPolicy {
+    /// The agent component, relative to the policy file.
+    pub source: Spanned<String>,
+    /// Optional pin of the component's sha256.
+    #[serde(default)]
+    pub sha256: Option<Sha256Pin>,
+    /// Arguments the guest sees.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// What its instances may reach: the capabilities of components plus `tools`, `llm`, `memory`, `messaging`.
+    #[serde(default)]
+    pub allow: Grants,
+    /// Limits per message handled (fuel, timeout) and per instance (memory).
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// An instance with nothing to do is deactivated after this long (default 30s).
+    #[serde(default)]
+    pub idle_timeout: Option<Timeout>,
+    /// Messages (sends plus publishes) one activation may emit (default 1000): stops floods.
+    #[serde(default)]
+    pub message_budget: Option<u32>,
+}
+
+/// `[agents]`: settings of the agent runtime (`are run`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsSection {
+    /// The SQLite file holding mailboxes and memory, relative to the policy (default `.are/agents.db`).
+    pub store: Option<String>,
+    /// How many agent-to-agent hops a message may be from its external origin (default 8).
+    pub hop_limit: Option<u32>,
+    /// How long `send` waits for a reply at most (default 30s; never past the sender's own timeout).
+    pub reply_timeout: Option<Timeout>,
+    /// `normal` (default: a crash of the process loses nothing; a power loss may lose the last moments) or
+    /// `full` (every commit reaches the disk).
+    pub sync: Option<SyncMode>,
+}
+
+/// How hard the store pushes writes to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// SQLite `synchronous=NORMAL` in WAL mode: survives a killed process.
+    #[default]
+    Normal,
+    /// SQLite `synchronous=FULL`: survives a power loss.
+    Full,
+}
+
+/// `[llm]`: the model endpoint agents reach through `allow.llm`. The key stays in the host.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSection {
+    /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1` (`$ARE_LLM_BASE_URL` overrides).
+    /// Without one, agents talk to a built-in scripted model that works offline.
+    pub base_url: Option<String>,
+    /// The model name sent to the API (`$ARE_LLM_MODEL` overrides).
+    pub model: Option<String>,
+    /// Name of the environment variable that holds the API key (`$ARE_LLM_API_KEY_ENV` overrides).
+    pub api_key_env: Option<String>,
+    /// Timeout of one model request (default 60s).
+    pub timeout: Option<Timeout>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -434,7 +513,19 @@ impl Policy {
         for (name, component) in file.component {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
             component.allow.validate(base_dir, &source)?;
+            if let Some(key) = component.allow.agent_only() {
+                return Err(source.error(
+                    name.span(),
+                    format!("`allow.{key}` is only for agents: move it to an [agent.NAME] table"),
+                ));
+            }
             components.insert(name.into_inner(), component);
+        }
+        let mut agents = BTreeMap::new();
+        for (name, agent) in file.agent {
+            validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
+            agent.allow.validate(base_dir, &source)?;
+            agents.insert(name.into_inner(), agent);
         }
         Ok(Policy {
             path: Some(path.to_path_buf()),
@@ -442,6 +533,9 @@ impl Policy {
             defaults: file.defaults.limits,
             components,
             serve: file.serve,
+            agents,
+            agent_runtime: file.agents,
+            llm: file.llm,
         })
     }
 

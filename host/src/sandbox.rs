@@ -26,6 +26,7 @@ pub struct HostState {
     capture: Capture,
     /// When the running call must end; see [`arm`].
     deadline: Instant,
+    agent: Option<crate::agent::AgentContext>,
 }
 
 impl HostState {
@@ -37,6 +38,11 @@ impl HostState {
     /// The guest's captured stdout and stderr.
     pub fn capture(&self) -> &Capture {
         &self.capture
+    }
+
+    /// The agent this instance is, if it is one.
+    pub fn agent_mut(&mut self) -> Option<&mut crate::agent::AgentContext> {
+        self.agent.as_mut()
     }
 }
 
@@ -87,6 +93,7 @@ impl InstanceBuilder {
         args: &[String],
         base_dir: PathBuf,
         limits: &Limits,
+        agent: Option<crate::agent::AgentContext>,
     ) -> anyhow::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
@@ -109,6 +116,7 @@ impl InstanceBuilder {
             limiter: MemoryLimiter::new(limits.memory),
             capture,
             deadline: Instant::now() + limits.timeout,
+            agent,
         })
     }
 }

@@ -350,7 +350,8 @@ async fn resolve_checked(target: &Target, origin: &Origin) -> Result<Vec<SocketA
     Ok(allowed)
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
+/// The TLS client configuration (webpki roots, ring), built once.
+pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -433,7 +434,11 @@ async fn send(
     Ok((response, io_done))
 }
 
-trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+/// A byte stream hyper can run HTTP/1.1 over (TCP or TLS).
+pub(crate) trait IoStream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
+{
+}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}
 
 #[cfg(test)]

@@ -13,8 +13,12 @@ pub mod denied;
 pub mod env;
 pub mod fs;
 pub mod http;
+pub mod llm;
+pub mod memory;
+pub mod messaging;
 pub mod sockets;
 pub mod stdio;
+pub mod tools;
 
 use crate::policy::{PolicyError, SourceText};
 use crate::sandbox::{HostState, InstanceBuilder};
@@ -29,6 +33,11 @@ pub trait Capability {
 
     /// Whether the policy grants anything for this capability.
     fn is_granted(&self) -> bool;
+
+    /// Whether only agents can use it (it needs the agent runtime).
+    fn agent_only(&self) -> bool {
+        false
+    }
 
     /// Check what the parser cannot (for example that a mounted directory exists).
     ///
@@ -68,12 +77,41 @@ pub struct Grants {
     /// Outbound sockets and name lookups (wasi:sockets).
     #[serde(default)]
     pub sockets: sockets::SocketsGrant,
+    /// Tools an agent may call.
+    #[serde(default)]
+    pub tools: tools::ToolsGrant,
+    /// Model access of an agent.
+    #[serde(default)]
+    pub llm: llm::LlmGrant,
+    /// Persistent memory of an agent.
+    #[serde(default)]
+    pub memory: memory::MemoryGrant,
+    /// Messages an agent may send, publish and receive.
+    #[serde(default)]
+    pub messaging: messaging::MessagingGrant,
 }
 
 impl Grants {
     /// Every capability, in a fixed order: the one list.
-    pub fn all(&self) -> [&dyn Capability; 4] {
-        [&self.fs, &self.env, &self.http, &self.sockets]
+    pub fn all(&self) -> [&dyn Capability; 8] {
+        [
+            &self.fs,
+            &self.env,
+            &self.http,
+            &self.sockets,
+            &self.tools,
+            &self.llm,
+            &self.memory,
+            &self.messaging,
+        ]
+    }
+
+    /// The first granted capability that only agents can use, if any.
+    pub fn agent_only(&self) -> Option<&'static str> {
+        self.all()
+            .into_iter()
+            .find(|c| c.agent_only() && c.is_granted())
+            .map(|c| c.name())
     }
 
     /// Run every capability's validation.
@@ -84,5 +122,30 @@ impl Grants {
         self.all()
             .iter()
             .try_for_each(|cap| cap.validate(base_dir, source))
+    }
+}
+
+/// Whether `name` matches `pattern`: equal, or, for a pattern ending in `*`, starting with what precedes it
+/// (`*` alone matches everything).
+pub fn matches_pattern(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_pattern;
+
+    #[test]
+    fn patterns() {
+        assert!(matches_pattern("*", "anything.at-all"));
+        assert!(matches_pattern("text.*", "text.slugify"));
+        assert!(!matches_pattern("text.*", "textual.x"));
+        assert!(matches_pattern("writer/*", "writer/7"));
+        assert!(!matches_pattern("writer/*", "researcher/7"));
+        assert!(matches_pattern("fetch.get", "fetch.get"));
+        assert!(!matches_pattern("fetch.get", "fetch.get2"));
     }
 }

@@ -1,6 +1,8 @@
 //! Subcommands of `are`, one module each. Shared flags live here and are flattened into the commands that use
 //! them.
 
+mod agents;
+mod bench;
 mod build;
 mod cache;
 mod call;
@@ -8,6 +10,7 @@ mod demo;
 mod inspect;
 mod new;
 mod policy;
+mod run;
 mod serve;
 
 use are::component::{self, ComponentSpec, LoadedComponent};
@@ -59,10 +62,17 @@ enum Command {
     /// Create a new guest crate from a template.
     #[command(subcommand)]
     New(new::Cmd),
+    /// Run the agents of a policy (resuming unfinished messages), optionally sending them messages.
+    Run(run::Opts),
+    /// Look into the agent store (read-only).
+    #[command(subcommand)]
+    Agents(agents::Cmd),
     /// Serve every tool of a policy over MCP (stdio, or Streamable HTTP with --http).
     Serve(serve::Opts),
     /// Build the example tools and show tools called, grants enforced and hostile code stopped.
     Demo(demo::Opts),
+    /// Measure performance: MCP load over stdio and HTTP (`are bench mcp`).
+    Bench(bench::Opts),
 }
 
 /// Parse arguments, run the command, and turn errors into `error:` lines and an exit code.
@@ -88,7 +98,10 @@ pub fn main() -> ExitCode {
             Command::Build(opts) => opts.run(),
             Command::New(cmd) => cmd.run(),
             Command::Serve(opts) => opts.run().await,
+            Command::Run(opts) => opts.run().await,
+            Command::Agents(cmd) => cmd.run(),
             Command::Demo(opts) => opts.run().await,
+            Command::Bench(opts) => opts.run().await,
         }
     });
     match result {

@@ -11,10 +11,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_core::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::{
+    EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// How the HTTP endpoint is exposed.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +95,10 @@ pub async fn bind(server: Arc<McpServer>, options: HttpOptions) -> Result<Listen
     let mcp_server = server.clone();
     let service = StreamableHttpService::new(
         move || Ok(Handler(mcp_server.clone())),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(EndingSessions {
+            inner: LocalSessionManager::default(),
+            server: Arc::downgrade(&server),
+        }),
         config,
     );
     let guarded = axum::Router::new()
@@ -130,7 +138,99 @@ impl Listening {
     }
 }
 
+/// rmcp's session manager, plus: when a session closes (the client's `DELETE` with its `Mcp-Session-Id`), the
+/// session instances and settings kept for it are dropped too.
+pub struct EndingSessions<M = LocalSessionManager> {
+    inner: M,
+    server: Weak<McpServer>,
+}
+
+impl<M: SessionManager> SessionManager for EndingSessions<M> {
+    type Error = M::Error;
+    type Transport = M::Transport;
+
+    fn create_session(
+        &self,
+    ) -> impl Future<Output = Result<(SessionId, Self::Transport), Self::Error>> + Send {
+        self.inner.create_session()
+    }
+
+    fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<ServerJsonRpcMessage, Self::Error>> + Send {
+        self.inner.initialize_session(id, message)
+    }
+
+    fn has_session(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        self.inner.has_session(id)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let closed = self.inner.close_session(id).await;
+        if let Some(server) = self.server.upgrade() {
+            server.end_session(id);
+        }
+        closed
+    }
+
+    fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.create_stream(id, message)
+    }
+
+    fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.accept_message(id, message)
+    }
+
+    fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.create_standalone_stream(id)
+    }
+
+    fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
+    > + Send {
+        self.inner.resume(id, last_event_id)
+    }
+
+    fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> impl Future<Output = Result<RestoreOutcome<Self::Transport>, Self::Error>> + Send {
+        self.inner.restore_session(id)
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        self.inner.event_store()
+    }
+}
+
 async fn metrics(State(server): State<Arc<McpServer>>) -> Response {
+    server
+        .metrics
+        .set_session_instances(server.sessions().len());
     let body = server.metrics.render();
     (
         [(

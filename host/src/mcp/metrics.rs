@@ -1,10 +1,11 @@
-//! Prometheus metrics of `are serve`: calls by tool and outcome, errors by kind, fuel, and a duration
-//! histogram per tool, rendered in the text exposition format at `/metrics`.
+//! Prometheus metrics of `are serve`: calls by tool and outcome, errors by kind, fuel, a duration histogram per
+//! tool, and the number of session instances, rendered in the text exposition format at `/metrics`.
 
 use crate::invoke::CallReport;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub struct Metrics {
     errors: Family<ToolOutcome, Counter>,
     fuel: Family<ToolLabel, Counter>,
     duration: Family<ToolLabel, Histogram, fn() -> Histogram>,
+    session_instances: Gauge,
 }
 
 impl Default for Metrics {
@@ -58,12 +60,19 @@ impl Default for Metrics {
             "Wall time of tool calls",
             duration.clone(),
         );
+        let session_instances = Gauge::default();
+        registry.register(
+            "session_instances",
+            "Instances kept for MCP sessions (components with mode = \"session\")",
+            session_instances.clone(),
+        );
         Metrics {
             registry,
             calls,
             errors,
             fuel,
             duration,
+            session_instances,
         }
     }
 }
@@ -102,6 +111,12 @@ impl Metrics {
         if outcome != "ok" && outcome != "err" {
             self.errors.get_or_create(&labels).inc();
         }
+    }
+
+    /// Record how many session instances exist now.
+    pub fn set_session_instances(&self, n: usize) {
+        self.session_instances
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The metrics in Prometheus text format.

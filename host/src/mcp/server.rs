@@ -151,6 +151,19 @@ impl McpServer {
 
     /// Replace the catalog. Sessions of components that changed start fresh on their next call.
     pub fn install(&self, catalog: Catalog) {
+        // With a pooling allocator, session instances hold pool slots for as long as they live: leave enough
+        // for every fresh-mode component to run `max_concurrency` calls.
+        if let Some(pool) = self.engine.config().pooling {
+            let fresh: u64 = catalog
+                .components
+                .values()
+                .filter(|c| c.settings.mode == InstanceMode::Fresh)
+                .map(|c| u64::from(c.settings.max_concurrency))
+                .sum();
+            let spare = u64::from(pool.max_instances).saturating_sub(fresh);
+            self.sessions
+                .set_limit(usize::try_from(spare).unwrap_or(usize::MAX));
+        }
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
     }
 
@@ -212,6 +225,15 @@ impl McpServer {
         };
         self.metrics.record(name, &report, started.elapsed());
         outcome(&tool, report)
+    }
+
+    /// Forget everything kept for `session`: its instances and its log level.
+    pub fn end_session(&self, session: &str) {
+        self.sessions.end(session);
+        self.log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
     }
 
     fn log_level(&self, session: &str) -> Option<LoggingLevel> {
@@ -380,11 +402,10 @@ impl ServerHandler for Handler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.0
-            .peers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(context.peer);
+        let mut peers = self.0.peers.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the sessions that ended, or a long-running HTTP server keeps one peer per session ever opened.
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(context.peer);
     }
 }
 

@@ -1,26 +1,38 @@
 //! Session mode: one instance per MCP session and component, kept across that session's calls. An instance
-//! is dropped when a call fails inside it, when its component is reloaded, and when it sits idle past the
-//! component's `idle_timeout`; the next call then starts a fresh one.
+//! is dropped when a call fails inside it, when its component is reloaded, when its session ends (over HTTP, the
+//! client's `DELETE`; on stdio, the process ends with the session), and when it sits idle past the component's
+//! `idle_timeout`; the next call then starts a fresh one.
 
 use super::catalog::ServedComponent;
 use super::server::McpServer;
 use crate::engine::AreEngine;
 use crate::invoke::{CallReport, ToolInstance};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// Most session instances kept at once; past this, new sessions get fresh-instance semantics refused with an
-/// error, so that idle clients cannot pin unbounded memory.
+/// Most session instances kept at once (fewer when the instance pool has fewer slots to spare, see
+/// [`Sessions::set_limit`]); past this, a session's first call of a session-mode component fails with an error,
+/// so that idle clients cannot pin unbounded memory.
 pub const MAX_SESSION_INSTANCES: usize = 1024;
 
 /// A session id and a component name.
 type SlotKey = (String, String);
 
 /// Live session instances, by (session, component).
-#[derive(Default)]
 pub struct Sessions {
     slots: Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>,
+    limit: AtomicUsize,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            slots: Mutex::default(),
+            limit: AtomicUsize::new(MAX_SESSION_INSTANCES),
+        }
+    }
 }
 
 struct Slot {
@@ -45,9 +57,12 @@ impl Sessions {
         let key = (session.to_string(), loaded.spec.name.clone());
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            if !slots.contains_key(&key) && slots.len() >= MAX_SESSION_INSTANCES {
+            let limit = self.limit.load(Ordering::Relaxed);
+            if !slots.contains_key(&key) && slots.len() >= limit {
                 let full = crate::invoke::CallError::Instantiate(format!(
-                    "too many session instances ({MAX_SESSION_INSTANCES}); retry when idle sessions expire"
+                    "too many session instances: all {limit} are taken by other sessions (the instance pool \
+                     keeps the rest of its slots for fresh-instance calls; raise [serve] max_instances for more); \
+                     retry when a session ends or sits idle past its idle_timeout"
                 ));
                 return CallReport::failed(full, &limits);
             }
@@ -86,6 +101,21 @@ impl Sessions {
         }
         slot.last_used = Instant::now();
         report
+    }
+
+    /// Keep at most `limit` session instances (and never more than [`MAX_SESSION_INSTANCES`]). Existing ones
+    /// stay; new ones are refused while there are too many.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit
+            .store(limit.min(MAX_SESSION_INSTANCES), Ordering::Relaxed);
+    }
+
+    /// Drop every instance of `session` (its MCP session ended). A call still running in one finishes first.
+    pub fn end(&self, session: &str) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _), _| id != session);
     }
 
     /// How many session instances exist.

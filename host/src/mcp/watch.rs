@@ -2,8 +2,9 @@
 //!
 //! Polls the modification times of the policy file and every component source twice a second. On a change it
 //! builds a new catalog: components whose file and policy entry are unchanged are kept as they are, changed ones
-//! are loaded again, and one that fails to load keeps serving its previous version (the error is logged). A
-//! policy file that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
+//! are loaded again, and one that fails to load keeps serving its previous version (the error is logged), as does
+//! one whose `limits.memory` outgrew the instance slots the pooling allocator reserved at start. A policy file
+//! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
 use super::catalog::{Catalog, served_settings};
 use super::server::McpServer;
@@ -90,6 +91,23 @@ pub fn reload(server: &McpServer) -> bool {
                 })
         });
         if unchanged {
+            if let Some(old) = old {
+                components.insert(name.clone(), old.clone());
+            }
+            continue;
+        }
+        // The pooling allocator's slots were sized at start for the largest memory limit then: a larger one
+        // cannot be honoured without a restart.
+        if let Some(pool) = server.engine().config().pooling
+            && spec.limits.memory > pool.max_memory
+        {
+            tracing::error!(
+                component = %name,
+                "cannot reload, still serving the previous version: its limits.memory of {} is more than the {} \
+                 every instance slot was sized for when `are serve` started; restart it to apply",
+                crate::invoke::fmt_bytes(spec.limits.memory),
+                crate::invoke::fmt_bytes(pool.max_memory),
+            );
             if let Some(old) = old {
                 components.insert(name.clone(), old.clone());
             }

@@ -1,0 +1,931 @@
+//! The agent runtime: agent types, mailboxes, activation and idle deactivation, message delivery with
+//! persistence, and the context each agent instance reaches the host through.
+
+use super::AgentId;
+use super::bindings::are::agent::{llm as wit_llm, messaging::Error as SendError};
+use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
+use super::store::{Message, Status, Store, StoreError};
+use crate::cache::CompileCache;
+use crate::caps::Grants;
+use crate::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use crate::engine::AreEngine;
+use crate::invoke::ToolInstance;
+use crate::mcp::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
+use crate::policy::{Policy, Timeout};
+use crate::sandbox::HostState;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// How a message ended: the handler's reply (none for no reply), or why it failed.
+pub type Outcome = Result<Option<String>, String>;
+
+/// Why the runtime could not start or accept a message.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// An agent or tool component could not be loaded.
+    #[error("{kind} `{name}`: {error}")]
+    Load {
+        /// `agent type` or `tool component`.
+        kind: &'static str,
+        /// Its name in the policy.
+        name: String,
+        /// Why.
+        error: LoadError,
+    },
+    /// An agent component does not export `are:agent/handler`.
+    #[error(
+        "agent type `{0}` does not export `are:agent/handler` (`on-message`); build it with the agent world of the guest SDK"
+    )]
+    NotAnAgent(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A message for an id that is not valid or a type that is not configured.
+    #[error("{0}")]
+    UnknownTarget(String),
+    /// The `[llm]` section cannot be used.
+    #[error("[llm]: {0}")]
+    Llm(String),
+}
+
+/// One configured agent type.
+pub struct AgentType {
+    /// Its component, linked with the agent interfaces its grants provide.
+    pub component: LoadedComponent,
+    idle_timeout: Duration,
+    message_budget: u32,
+    has_lifecycle: bool,
+}
+
+struct Settings {
+    hop_limit: u32,
+    reply_timeout: Duration,
+}
+
+/// Everything the agents of one runtime share.
+pub struct Runtime {
+    engine: AreEngine,
+    types: BTreeMap<String, Arc<AgentType>>,
+    tools: Catalog,
+    store: Store,
+    llm: LlmClient,
+    settings: Settings,
+    /// Subscribed agent types by topic.
+    subscribers: BTreeMap<String, Vec<String>>,
+    mailboxes: Mutex<HashMap<String, mpsc::UnboundedSender<Message>>>,
+    waiters: Mutex<HashMap<String, Vec<oneshot::Sender<Outcome>>>>,
+    /// Messages accepted and not yet finished.
+    outstanding: AtomicUsize,
+    idle: Notify,
+    next_id: AtomicU64,
+}
+
+/// A running set of agents.
+#[derive(Clone)]
+pub struct AgentRuntime {
+    inner: Arc<Runtime>,
+}
+
+impl AgentRuntime {
+    /// Load every agent type and tool component of `policy` and open its store.
+    ///
+    /// # Errors
+    /// [`AgentError`] naming the component or store that failed.
+    pub fn start(
+        policy: &Policy,
+        engine: AreEngine,
+        cache: &CompileCache,
+    ) -> Result<AgentRuntime, AgentError> {
+        let mut components = BTreeMap::new();
+        for (name, c) in &policy.components {
+            let Some((spec, settings)) = served_settings(policy, name, c) else {
+                continue;
+            };
+            let loaded =
+                component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
+                    kind: "tool component",
+                    name: name.clone(),
+                    error,
+                })?;
+            components.insert(
+                name.clone(),
+                Arc::new(ServedComponent::new(loaded, settings, 0)),
+            );
+        }
+        let mut types = BTreeMap::new();
+        let mut subscribers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, a) in &policy.agents {
+            let mut limits = policy.defaults.overlay(a.limits);
+            // Handling a message may wait on other agents, tools and a model: a longer default than tools.
+            limits.timeout = limits.timeout.or(Some(Timeout(Duration::from_secs(60))));
+            let spec = ComponentSpec {
+                name: name.clone(),
+                path: policy.base_dir.join(a.source.get_ref()),
+                sha256: a.sha256.clone(),
+                args: a.args.clone(),
+                grants: a.allow.clone(),
+                limits: limits.resolve(),
+                base_dir: policy.base_dir.clone(),
+                wit_dir: None,
+                agent: true,
+            };
+            let component =
+                component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
+                    kind: "agent type",
+                    name: name.clone(),
+                    error,
+                })?;
+            if component.description.find("handler.on-message").is_err() {
+                return Err(AgentError::NotAnAgent(name.clone()));
+            }
+            let has_lifecycle = component.description.find("lifecycle.activate").is_ok();
+            for topic in &a.allow.messaging.subscribe {
+                subscribers
+                    .entry(topic.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+            types.insert(
+                name.clone(),
+                Arc::new(AgentType {
+                    component,
+                    idle_timeout: a.idle_timeout.map_or(Duration::from_secs(30), |t| t.0),
+                    message_budget: a.message_budget.unwrap_or(1000),
+                    has_lifecycle,
+                }),
+            );
+        }
+        let rt = &policy.agent_runtime;
+        let store = Store::open(
+            &store_path(policy),
+            rt.sync == Some(crate::policy::SyncMode::Full),
+        )?;
+        let llm = LlmClient::from_config(&policy.llm).map_err(AgentError::Llm)?;
+        let inner = Runtime {
+            engine,
+            types,
+            tools: Catalog::new(components),
+            store,
+            llm,
+            settings: Settings {
+                hop_limit: rt.hop_limit.unwrap_or(8),
+                reply_timeout: rt.reply_timeout.map_or(Duration::from_secs(30), |t| t.0),
+            },
+            subscribers,
+            mailboxes: Mutex::default(),
+            waiters: Mutex::default(),
+            outstanding: AtomicUsize::new(0),
+            idle: Notify::new(),
+            next_id: AtomicU64::new(0),
+        };
+        Ok(AgentRuntime {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The store path's messages, memory and agents.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The model agents talk to.
+    pub fn llm(&self) -> &LlmClient {
+        &self.inner.llm
+    }
+
+    /// The configured agent types.
+    pub fn types(&self) -> impl Iterator<Item = &str> {
+        self.inner.types.keys().map(String::as_str)
+    }
+
+    /// Deliver again every message a previous run accepted but did not finish. Returns how many.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn resume(&self) -> Result<usize, AgentError> {
+        let pending = self.inner.store.pending()?;
+        let count = pending.len();
+        for message in pending {
+            self.inner.enqueue(message);
+        }
+        Ok(count)
+    }
+
+    /// Send `payload` to agent `to` from outside. The receiver gets the reply when the message is handled.
+    ///
+    /// # Errors
+    /// An invalid or unknown target, or a store failure.
+    pub fn send(
+        &self,
+        to: &str,
+        payload: &str,
+    ) -> Result<(String, oneshot::Receiver<Outcome>), AgentError> {
+        let id = AgentId::parse(to).map_err(AgentError::UnknownTarget)?;
+        if !self.inner.types.contains_key(&id.agent_type) {
+            return Err(AgentError::UnknownTarget(format!(
+                "no agent type `{}` in the policy (configured: {})",
+                id.agent_type,
+                self.inner
+                    .types
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let message = Message {
+            id: self.inner.fresh_id("ext"),
+            recipient: id.to_string(),
+            sender: "external".into(),
+            topic: None,
+            hops: 0,
+            chain: Vec::new(),
+            payload: payload.to_string(),
+            wants_reply: true,
+        };
+        let message_id = message.id.clone();
+        let reply = self.inner.deliver(message, true)?;
+        Ok((message_id, reply.unwrap_or_else(|| oneshot::channel().1)))
+    }
+
+    /// Wait until no message is outstanding.
+    pub async fn until_idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.outstanding.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Messages accepted and not finished.
+    pub fn outstanding(&self) -> usize {
+        self.inner.outstanding.load(Ordering::Acquire)
+    }
+
+    /// Agents with an instance running now.
+    pub fn active(&self) -> usize {
+        self.inner
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+impl Runtime {
+    fn fresh_id(&self, prefix: &str) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("{prefix}-{ms:x}-{:x}-{n}", std::process::id())
+    }
+
+    /// Accept `message` (persisting it first) and queue it for its recipient. With `wait`, returns a receiver
+    /// for its outcome, resolved at once when the message was already finished (a repeated send).
+    fn deliver(
+        self: &Arc<Self>,
+        message: Message,
+        wait: bool,
+    ) -> Result<Option<oneshot::Receiver<Outcome>>, StoreError> {
+        let receiver = wait.then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(message.id.clone())
+                .or_default()
+                .push(tx);
+            rx
+        });
+        let id = message.id.clone();
+        match self.store.accept(&message) {
+            Err(e) => {
+                self.waiters
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                return Err(e);
+            }
+            Ok(None) => self.enqueue(message),
+            Ok(Some(stored)) => match stored.status {
+                // Accepted before and queued then (now, or by `resume` after a restart): wait for it.
+                Status::Pending => {}
+                Status::Done => self.resolve(&id, Ok(stored.reply)),
+                Status::Failed => self.resolve(&id, Err(stored.reply.unwrap_or_default())),
+            },
+        }
+        Ok(receiver)
+    }
+
+    /// Put an accepted message in its recipient's mailbox, activating the recipient if needed.
+    fn enqueue(self: &Arc<Self>, message: Message) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+        let recipient = message.recipient.clone();
+        let message = match mailboxes.get(&recipient) {
+            Some(tx) => match tx.send(message) {
+                Ok(()) => return,
+                Err(returned) => returned.0,
+            },
+            None => message,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(message);
+        mailboxes.insert(recipient.clone(), tx);
+        drop(mailboxes);
+        let runtime = self.clone();
+        tokio::spawn(async move { runtime.run_agent(recipient, rx).await });
+    }
+
+    fn resolve(&self, id: &str, outcome: Outcome) {
+        let waiters = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        for waiter in waiters.into_iter().flatten() {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
+    fn finished(&self, message: &Message, outcome: Outcome) {
+        let (status, reply) = match &outcome {
+            Ok(reply) => (Status::Done, reply.as_deref()),
+            Err(e) => (Status::Failed, Some(e.as_str())),
+        };
+        if let Err(e) = self
+            .store
+            .finish(&message.id, &message.recipient, status, reply)
+        {
+            tracing::error!(message = %message.id, "cannot record the end of a message: {e}");
+        }
+        self.resolve(&message.id, outcome);
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// One agent: handle its messages one at a time, keeping its instance while messages come, and deactivate
+    /// it after its idle timeout.
+    async fn run_agent(self: Arc<Self>, id: String, mut mailbox: mpsc::UnboundedReceiver<Message>) {
+        let agent_type = AgentId::parse(&id)
+            .ok()
+            .and_then(|aid| self.types.get(&aid.agent_type).cloned());
+        let Some(agent_type) = agent_type else {
+            // Only reachable for messages stored by a run with another policy.
+            while let Ok(message) = mailbox.try_recv() {
+                self.finished(
+                    &message,
+                    Err(format!("no agent type for `{id}` in the policy")),
+                );
+            }
+            self.mailboxes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return;
+        };
+        let mut instance: Option<ToolInstance> = None;
+        let mut emitted = 0u32;
+        loop {
+            let message = match tokio::time::timeout(agent_type.idle_timeout, mailbox.recv()).await
+            {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => {
+                    // Idle: leave, unless a message arrived meanwhile (senders queue under the same lock).
+                    let left = {
+                        let mut mailboxes =
+                            self.mailboxes.lock().unwrap_or_else(|e| e.into_inner());
+                        mailbox.is_empty() && mailboxes.remove(&id).is_some()
+                    };
+                    if !left {
+                        continue;
+                    }
+                    if let Some(inst) = instance.take() {
+                        self.deactivate(&agent_type, &id, inst).await;
+                    }
+                    return;
+                }
+            };
+            if instance.is_none() {
+                match self.activate(&agent_type, &id).await {
+                    Ok(inst) => {
+                        instance = Some(inst);
+                        emitted = 0;
+                    }
+                    Err(e) => {
+                        self.finished(
+                            &message,
+                            Err(format!("agent `{id}` could not be activated: {e}")),
+                        );
+                        continue;
+                    }
+                }
+            }
+            let Some(inst) = instance.as_mut() else {
+                continue;
+            };
+            let outcome = self.handle(&agent_type, inst, &message, &mut emitted).await;
+            if inst.is_dead() {
+                tracing::warn!(agent = %id, "instance failed; the next message starts a fresh one");
+                instance = None;
+            }
+            self.finished(&message, outcome);
+        }
+    }
+
+    async fn activate(
+        self: &Arc<Self>,
+        agent_type: &Arc<AgentType>,
+        id: &str,
+    ) -> Result<ToolInstance, String> {
+        let limits = agent_type.component.spec.limits;
+        let context = AgentContext {
+            id: id.to_string(),
+            agent_type: agent_type.clone(),
+            runtime: self.clone(),
+            current: None,
+            sent: 0,
+            emitted: 0,
+            tokens: 0,
+            turns: 0,
+            deadline: Instant::now() + limits.timeout,
+        };
+        let mut instance = agent_type
+            .component
+            .instantiate_with(&self.engine, &limits, Some(context))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = self.store.activated(id) {
+            tracing::error!(agent = %id, "cannot record an activation: {e}");
+        }
+        if agent_type.has_lifecycle {
+            let report = instance
+                .call(
+                    &agent_type.component,
+                    &self.engine,
+                    "lifecycle.activate",
+                    &Value::Null,
+                    &limits,
+                )
+                .await;
+            if let Some(e) = hook_error(report.outcome) {
+                return Err(format!("its activate hook failed: {e}"));
+            }
+        }
+        tracing::debug!(agent = %id, "activated");
+        Ok(instance)
+    }
+
+    async fn deactivate(&self, agent_type: &AgentType, id: &str, mut instance: ToolInstance) {
+        if agent_type.has_lifecycle && !instance.is_dead() {
+            let limits = agent_type.component.spec.limits;
+            let report = instance
+                .call(
+                    &agent_type.component,
+                    &self.engine,
+                    "lifecycle.deactivate",
+                    &Value::Null,
+                    &limits,
+                )
+                .await;
+            if let Some(e) = hook_error(report.outcome) {
+                tracing::warn!(agent = %id, "deactivate hook failed: {e}");
+            }
+        }
+        tracing::debug!(agent = %id, "deactivated");
+    }
+
+    async fn handle(
+        &self,
+        agent_type: &AgentType,
+        instance: &mut ToolInstance,
+        message: &Message,
+        emitted: &mut u32,
+    ) -> Outcome {
+        if let Err(e) = self.store.started(&message.id) {
+            tracing::error!(message = %message.id, "cannot record the start of a message: {e}");
+        }
+        let limits = agent_type.component.spec.limits;
+        if let Some(agent) = instance.state_mut().agent_mut() {
+            agent.begin(message.clone(), *emitted, Instant::now() + limits.timeout);
+        }
+        let args = json!({ "from": message.sender, "payload": message.payload });
+        let report = instance
+            .call(
+                &agent_type.component,
+                &self.engine,
+                "handler.on-message",
+                &args,
+                &limits,
+            )
+            .await;
+        if let Some(agent) = instance.state_mut().agent_mut() {
+            *emitted = agent.emitted;
+            agent.current = None;
+        }
+        match report.outcome {
+            Ok(out) => match out.value {
+                Value::Object(mut case) => match (case.remove("ok"), case.remove("err")) {
+                    (Some(Value::String(reply)), _) => Ok(Some(reply)),
+                    (Some(_), _) => Ok(None),
+                    (None, Some(err)) => {
+                        Err(err.as_str().map_or_else(|| err.to_string(), str::to_string))
+                    }
+                    (None, None) => Ok(None),
+                },
+                _ => Ok(None),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The error of a lifecycle hook's report, if it failed.
+fn hook_error(
+    outcome: Result<crate::invoke::CallOutput, crate::invoke::CallError>,
+) -> Option<String> {
+    match outcome {
+        Ok(out) if out.is_err => Some(out.value["err"].to_string()),
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// What one agent instance reaches the host through: its identity, the message it handles, its budgets, and
+/// the runtime.
+pub struct AgentContext {
+    /// `type/key`.
+    pub id: String,
+    agent_type: Arc<AgentType>,
+    /// The runtime.
+    pub runtime: Arc<Runtime>,
+    current: Option<Message>,
+    /// Messages sent while handling the current message (numbers their ids).
+    sent: u32,
+    /// Messages sent and published in this activation (the budget).
+    emitted: u32,
+    tokens: u32,
+    turns: u32,
+    deadline: Instant,
+}
+
+impl Runtime {
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl AgentContext {
+    fn begin(&mut self, message: Message, emitted: u32, deadline: Instant) {
+        self.current = Some(message);
+        self.sent = 0;
+        self.emitted = emitted;
+        self.tokens = 0;
+        self.turns = 0;
+        self.deadline = deadline;
+    }
+
+    /// The message being handled.
+    pub fn current(&self) -> Option<&Message> {
+        self.current.as_ref()
+    }
+
+    /// This agent type's grants.
+    pub fn grants(&self) -> &Grants {
+        &self.agent_type.component.spec.grants
+    }
+
+    /// The tools this agent may call.
+    pub fn granted_tools(&self) -> Vec<&ServedTool> {
+        self.runtime
+            .tools
+            .tools()
+            .iter()
+            .filter(|t| self.grants().tools.allows(&t.tool.name))
+            .collect()
+    }
+
+    /// Call a granted tool with JSON arguments; every failure is a message the agent can act on.
+    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<String, String> {
+        if !self.grants().tools.allows(name) {
+            return Err(format!(
+                "tool `{name}` is not granted to {} (allow.tools)",
+                self.id
+            ));
+        }
+        let tool = self
+            .runtime
+            .tools
+            .tool(name)
+            .ok_or_else(|| format!("no tool `{name}`; tools.list shows the granted tools"))?;
+        let args: Value = serde_json::from_str(arguments)
+            .map_err(|e| format!("arguments of `{name}` are not JSON: {e}"))?;
+        let _slot = tool
+            .component
+            .gate
+            .enter()
+            .await
+            .map_err(|busy| busy.to_string())?;
+        let report = tool
+            .component
+            .loaded
+            .call(&self.runtime.engine, &tool.function, &args, None)
+            .await;
+        tracing::info!(agent = %self.id, tool = name, fuel = report.stats.fuel_consumed, "tool call");
+        match report.outcome {
+            Ok(out) if out.is_err => {
+                Err(format!("`{name}` returned an error: {}", out.value["err"]))
+            }
+            Ok(out) => Ok(out.value.to_string()),
+            Err(e) => Err(format!("`{name}` failed: {e}")),
+        }
+    }
+
+    fn loop_check(&self, target: &str) -> Result<u32, SendError> {
+        let (hops, chain) = self
+            .current
+            .as_ref()
+            .map_or((0, &[][..]), |m| (m.hops, m.chain.as_slice()));
+        if target == self.id || chain.iter().any(|a| a == target) {
+            let mut path: Vec<&str> = chain.iter().map(String::as_str).collect();
+            path.extend([self.id.as_str(), target]);
+            return Err(SendError::LoopDetected(format!(
+                "message loop: {} — `{target}` is already waiting for a reply on this chain",
+                path.join(" → ")
+            )));
+        }
+        let limit = self.runtime.settings.hop_limit;
+        if hops + 1 > limit {
+            return Err(SendError::LoopDetected(format!(
+                "hop limit reached: this message is {hops} hops from its origin and the limit is {limit} ([agents] hop_limit)"
+            )));
+        }
+        Ok(hops + 1)
+    }
+
+    fn spend_budget(&mut self) -> Result<(), SendError> {
+        let budget = self.agent_type.message_budget;
+        if self.emitted >= budget {
+            return Err(SendError::BudgetExhausted(format!(
+                "{} has sent its whole budget of {budget} messages for this activation (message_budget)",
+                self.id
+            )));
+        }
+        self.emitted += 1;
+        Ok(())
+    }
+
+    fn child_id(&mut self, kind: char) -> String {
+        self.sent += 1;
+        match &self.current {
+            Some(m) => format!("{}.{kind}{}", m.id, self.sent),
+            None => self.runtime.fresh_id(&format!("{}.{kind}", self.id)),
+        }
+    }
+
+    /// `messaging.send`: deliver to `to` and wait for the reply.
+    pub async fn send(&mut self, to: &str, payload: String) -> Result<String, SendError> {
+        if !self.grants().messaging.may_send(to) {
+            return Err(SendError::Denied(format!(
+                "{} may not send to `{to}` (allow.messaging.send)",
+                self.id
+            )));
+        }
+        let target = AgentId::parse(to).map_err(SendError::UnknownTarget)?;
+        if !self.runtime.types.contains_key(&target.agent_type) {
+            return Err(SendError::UnknownTarget(format!(
+                "no agent type `{}` is configured",
+                target.agent_type
+            )));
+        }
+        let hops = self.loop_check(to)?;
+        self.spend_budget()?;
+        let mut chain = self
+            .current
+            .as_ref()
+            .map(|m| m.chain.clone())
+            .unwrap_or_default();
+        chain.push(self.id.clone());
+        let message = Message {
+            id: self.child_id('s'),
+            recipient: to.to_string(),
+            sender: self.id.clone(),
+            topic: None,
+            hops,
+            chain,
+            payload,
+            wants_reply: true,
+        };
+        let receiver = self
+            .runtime
+            .deliver(message, true)
+            .map_err(|e| SendError::Failed(e.to_string()))?
+            .ok_or_else(|| SendError::Failed("no reply channel".into()))?;
+        let wait = self
+            .runtime
+            .settings
+            .reply_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(Ok(reply))) => Ok(reply.unwrap_or_default()),
+            Ok(Ok(Err(e))) => Err(SendError::Failed(format!("`{to}` failed: {e}"))),
+            Ok(Err(_)) => Err(SendError::Failed(format!(
+                "`{to}` went away before replying"
+            ))),
+            Err(_) => Err(SendError::Timeout(format!(
+                "no reply from `{to}` within {} (the reply timeout, or what is left of this message's own timeout)",
+                humantime::format_duration(wait)
+            ))),
+        }
+    }
+
+    /// `messaging.publish`: deliver a copy to every subscriber, without waiting.
+    pub async fn publish(&mut self, topic: &str, payload: String) -> Result<(), SendError> {
+        if !self.grants().messaging.may_publish(topic) {
+            return Err(SendError::Denied(format!(
+                "{} may not publish on `{topic}` (allow.messaging.publish)",
+                self.id
+            )));
+        }
+        let hops = self.current.as_ref().map_or(0, |m| m.hops) + 1;
+        let limit = self.runtime.settings.hop_limit;
+        if hops > limit {
+            return Err(SendError::LoopDetected(format!(
+                "hop limit reached: a message published here would be {hops} hops from its origin, over the \
+                 limit of {limit} ([agents] hop_limit)"
+            )));
+        }
+        self.spend_budget()?;
+        let id = self.child_id('p');
+        let subscribers = self
+            .runtime
+            .subscribers
+            .get(topic)
+            .cloned()
+            .unwrap_or_default();
+        for agent_type in subscribers {
+            let message = Message {
+                id: format!("{id}.{agent_type}"),
+                recipient: format!("{agent_type}/{topic}"),
+                sender: self.id.clone(),
+                topic: Some(topic.to_string()),
+                hops,
+                chain: Vec::new(),
+                payload: payload.clone(),
+                wants_reply: false,
+            };
+            self.runtime
+                .deliver(message, false)
+                .map_err(|e| SendError::Failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// `llm.chat`: call the model within this message's token and turn budgets.
+    pub async fn chat(
+        &mut self,
+        messages: Vec<wit_llm::Message>,
+        use_tools: bool,
+        max_tokens: Option<u32>,
+    ) -> Result<wit_llm::Completion, wit_llm::Error> {
+        let grant = self.grants().llm.clone();
+        if grant.model.is_none() {
+            return Err(wit_llm::Error::Denied(format!(
+                "{} has no model access (allow.llm)",
+                self.id
+            )));
+        }
+        let (token_budget, turn_budget) = (grant.token_budget(), grant.turn_budget());
+        if self.turns >= turn_budget {
+            return Err(wit_llm::Error::BudgetExhausted(format!(
+                "{} has made its {turn_budget} model calls for this message (allow.llm.max_turns)",
+                self.id
+            )));
+        }
+        let left = token_budget.saturating_sub(self.tokens);
+        if left == 0 {
+            return Err(wit_llm::Error::BudgetExhausted(format!(
+                "{} has spent its {token_budget} tokens for this message (allow.llm.max_tokens)",
+                self.id
+            )));
+        }
+        let tools: Vec<ToolDefinition> = if use_tools {
+            self.granted_tools()
+                .into_iter()
+                .map(|t| ToolDefinition {
+                    name: t.tool.name.to_string(),
+                    description: t
+                        .tool
+                        .description
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                    parameters: Value::Object((*t.tool.input_schema).clone()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let conversation: Vec<ChatMessage> = messages.into_iter().map(from_wit).collect();
+        let cap = Some(max_tokens.map_or(left, |m| m.min(left)));
+        self.turns += 1;
+        let response = self
+            .runtime
+            .llm
+            .chat(&conversation, &tools, cap)
+            .await
+            .map_err(wit_llm::Error::Failed)?;
+        let spent = response
+            .prompt_tokens
+            .saturating_add(response.completion_tokens);
+        self.tokens = self.tokens.saturating_add(spent);
+        tracing::info!(agent = %self.id, prompt = response.prompt_tokens, completion = response.completion_tokens,
+            turn = self.turns, "model call");
+        Ok(wit_llm::Completion {
+            message: to_wit(response.message),
+            finish_reason: response.finish_reason,
+            usage: wit_llm::Usage {
+                prompt_tokens: response.prompt_tokens,
+                completion_tokens: response.completion_tokens,
+            },
+            tokens_left: token_budget.saturating_sub(self.tokens),
+        })
+    }
+}
+
+fn from_wit(m: wit_llm::Message) -> ChatMessage {
+    ChatMessage {
+        role: match m.role {
+            wit_llm::Role::System => Role::System,
+            wit_llm::Role::User => Role::User,
+            wit_llm::Role::Assistant => Role::Assistant,
+            wit_llm::Role::Tool => Role::Tool,
+        },
+        content: m.content,
+        tool_calls: m
+            .tool_calls
+            .into_iter()
+            .map(|c| ToolCall {
+                id: c.id,
+                name: c.name,
+                arguments: c.arguments,
+            })
+            .collect(),
+        tool_call_id: m.tool_call_id,
+    }
+}
+
+fn to_wit(m: ChatMessage) -> wit_llm::Message {
+    wit_llm::Message {
+        role: match m.role {
+            Role::System => wit_llm::Role::System,
+            Role::User => wit_llm::Role::User,
+            Role::Assistant => wit_llm::Role::Assistant,
+            Role::Tool => wit_llm::Role::Tool,
+        },
+        content: m.content,
+        tool_calls: m
+            .tool_calls
+            .into_iter()
+            .map(|c| wit_llm::ToolCall {
+                id: c.id,
+                name: c.name,
+                arguments: c.arguments,
+            })
+            .collect(),
+        tool_call_id: m.tool_call_id,
+    }
+}
+
+/// Where the store of `policy` lives.
+pub fn store_path(policy: &Policy) -> PathBuf {
+    policy.base_dir.join(
+        policy
+            .agent_runtime
+            .store
+            .clone()
+            .unwrap_or_else(|| ".are/agents.db".to_string()),
+    )
+}
+
+impl HostState {
+    /// The agent context; an error (trapping the guest) for a component that is not an agent.
+    ///
+    /// # Errors
+    /// When this instance is not an agent (the agent interfaces are only linked for agents, so only a bug).
+    pub fn agent(&mut self) -> wasmtime::Result<&mut AgentContext> {
+        self.agent_mut()
+            .ok_or_else(|| wasmtime::format_err!("this instance is not an agent"))
+    }
+}

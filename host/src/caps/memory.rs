@@ -1,0 +1,78 @@
+//! `allow.memory` (agents): a private key-value store per agent, persisted in the agent store, with a quota.
+//!
+//! ```toml
+//! allow.memory = { quota = "1 MiB" }   # keys plus values, in bytes
+//! ```
+
+use super::Capability;
+use crate::agent::bindings::are::agent::memory;
+use crate::policy::Size;
+use crate::sandbox::{HostState, InstanceBuilder};
+use serde::Deserialize;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The memory granted to an agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryGrant {
+    /// Most bytes (keys plus values) the agent may keep; no memory at all when absent.
+    pub quota: Option<Size>,
+}
+
+impl Capability for MemoryGrant {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn is_granted(&self) -> bool {
+        self.quota.is_some()
+    }
+
+    fn agent_only(&self) -> bool {
+        true
+    }
+
+    fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
+        if self.quota.is_none() {
+            return Ok(&[]);
+        }
+        memory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+        Ok(&["are:agent/memory"])
+    }
+
+    fn prepare(&self, _builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+impl memory::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        let agent = self.agent()?;
+        Ok(agent.runtime.store().memory_get(&agent.id, &key)?)
+    }
+
+    async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
+        let agent = self.agent()?;
+        let quota = agent.grants().memory.quota.map_or(0, |q| q.0);
+        Ok(agent
+            .runtime
+            .store()
+            .memory_set(&agent.id, &key, &value, quota)?
+            .map_err(|total| {
+                format!(
+                    "memory quota exceeded: storing `{key}` would bring this agent to {total} bytes, over its \
+                     quota of {quota} bytes (allow.memory.quota); delete keys or store less"
+                )
+            }))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
+        let agent = self.agent()?;
+        Ok(agent.runtime.store().memory_delete(&agent.id, &key)?)
+    }
+
+    async fn list(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
+        let agent = self.agent()?;
+        Ok(agent.runtime.store().memory_keys(&agent.id, &prefix)?)
+    }
+}
