@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod cache;
 pub mod caps;
+pub mod catalog;
 pub mod component;
 pub mod describe;
 pub mod engine;

@@ -10,7 +10,7 @@ use crate::caps::Grants;
 use crate::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use crate::engine::AreEngine;
 use crate::invoke::ToolInstance;
-use crate::mcp::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
+use crate::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
 use crate::policy::{Policy, Timeout};
 use crate::sandbox::HostState;
 use serde_json::{Value, json};

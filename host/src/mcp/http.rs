@@ -132,7 +132,15 @@ impl Listening {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
+        use axum::serve::ListenerExt as _;
+        // Responses are SSE streams written in several small pieces: without TCP_NODELAY, Nagle's algorithm
+        // holds the last piece until the client's delayed ACK, about 40 ms on Linux, on every call.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY on an MCP connection: {e}");
+            }
+        });
+        axum::serve(listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await
     }

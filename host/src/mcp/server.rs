@@ -4,7 +4,7 @@
 // revision (SEP-2577) drops it.
 #![allow(deprecated)]
 
-use super::catalog::{Catalog, ServedComponent, ServedTool, Settings, served_settings};
+use crate::catalog::{Catalog, ServedComponent, ServedTool, Settings, served_settings};
 use super::sessions::Sessions;
 use crate::cache::CompileCache;
 use crate::component;

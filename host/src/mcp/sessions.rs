@@ -3,7 +3,7 @@
 //! client's `DELETE`; on stdio, the process ends with the session), and when it sits idle past the component's
 //! `idle_timeout`; the next call then starts a fresh one.
 
-use super::catalog::ServedComponent;
+use crate::catalog::ServedComponent;
 use super::server::McpServer;
 use crate::engine::AreEngine;
 use crate::invoke::{CallReport, ToolInstance};

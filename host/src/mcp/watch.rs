@@ -6,7 +6,7 @@
 //! one whose `limits.memory` outgrew the instance slots the pooling allocator reserved at start. A policy file
 //! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
-use super::catalog::{Catalog, served_settings};
+use crate::catalog::{Catalog, served_settings};
 use super::server::McpServer;
 use crate::policy::Policy;
 use std::collections::BTreeMap;

@@ -1,5 +1,6 @@
-//! The tools `are serve` offers: every callable export of every component in the policy, named, described and
-//! given schemas once, when the policy is loaded.
+//! The tool catalog: every callable export of every component in the policy, named (`component.function`),
+//! described and given schemas once, when the policy is loaded; with a concurrency gate per component. `are
+//! serve` offers it over MCP, and agents call into it through `allow.tools`.
 
 use crate::component::{ComponentSpec, LoadedComponent};
 use crate::describe::ExportedFunction;
