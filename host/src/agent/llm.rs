@@ -130,6 +130,11 @@ impl LlmClient {
         }
     }
 
+    /// Whether this is the built-in scripted model (no endpoint configured).
+    pub fn is_scripted(&self) -> bool {
+        self.endpoint.is_none()
+    }
+
     /// A one-line description: the endpoint and model, or the scripted model.
     pub fn describe(&self) -> String {
         match &self.endpoint {
@@ -362,11 +367,11 @@ fn scripted(messages: &[ChatMessage], tools: &[ToolDefinition]) -> ChatResponse 
             completion_tokens: 12,
         };
     }
-    let mut content = format!("[scripted model] On: {}", truncate(last_user, 200));
+    let mut content = format!("[scripted model] On: {}", truncate(last_user.trim(), 1000));
     for result in tool_results {
         content.push_str(&format!(
             "\nFrom a tool: {}",
-            truncate(&result.content, 300)
+            truncate(&tool_text(&result.content), 300)
         ));
     }
     ChatResponse {
@@ -380,6 +385,17 @@ fn scripted(messages: &[ChatMessage], tools: &[ToolDefinition]) -> ChatResponse 
         finish_reason: "stop".to_string(),
         prompt_tokens,
     }
+}
+
+/// What a tool result says, on one line: the `body` or `text` of a JSON object (what fetch-like tools return),
+/// else the result as it is.
+fn tool_text(content: &str) -> String {
+    let value: Option<Value> = serde_json::from_str(content).ok();
+    let text = value
+        .as_ref()
+        .and_then(|v| ["body", "text"].iter().find_map(|k| v.get(*k)?.as_str()))
+        .unwrap_or(content);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Roughly four characters a token.

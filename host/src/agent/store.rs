@@ -341,7 +341,7 @@ impl Store {
             let mut stmt = c.prepare(
                 "SELECT ids.id, COALESCE(a.activations, 0), COALESCE(a.handled, 0), COALESCE(a.last_active, 0), \
                    (SELECT COUNT(*) FROM messages m WHERE m.recipient = ids.id AND m.status = 'pending'), \
-                   (SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM memory WHERE agent = ids.id) \
+                   (SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM memory WHERE agent = ids.id) \
                  FROM (SELECT id FROM agents UNION SELECT recipient FROM messages UNION SELECT agent FROM memory) ids \
                  LEFT JOIN agents a ON a.id = ids.id ORDER BY ids.id",
             )?;

@@ -1,20 +1,24 @@
 //! `are demo`: build the example tools, then tell the story in the terminal: inspect a tool, call it, watch a
-//! grant allow and deny, and watch hostile components get stopped, each with what it cost.
+//! grant allow and deny, watch hostile components get stopped, each with what it cost, and finally run three
+//! agents (coordinator, researchers, writer) that use a tool, a model, memory and messages.
 
 use super::Host;
 use super::call::stats_line;
 use anyhow::Context as _;
+use are::agent::AgentRuntime;
+use are::agent::store::Status;
 use are::caps::Grants;
 use are::component::{ComponentSpec, LoadedComponent};
 use are::guest_build::{build_components, ensure_wasm_target};
 use are::invoke::{CallReport, fmt_bytes};
-use are::policy::Limits;
+use are::policy::{Limits, Policy};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Run the demo: `are demo`.
 #[derive(clap::Args)]
@@ -270,8 +274,222 @@ impl Demo {
             json!({"text": "Hostile code stopped, host fine"}),
         )
         .await;
+        println!();
+
+        let agents = self.agents(server.port).await;
         server.stop();
+        agents
+    }
+
+    /// Section 6: the coordinator, researcher and writer agents of `example-tools/agents/`, run by the agent
+    /// runtime with a store in the scratch directory, against the configured model or the scripted one.
+    async fn agents(&self, port: u16) -> anyhow::Result<()> {
+        println!(
+            "6 · agents: a coordinator fans a job out, researchers fetch and summarise, a writer reports"
+        );
+        let dir = self.scratch.join("agents");
+        std::fs::create_dir_all(&dir)?;
+        let wasm = |package: &str| -> anyhow::Result<String> {
+            Ok(self.path(package)?.display().to_string())
+        };
+        // What `are run --config are.toml` would read. Generous timeouts, for when a real model answers.
+        let policy = format!(
+            r#"[component.fetch]
+source = {fetch:?}
+allow.http = ["http://127.0.0.1:{port}"]
+
+[agent.coordinator]
+source = {coordinator:?}
+allow.messaging = {{ publish = ["tasks"], send = ["writer/*"] }}
+allow.memory = {{ quota = "1 MiB" }}
+idle_timeout = "1s"
+limits.timeout = "5m"
+
+[agent.researcher]
+source = {researcher:?}
+allow.tools = ["fetch.get"]
+allow.llm = {{ model = "default", max_tokens = 20000, max_turns = 4 }}
+allow.messaging = {{ subscribe = ["tasks"], send = ["coordinator/*"] }}
+idle_timeout = "1s"
+limits.timeout = "5m"
+
+[agent.writer]
+source = {writer:?}
+allow.llm = {{ model = "default", max_tokens = 8000, max_turns = 1 }}
+idle_timeout = "1s"
+limits.timeout = "5m"
+
+[agents]
+store = "agents.db"
+reply_timeout = "4m"
+"#,
+            fetch = wasm("fetch")?,
+            coordinator = wasm("agent-coordinator")?,
+            researcher = wasm("agent-researcher")?,
+            writer = wasm("agent-writer")?,
+        );
+        let policy_path = dir.join("are.toml");
+        std::fs::write(&policy_path, policy)?;
+        let policy = Policy::load(&policy_path)?;
+        let runtime = AgentRuntime::start(&policy, self.host.engine.clone(), &self.host.cache)?;
+        println!("    policy:");
+        println!("      coordinator  publishes on `tasks`, sends to writer/*, 1 MiB of memory");
+        println!(
+            "      researcher   subscribes to `tasks`, sends to coordinator/*, tool fetch.get, model"
+        );
+        println!("      writer       model");
+        println!("    model: {}", runtime.llm().describe());
+        if runtime.llm().is_scripted() {
+            println!(
+                "      (it calls the first tool that takes a URL, then answers with what it was given: no \
+                 intelligence, but\n       the messages, grants, tool calls, budgets and memory are the real ones)"
+            );
+        }
+        let job = json!({
+            "topic": "sandboxed AI agents",
+            "sources": [
+                format!("http://127.0.0.1:{port}/wasm"),
+                format!("http://127.0.0.1:{port}/agents"),
+            ],
+        })
+        .to_string();
+        println!("    $ are run --config are.toml --send coordinator/job-1 '{job}'");
+
+        // The runtime runs on a thread of its own, with a subscriber that prints its events as they happen.
+        let started = Instant::now();
+        let rt = runtime.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            let transcript = tracing_subscriber::registry().with(Transcript);
+            tracing::subscriber::with_default(transcript, || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(run_job(&rt, &job))
+            })
+        })
+        .await
+        .context("the agent runtime thread failed")??;
+        println!(
+            "    all messages handled in {:.1?}",
+            finished.duration_since(started)
+        );
+
+        let store = runtime.store();
+        let report = store.memory_get("coordinator/job-1", "report/job-1")?;
+        if let Some(report) = &report {
+            println!("    the report, in coordinator/job-1's memory under report/job-1:");
+            for line in report.lines().filter(|l| !l.trim().is_empty()) {
+                println!("      │ {}", clip(line, 110));
+            }
+        }
+        println!("    $ are agents list --config are.toml");
+        println!(
+            "      {:<20} {:>11} {:>8} {:>8} {:>10}",
+            "agent", "activations", "handled", "pending", "memory"
+        );
+        for a in store.agents()? {
+            println!(
+                "      {:<20} {:>11} {:>8} {:>8} {:>10}",
+                a.id,
+                a.activations,
+                a.handled,
+                a.pending,
+                fmt_bytes(u64::try_from(a.memory_bytes).unwrap_or(0))
+            );
+        }
+        let messages = store.messages(None, 1000)?;
+        let done = messages.iter().filter(|m| m.status == Status::Done).count();
+        println!(
+            "    {} messages, {done} done: each was stored before it was accepted, and after a crash `are run` \
+             resumes\n    the unfinished ones (at least once, same message id)",
+            messages.len()
+        );
+        anyhow::ensure!(
+            report.is_some(),
+            "the coordinator stored no report: see the errors above"
+        );
         Ok(())
+    }
+}
+
+/// Send the job to `coordinator/job-1`, print its reply, wait until every message is handled, then give the
+/// agents a moment to be deactivated as idle. Returns when the last message was handled.
+async fn run_job(runtime: &AgentRuntime, job: &str) -> anyhow::Result<Instant> {
+    let (_, reply) = runtime.send("coordinator/job-1", job)?;
+    match reply.await {
+        Ok(Ok(reply)) => println!(
+            "      ↳ coordinator/job-1 replied {}",
+            reply.unwrap_or_default()
+        ),
+        Ok(Err(e)) => println!("      ↳ coordinator/job-1 failed: {e}"),
+        Err(_) => anyhow::bail!("the runtime stopped before the coordinator replied"),
+    }
+    runtime.until_idle().await;
+    let finished = Instant::now();
+    let deadline = finished + Duration::from_secs(3);
+    while runtime.active() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(finished)
+}
+
+/// Prints the agent runtime's events, as they happen, while it is a thread's default subscriber: activations
+/// and deactivations, model and tool calls, and the agents' own log lines.
+struct Transcript;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Transcript {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let meta = event.metadata();
+        if !meta.target().starts_with("are::agent") {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let get = |name: &str| fields.0.get(name).map_or("", String::as_str);
+        let agent = get("agent");
+        let line = match get("message") {
+            "activated" => format!("● {agent} activated"),
+            "deactivated" => format!("○ {agent} deactivated (idle)"),
+            "tool call" => format!("⚙ {agent} called {} ({} fuel)", get("tool"), get("fuel")),
+            "model call" => format!(
+                "✎ {agent} asked the model (turn {}: {} + {} tokens)",
+                get("turn"),
+                get("prompt"),
+                get("completion")
+            ),
+            message if *meta.level() <= tracing::Level::WARN => format!("! {agent} {message}"),
+            message if !agent.is_empty() && *meta.level() <= tracing::Level::INFO => {
+                format!("  {agent}: {message}")
+            }
+            _ => return,
+        };
+        println!("      {}", clip(&line, 120));
+    }
+}
+
+/// An event's fields, as text.
+#[derive(Default)]
+struct Fields(BTreeMap<&'static str, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name(), value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name(), format!("{value:?}"));
+    }
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
@@ -342,7 +560,12 @@ impl DemoServer {
                             Ok(n) => request.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let body = "hello from the demo server\n";
+                    let path = String::from_utf8_lossy(&request)
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .to_string();
+                    let body = page(&path);
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
@@ -356,5 +579,22 @@ impl DemoServer {
 
     fn stop(self) {
         self.task.abort();
+    }
+}
+
+/// What the demo server answers at `path`: two short pages for the agents to research, a greeting elsewhere.
+fn page(path: &str) -> &'static str {
+    match path {
+        "/wasm" => {
+            "WebAssembly components are portable modules with typed interfaces written in WIT. A host grants each \
+             one exactly the capabilities it needs (directories, network origins, environment variables) and \
+             nothing else, while fuel, deadlines and memory limits stop runaway code.\n"
+        }
+        "/agents" => {
+            "An agent is a model plus instructions, tools and a runtime. Run as a component, an agent has an \
+             identity, handles one message at a time, keeps its memory in a local store that survives crashes, \
+             and reaches tools, the model and other agents only through what its policy grants.\n"
+        }
+        _ => "hello from the demo server\n",
     }
 }

@@ -1,4 +1,5 @@
-//! `are new tool NAME`: a guest crate that builds as it is, with a documented WIT world.
+//! `are new tool NAME` and `are new agent NAME`: a guest crate that builds as it is, with a documented WIT world
+//! (a tool) or the agent world of the guest SDK and a policy to run it (an agent).
 
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,22 @@ pub enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// An agent: a message handler in Rust, plus an `are.toml` that runs it with `are run`.
+    Agent {
+        /// Crate name and agent type: lowercase letters, digits and `-`, starting with a letter.
+        name: String,
+        /// Where to create it (default: `./NAME`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let Cmd::Tool { name, dir } = self;
+        let (kind, name, dir) = match self {
+            Cmd::Tool { name, dir } => ("tool", name, dir),
+            Cmd::Agent { name, dir } => ("agent", name, dir),
+        };
         let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
             && name
                 .chars()
@@ -27,7 +39,13 @@ impl Cmd {
             && !name.contains("--");
         anyhow::ensure!(
             valid,
-            "invalid tool name {name:?}: use lowercase letters, digits and single `-`, starting with a letter (it becomes a WIT package name)"
+            "invalid {kind} name {name:?}: use lowercase letters, digits and single `-`, starting with a letter \
+             (it becomes a {})",
+            if kind == "tool" {
+                "WIT package name"
+            } else {
+                "crate name and the agent type"
+            }
         );
         let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
         anyhow::ensure!(
@@ -35,13 +53,21 @@ impl Cmd {
             "{} already exists; choose another name or --dir",
             dir.display()
         );
-        write_tool(&dir, &name)?;
-        println!("created tool `{name}` in {}", dir.display());
-        println!(
-            "next:  are build {0}\n       are call {0}/target/components/{1}.wasm {1}.greet '{{\"name\": \"world\"}}'",
-            dir.display(),
-            name
-        );
+        let d = dir.display();
+        if kind == "tool" {
+            write_files(&dir, &tool_files(&name))?;
+            println!("created tool `{name}` in {d}");
+            println!(
+                "next:  are build {d}\n       are call {d}/target/components/{name}.wasm {name}.greet '{{\"name\": \"world\"}}'"
+            );
+        } else {
+            write_files(&dir, &agent_files(&name))?;
+            println!("created agent `{name}` in {d}");
+            println!(
+                "next:  are build {d}\n       are run --config {d}/are.toml --send {name}/main hello --until-idle\n       \
+                 are agents memory {name}/main --config {d}/are.toml"
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -58,13 +84,10 @@ fn sdk_dependency() -> String {
     }
 }
 
-fn write_tool(dir: &Path, name: &str) -> anyhow::Result<()> {
-    let rust_name = name.replace('-', "_");
-    let files = [
-        (
-            "Cargo.toml",
-            format!(
-                r#"[package]
+/// The `Cargo.toml` of a guest crate.
+fn cargo_toml(name: &str) -> String {
+    format!(
+        r#"[package]
 name = "{name}"
 version = "0.1.0"
 edition = "2024"
@@ -84,9 +107,14 @@ strip = "debuginfo"
 # A standalone crate, not part of an enclosing workspace.
 [workspace]
 "#,
-                sdk = sdk_dependency()
-            ),
-        ),
+        sdk = sdk_dependency()
+    )
+}
+
+fn tool_files(name: &str) -> Vec<(&'static str, String)> {
+    let rust_name = name.replace('-', "_");
+    vec![
+        ("Cargo.toml", cargo_toml(name)),
         (
             "wit/world.wit",
             format!(
@@ -127,7 +155,80 @@ export!(Tool);
             ),
         ),
         (".gitignore", "target/\n".to_string()),
-    ];
+    ]
+}
+
+fn agent_files(name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Cargo.toml", cargo_toml(name)),
+        (
+            "src/lib.rs",
+            format!(
+                r#"//! The `{name}` agent. Build with `are build`, run with `are run --config are.toml`.
+//!
+//! An agent handles one message at a time and reaches the world only through what its policy grants
+//! (`are.toml`): its memory, other agents, tools, a model. See `are_guest_sdk::agent` for every helper, and
+//! `example-tools/agents/` in the `are` repository for a coordinator, researcher and writer working together.
+
+use are_guest_sdk::agent::{{Agent, identity, log, memory}};
+
+struct Handler;
+
+impl Agent for Handler {{
+    fn on_message(from: String, payload: String) -> Result<Option<String>, String> {{
+        // Delivery is at least once: after a crash, a message may be handled again, with the same id. Keying
+        // side effects by that id makes them happen once.
+        let id = identity::current_message().map(|m| m.id).unwrap_or_default();
+        let seen = format!("seen/{{id}}");
+        let mut count: u64 = memory::get("count").and_then(|c| c.parse().ok()).unwrap_or(0);
+        if memory::get(&seen).is_none() {{
+            count += 1;
+            memory::set("count", &count.to_string())?;
+            memory::set(&seen, "")?;
+        }}
+        log::info(&format!("message {{count}} from {{from}}"));
+        // The reply goes back to a sender waiting in `messaging::send` (or to `are run --send`).
+        Ok(Some(format!("{{}} got {{payload:?}} from {{from}}: message {{count}}", identity::self_id())))
+    }}
+}}
+
+are_guest_sdk::export_agent!(Handler);
+"#
+            ),
+        ),
+        (
+            "are.toml",
+            format!(
+                r#"# Run the agent:  are run --config are.toml --send {name}/main hello --until-idle
+# Its instances are `{name}/KEY`: each key has its own memory, and handles its messages one at a time.
+
+[agent.{name}]
+source = "target/components/{name}.wasm"   # what `are build` writes
+allow.memory = {{ quota = "64 KiB" }}
+idle_timeout = "30s"                       # deactivated after this long without messages
+message_budget = 100                       # sends and publishes per activation
+# allow.llm = {{ model = "default", max_tokens = 20000, max_turns = 8 }}   # the model of [llm]
+# allow.tools = ["fetch.get"]             # functions of [component.NAME] tables, `component.function`
+# allow.messaging = {{ send = ["writer/*"], publish = ["events"], subscribe = ["tasks"] }}
+
+# [component.fetch]
+# source = "fetch.wasm"
+# allow.http = ["https://example.com"]
+
+# Without a base URL (or $ARE_LLM_BASE_URL), agents talk to a built-in scripted model, offline.
+# [llm]
+# base_url = "https://api.openai.com/v1"
+# model = "gpt-4o-mini"
+# api_key_env = "OPENAI_API_KEY"
+"#
+            ),
+        ),
+        (".gitignore", "target/\n.are/\n".to_string()),
+    ]
+}
+
+/// Write `files` under `dir`.
+fn write_files(dir: &Path, files: &[(&str, String)]) -> anyhow::Result<()> {
     for (file, contents) in files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {

@@ -18,6 +18,10 @@
 //! | `hoard` | `mib` | allocates memory |
 //! | `fail` | `message` | returns an error |
 //! | `sleep-ms` | `ms` | busy-waits (for crash tests) |
+//! | `seq` | `steps` | runs each step (a command) in order, replies with the list of their replies |
+//!
+//! An agent whose key starts with `lifecycle` (e.g. `probe/lifecycle-1`) counts its activations and
+//! deactivations in its memory, under `lifecycle/activate` and `lifecycle/deactivate` (it needs `allow.memory`).
 
 use are_guest_sdk::agent::{self, Agent, llm, memory, messaging, tools};
 use serde_json::{Value, json};
@@ -147,10 +151,38 @@ impl Agent for Probe {
                 }
                 json!("slept")
             }
+            "seq" => {
+                let mut replies = Vec::new();
+                for step in cmd["steps"].as_array().into_iter().flatten() {
+                    let reply = Probe::on_message(from.clone(), step.to_string())?;
+                    replies.push(reply.map_or(Value::Null, |r| {
+                        serde_json::from_str(&r).unwrap_or(Value::String(r))
+                    }));
+                }
+                json!(replies)
+            }
             other => return Err(format!("unknown op {other:?}")),
         };
         Ok(Some(reply.to_string()))
     }
+
+    fn activate() -> Result<(), String> {
+        count_lifecycle("activate")
+    }
+
+    fn deactivate() -> Result<(), String> {
+        count_lifecycle("deactivate")
+    }
+}
+
+/// For agents whose key starts with `lifecycle`: count a lifecycle hook in memory.
+fn count_lifecycle(hook: &str) -> Result<(), String> {
+    if !agent::identity::key().starts_with("lifecycle") {
+        return Ok(());
+    }
+    let key = format!("lifecycle/{hook}");
+    let n: u64 = memory::get_json(&key)?.unwrap_or(0);
+    memory::set_json(&key, &(n + 1))
 }
 
 are_guest_sdk::export_agent!(Probe);
