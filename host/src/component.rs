@@ -114,6 +114,8 @@ pub struct ComponentSpec {
     pub wit_dir: Option<PathBuf>,
     /// An agent: link `are:agent/identity` and `are:agent/log` too.
     pub agent: bool,
+    /// Where its calls and capability uses are recorded, if anywhere.
+    pub audit: Option<crate::audit::AuditSink>,
 }
 
 impl ComponentSpec {
@@ -134,6 +136,7 @@ impl ComponentSpec {
             base_dir: policy.base_dir.clone(),
             wit_dir: None,
             agent: false,
+            audit: None,
         })
     }
 }
@@ -225,6 +228,19 @@ pub struct LoadedComponent {
     pub load_stats: LoadStats,
     pub(crate) component: Component,
     pub(crate) pre: InstancePre<HostState>,
+}
+
+impl LoadedComponent {
+    /// Where this component's records go, for calls made by `caller` (the spec's caller when `None`).
+    pub fn audit_scope(&self, caller: Option<&str>) -> Option<crate::audit::AuditScope> {
+        let sink = self.spec.audit.as_ref()?;
+        Some(crate::audit::AuditScope {
+            log: sink.log.clone(),
+            component: self.spec.name.as_str().into(),
+            sha256: self.sha256.as_str().into(),
+            caller: caller.unwrap_or(&sink.caller).into(),
+        })
+    }
 }
 
 /// How long loading took and whether the cache was used.

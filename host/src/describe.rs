@@ -92,6 +92,10 @@ fn list_names(names: &[String]) -> String {
 }
 
 /// What a component's imports give it access to; policies grant capabilities.
+///
+/// Every import falls in exactly one, by [`classify_import`]. How each is provided (no grant needed, agents
+/// only, or a policy key) is [`Capability::provision`]; the policy key is
+/// [`caps::denied::policy_key`](crate::caps::denied::policy_key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Capability {
@@ -105,15 +109,59 @@ pub enum Capability {
     Random,
     /// `wasi:cli/stdin`, `stdout`, `stderr` and `terminal-*`.
     Stdio,
+    /// `wasi:io/*` (streams, polling and errors of the guest's own resources) and `wasi:cli/exit`.
+    Io,
     /// `wasi:http/*`.
     Http,
     /// `wasi:sockets/*`.
     Sockets,
-    /// Everything else: `wasi:io/*`, `wasi:cli/exit`, custom interfaces, world-level functions.
+    /// `are:agent/identity` and `are:agent/log`: what every agent gets.
+    Agent,
+    /// `are:agent/tools`: calling other components' tools.
+    Tools,
+    /// `are:agent/llm`: calling the model.
+    Llm,
+    /// `are:agent/memory`: the agent's persistent key-value store.
+    Memory,
+    /// `are:agent/messaging`: sending and publishing messages to other agents.
+    Messaging,
+    /// Everything else: custom interfaces and world-level functions, which nothing in the host provides.
     Other,
 }
 
+/// How the host provides a [`Capability`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provision {
+    /// Always linked, no grant needed: it reaches nothing outside the instance (io, clocks, random, stdio).
+    Baseline,
+    /// Linked for every agent, never for a tool component (identity, log).
+    AgentBase,
+    /// Only when the policy grants it, under [`policy_key`](crate::caps::denied::policy_key).
+    Grant,
+    /// Never: no grant provides it, so its calls are always denied.
+    Unavailable,
+}
+
 impl Capability {
+    /// Every capability, in order.
+    pub const ALL: [Capability; 14] = [
+        Capability::Filesystem,
+        Capability::Environment,
+        Capability::Clocks,
+        Capability::Random,
+        Capability::Stdio,
+        Capability::Io,
+        Capability::Http,
+        Capability::Sockets,
+        Capability::Agent,
+        Capability::Tools,
+        Capability::Llm,
+        Capability::Memory,
+        Capability::Messaging,
+        Capability::Other,
+    ];
+
     /// The lowercase name used in policies and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -122,10 +170,47 @@ impl Capability {
             Capability::Clocks => "clocks",
             Capability::Random => "random",
             Capability::Stdio => "stdio",
+            Capability::Io => "io",
             Capability::Http => "http",
             Capability::Sockets => "sockets",
+            Capability::Agent => "agent",
+            Capability::Tools => "tools",
+            Capability::Llm => "llm",
+            Capability::Memory => "memory",
+            Capability::Messaging => "messaging",
             Capability::Other => "other",
         }
+    }
+
+    /// How the host provides it.
+    pub fn provision(self) -> Provision {
+        match self {
+            Capability::Clocks | Capability::Random | Capability::Stdio | Capability::Io => {
+                Provision::Baseline
+            }
+            Capability::Agent => Provision::AgentBase,
+            Capability::Filesystem
+            | Capability::Environment
+            | Capability::Http
+            | Capability::Sockets
+            | Capability::Tools
+            | Capability::Llm
+            | Capability::Memory
+            | Capability::Messaging => Provision::Grant,
+            Capability::Other => Provision::Unavailable,
+        }
+    }
+
+    /// Whether only agents can be granted it (or get it).
+    pub fn agent_only(self) -> bool {
+        matches!(
+            self,
+            Capability::Agent
+                | Capability::Tools
+                | Capability::Llm
+                | Capability::Memory
+                | Capability::Messaging
+        )
     }
 }
 
@@ -136,6 +221,9 @@ impl fmt::Display for Capability {
 }
 
 /// The capability an imported interface belongs to, from its full name (`wasi:filesystem/types@0.2.6`).
+///
+/// The single source of truth for classifying imports: [`ComponentDescription`] groups imports with it, the
+/// denials name the policy key of its result, and grant reports compare it with the policy.
 pub fn classify_import(interface_name: &str) -> Capability {
     let unversioned = interface_name
         .split_once('@')
@@ -148,10 +236,16 @@ pub fn classify_import(interface_name: &str) -> Capability {
         ("wasi:cli", "environment") => Capability::Environment,
         ("wasi:cli", "stdin" | "stdout" | "stderr") => Capability::Stdio,
         ("wasi:cli", terminal) if terminal.starts_with("terminal-") => Capability::Stdio,
+        ("wasi:cli", "exit") | ("wasi:io", _) => Capability::Io,
         ("wasi:clocks", _) => Capability::Clocks,
         ("wasi:random", _) => Capability::Random,
         ("wasi:http", _) => Capability::Http,
         ("wasi:sockets", _) => Capability::Sockets,
+        ("are:agent", "identity" | "log") => Capability::Agent,
+        ("are:agent", "tools") => Capability::Tools,
+        ("are:agent", "llm") => Capability::Llm,
+        ("are:agent", "memory") => Capability::Memory,
+        ("are:agent", "messaging") => Capability::Messaging,
         _ => Capability::Other,
     }
 }
@@ -348,12 +442,13 @@ impl ComponentDescription {
         &self.imports
     }
 
-    /// The capabilities the component's imports ask for (without [`Capability::Other`]).
+    /// The capabilities the component's imports ask for, without [`Capability::Io`] (streams and exit, which
+    /// nearly every component imports) and [`Capability::Other`].
     pub fn capabilities(&self) -> BTreeSet<Capability> {
         self.imports
             .iter()
             .map(|i| i.capability)
-            .filter(|c| *c != Capability::Other)
+            .filter(|c| !matches!(c, Capability::Other | Capability::Io))
             .collect()
     }
 
@@ -1240,8 +1335,8 @@ mod tests {
         assert!(imports.contains(&("wasi:cli/environment@0.2.6", Capability::Environment)));
         assert!(imports.contains(&("wasi:cli/stdout@0.2.6", Capability::Stdio)));
         assert!(imports.contains(&("wasi:cli/terminal-input@0.2.6", Capability::Stdio)));
-        assert!(imports.contains(&("wasi:cli/exit@0.2.6", Capability::Other)));
-        assert!(imports.contains(&("wasi:io/streams@0.2.6", Capability::Other)));
+        assert!(imports.contains(&("wasi:cli/exit@0.2.6", Capability::Io)));
+        assert!(imports.contains(&("wasi:io/streams@0.2.6", Capability::Io)));
         assert!(imports.contains(&("log", Capability::Other)));
         let preopens = desc
             .imports()
@@ -1272,12 +1367,21 @@ mod tests {
             ("wasi:cli/stdin@0.2.6", Capability::Stdio),
             ("wasi:cli/stderr@0.2.6", Capability::Stdio),
             ("wasi:cli/terminal-stdout@0.2.6", Capability::Stdio),
-            ("wasi:cli/exit@0.2.6", Capability::Other),
+            ("wasi:cli/exit@0.2.6", Capability::Io),
             ("wasi:clocks/wall-clock@0.2.6", Capability::Clocks),
             ("wasi:random/insecure-seed@0.2.6", Capability::Random),
             ("wasi:http/types@0.2.6", Capability::Http),
             ("wasi:sockets/ip-name-lookup@0.2.6", Capability::Sockets),
-            ("wasi:io/streams@0.2.6", Capability::Other),
+            ("wasi:io/streams@0.2.6", Capability::Io),
+            ("wasi:io/poll", Capability::Io),
+            ("are:agent/identity@0.1.0", Capability::Agent),
+            ("are:agent/log@0.1.0", Capability::Agent),
+            ("are:agent/tools@0.1.0", Capability::Tools),
+            ("are:agent/llm@0.1.0", Capability::Llm),
+            ("are:agent/memory@0.1.0", Capability::Memory),
+            ("are:agent/messaging@0.1.0", Capability::Messaging),
+            ("are:agent/other@0.1.0", Capability::Other),
+            ("are:agents/tools@0.1.0", Capability::Other),
             ("example:kv/store@1.0.0", Capability::Other),
             ("log", Capability::Other),
             ("", Capability::Other),
@@ -1289,6 +1393,14 @@ mod tests {
             serde_json::to_value(Capability::Stdio).expect("serializes"),
             json!("stdio")
         );
+        // `ALL` is in order, and the JSON name is the display name.
+        assert!(Capability::ALL.windows(2).all(|w| w[0] < w[1]));
+        for capability in Capability::ALL {
+            assert_eq!(
+                serde_json::to_value(capability).expect("serializes"),
+                json!(capability.as_str())
+            );
+        }
     }
 
     /// Writes `TEXT_WIT` plus the WASI stubs as a WIT directory with `deps/`.
@@ -1436,7 +1548,9 @@ mod tests {
             json["imports"]["filesystem"][0]["name"],
             "wasi:filesystem/types@0.2.6"
         );
-        assert_eq!(json["imports"]["other"].as_array().map(Vec::len), Some(3));
+        assert_eq!(json["imports"]["io"].as_array().map(Vec::len), Some(2));
+        assert_eq!(json["imports"]["other"][0]["name"], "log");
+        assert_eq!(json["imports"]["other"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

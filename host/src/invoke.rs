@@ -171,7 +171,7 @@ impl LoadedComponent {
         limits: Option<Limits>,
     ) -> CallReport {
         let limits = limits.unwrap_or(self.spec.limits);
-        traced(self, function, async {
+        traced(self, self.audit_scope(None), function, async {
             let started = Instant::now();
             let prepared = match self.prepare(function, args) {
                 Ok(p) => p,
@@ -213,12 +213,15 @@ impl LoadedComponent {
         agent: Option<crate::agent::AgentContext>,
     ) -> Result<ToolInstance, CallError> {
         let started = Instant::now();
+        let caller = agent.as_ref().map(|a| format!("agent:{}", a.id));
+        let audit = self.audit_scope(caller.as_deref());
         let state = InstanceBuilder::build(
             &self.spec.grants,
             &self.spec.args,
             self.spec.base_dir.clone(),
             limits,
             agent,
+            audit,
         )
         .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         let mut store = sandbox::new_store(engine, state);
@@ -331,7 +334,8 @@ impl ToolInstance {
         args: &serde_json::Value,
         limits: &Limits,
     ) -> CallReport {
-        traced(component, function, async {
+        let audit = self.store.data().audit.clone();
+        traced(component, audit, function, async {
             let started = Instant::now();
             if self.dead {
                 let gone = CallError::Instantiate(
@@ -464,9 +468,11 @@ impl CallStats {
     }
 }
 
-/// Run `call` inside a `call` span that records component, function, fuel, duration and outcome.
+/// Run `call` inside a `call` span that records component, function, fuel, duration and outcome, and record
+/// it in the audit trail.
 async fn traced(
     component: &LoadedComponent,
+    audit: Option<crate::audit::AuditScope>,
     function: &str,
     call: impl Future<Output = CallReport>,
 ) -> CallReport {
@@ -489,6 +495,24 @@ async fn traced(
             .map_or_else(|e| e.kind(), |o| if o.is_err { "err" } else { "ok" }),
     );
     tracing::debug!(parent: &span, "call finished");
+    if let Some(audit) = audit {
+        let outcome = match &report.outcome {
+            Ok(out) if out.is_err => "err".to_string(),
+            Ok(_) => "ok".to_string(),
+            Err(CallError::CapabilityDenied(_)) => "denied".to_string(),
+            Err(e) => format!("error:{}", e.kind()),
+        };
+        let mut detail = serde_json::json!({
+            "function": function,
+            "fuel": report.stats.fuel_consumed,
+            "duration_us": report.stats.wall_time.as_micros() as u64,
+            "peak_memory": report.stats.peak_memory,
+        });
+        if let Err(e) = &report.outcome {
+            detail["error"] = e.to_string().into();
+        }
+        audit.record("call", &outcome, detail);
+    }
     report
 }
 

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod audit;
 pub mod cache;
 pub mod caps;
 pub mod catalog;
@@ -20,6 +21,7 @@ pub mod guest_build;
 pub mod invoke;
 pub mod mcp;
 pub mod policy;
+pub mod review;
 pub mod sandbox;
 pub mod schema;
 pub mod value;

@@ -75,6 +75,8 @@ pub struct Policy {
     pub agent_runtime: AgentsSection,
     /// The model endpoint.
     pub llm: LlmSection,
+    /// The audit trail.
+    pub audit: crate::audit::AuditSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +94,8 @@ struct PolicyFile {
     agents: AgentsSection,
     #[serde(default)]
     llm: LlmSection,
+    #[serde(default)]
+    audit: crate::audit::AuditSection,
 }
 
 /// One `[agent.TYPE]` table: an agent type, whose instances are `TYPE/KEY`.
@@ -536,6 +540,7 @@ impl Policy {
             agents,
             agent_runtime: file.agents,
             llm: file.llm,
+            audit: file.audit,
         })
     }
 

@@ -27,6 +27,8 @@ pub struct HostState {
     /// When the running call must end; see [`arm`].
     deadline: Instant,
     agent: Option<crate::agent::AgentContext>,
+    /// Where capability uses and denials are recorded.
+    pub(crate) audit: Option<crate::audit::AuditScope>,
 }
 
 impl HostState {
@@ -81,6 +83,10 @@ pub struct InstanceBuilder {
     pub http_grant: Arc<HttpGrant>,
     /// The socket rules of this instance.
     pub socket_rules: Arc<SocketRules>,
+    /// Where this instance's capability uses are recorded, if anywhere.
+    pub audit: Option<crate::audit::AuditScope>,
+    /// Headers the host adds to requests to certain hosts (the guest never sees them).
+    pub secrets: Arc<Vec<crate::caps::secrets::Secret>>,
 }
 
 impl InstanceBuilder {
@@ -94,6 +100,7 @@ impl InstanceBuilder {
         base_dir: PathBuf,
         limits: &Limits,
         agent: Option<crate::agent::AgentContext>,
+        audit: Option<crate::audit::AuditScope>,
     ) -> anyhow::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
@@ -103,6 +110,8 @@ impl InstanceBuilder {
             base_dir,
             http_grant: Arc::default(),
             socket_rules: Arc::default(),
+            audit,
+            secrets: Arc::default(),
         };
         for cap in grants.all() {
             cap.prepare(&mut builder)?;
@@ -111,12 +120,17 @@ impl InstanceBuilder {
             wasi: builder.wasi.build(),
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            http_hooks: PolicyHooks::new(builder.http_grant),
+            http_hooks: PolicyHooks::new(
+                builder.http_grant,
+                builder.secrets,
+                builder.audit.clone(),
+            ),
             socket_rules: builder.socket_rules,
             limiter: MemoryLimiter::new(limits.memory),
             capture,
             deadline: Instant::now() + limits.timeout,
             agent,
+            audit: builder.audit,
         })
     }
 }

@@ -145,13 +145,10 @@ fn belongs_to(capability: &str, import: &str) -> bool {
         "stdio" => ["wasi:cli/std", "wasi:cli/terminal-"]
             .iter()
             .any(|p| import.starts_with(p)),
+        "io" => import.starts_with("wasi:io/") || import.starts_with("wasi:cli/exit@"),
         "http" => import.starts_with("wasi:http/"),
         "sockets" => import.starts_with("wasi:sockets/"),
-        "other" => {
-            !import.starts_with("wasi:")
-                || import.starts_with("wasi:io/")
-                || import.starts_with("wasi:cli/exit@")
-        }
+        "other" => !import.starts_with("wasi:"),
         _ => false,
     }
 }
@@ -209,12 +206,13 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
         out.stdout
     );
     // Capabilities come in a fixed order, most sensitive first; the hash tool reads files and writes to stdio.
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 9] = [
         "filesystem",
         "environment",
         "clocks",
         "random",
         "stdio",
+        "io",
         "http",
         "sockets",
         "other",

@@ -9,6 +9,7 @@ mod hostile;
 mod instances;
 mod loading;
 mod mcp;
+mod properties;
 mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.

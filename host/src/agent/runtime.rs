@@ -7,10 +7,10 @@ use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
 use super::store::{Message, Status, Store, StoreError};
 use crate::cache::CompileCache;
 use crate::caps::Grants;
+use crate::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
 use crate::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use crate::engine::AreEngine;
 use crate::invoke::ToolInstance;
-use crate::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
 use crate::policy::{Policy, Timeout};
 use crate::sandbox::HostState;
 use serde_json::{Value, json};
@@ -51,6 +51,9 @@ pub enum AgentError {
     /// The `[llm]` section cannot be used.
     #[error("[llm]: {0}")]
     Llm(String),
+    /// The `[audit]` log cannot be opened.
+    #[error("{0}")]
+    Audit(String),
 }
 
 /// One configured agent type.
@@ -101,11 +104,18 @@ impl AgentRuntime {
         engine: AreEngine,
         cache: &CompileCache,
     ) -> Result<AgentRuntime, AgentError> {
+        let audit = crate::audit::AuditLog::for_policy(policy)
+            .map_err(|e| AgentError::Audit(e.to_string()))?
+            .map(|log| crate::audit::AuditSink {
+                log,
+                caller: "agent".into(),
+            });
         let mut components = BTreeMap::new();
         for (name, c) in &policy.components {
-            let Some((spec, settings)) = served_settings(policy, name, c) else {
+            let Some((mut spec, settings)) = served_settings(policy, name, c) else {
                 continue;
             };
+            spec.audit = audit.clone();
             let loaded =
                 component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
                     kind: "tool component",
@@ -133,6 +143,7 @@ impl AgentRuntime {
                 base_dir: policy.base_dir.clone(),
                 wit_dir: None,
                 agent: true,
+                audit: audit.clone(),
             };
             let component =
                 component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
@@ -644,9 +655,18 @@ impl AgentContext {
             .await;
         tracing::info!(agent = %self.id, tool = name, fuel = report.stats.fuel_consumed, "tool call");
         match report.outcome {
-            Ok(out) if out.is_err => {
-                Err(format!("`{name}` returned an error: {}", out.value["err"]))
-            }
+            Ok(out) if out.is_err => Err(format!(
+                "`{name}` returned an error: {}",
+                out.value["err"]
+                    .as_str()
+                    .map_or_else(|| out.value["err"].to_string(), str::to_string)
+            )),
+            // As over MCP: the output of a function returning `result<T, E>` is its `T`.
+            Ok(mut out) if tool.unwraps_result => Ok(out
+                .value
+                .get_mut("ok")
+                .map_or(Value::Null, Value::take)
+                .to_string()),
             Ok(out) => Ok(out.value.to_string()),
             Err(e) => Err(format!("`{name}` failed: {e}")),
         }

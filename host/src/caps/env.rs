@@ -32,6 +32,11 @@ impl Capability for EnvGrant {
         !self.0.is_empty()
     }
 
+    fn entries(&self) -> Vec<String> {
+        // Names only: values may be secrets.
+        self.0.keys().map(|k| k.get_ref().clone()).collect()
+    }
+
     fn validate(&self, _base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
         for key in self.0.keys() {
             let k = key.get_ref();

@@ -58,6 +58,19 @@ impl Capability for FsGrant {
         !self.0.is_empty()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|m| {
+                let mode = match m.mode {
+                    Mode::Ro => "ro",
+                    Mode::Rw => "rw",
+                };
+                format!("{} -> {} ({mode})", m.host.get_ref(), m.guest.get_ref())
+            })
+            .collect()
+    }
+
     fn validate(&self, base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
         let mut seen = std::collections::BTreeSet::new();
         for mount in &self.0 {

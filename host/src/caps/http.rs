@@ -214,6 +214,10 @@ impl Capability for HttpGrant {
         !self.0.is_empty()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         if self.0.is_empty() {
             return Ok(&[]);
@@ -263,15 +267,26 @@ fn is_special_v4(a: Ipv4Addr) -> bool {
         || b0 >= 240 // reserved
 }
 
-/// The wasi:http hooks of one instance: every outgoing request is checked against the grant.
+/// The wasi:http hooks of one instance: every outgoing request is checked against the grant, gets the
+/// secrets meant for its host, and is recorded in the audit trail.
 pub struct PolicyHooks {
     grant: Arc<HttpGrant>,
+    secrets: Arc<Vec<super::secrets::Secret>>,
+    audit: Option<crate::audit::AuditScope>,
 }
 
 impl PolicyHooks {
-    /// Hooks enforcing `grant`.
-    pub fn new(grant: Arc<HttpGrant>) -> PolicyHooks {
-        PolicyHooks { grant }
+    /// Hooks enforcing `grant`, injecting `secrets`, recording to `audit`.
+    pub fn new(
+        grant: Arc<HttpGrant>,
+        secrets: Arc<Vec<super::secrets::Secret>>,
+        audit: Option<crate::audit::AuditScope>,
+    ) -> PolicyHooks {
+        PolicyHooks {
+            grant,
+            secrets,
+            audit,
+        }
     }
 }
 
@@ -286,19 +301,73 @@ type SendResult = Result<
 impl WasiHttpHooks for PolicyHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let grant = self.grant.clone();
+        let secrets = self.secrets.clone();
+        let audit = self.audit.clone();
         Box::new(async move {
             let target = Target::of(request.uri())?;
+            // The URL without its query: queries may carry data the audit trail should not keep.
+            let url = format!(
+                "{}://{}:{}{}",
+                if target.scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                },
+                target.host,
+                target.port,
+                request.uri().path()
+            );
+            let method = request.method().to_string();
+            let record = |outcome: &str, detail: serde_json::Value| {
+                if let Some(audit) = &audit {
+                    audit.record("http.request", outcome, detail);
+                }
+            };
             let Some(origin) = grant.allowing(target.scheme, &target.host, target.port) else {
                 tracing::info!(host = %target.host, port = target.port, "http request denied: origin not granted");
+                record(
+                    "denied",
+                    serde_json::json!({ "method": method, "url": url, "reason": "origin not granted" }),
+                );
                 return Err(HttpError::HttpRequestDenied);
             };
-            let addrs = resolve_checked(&target, origin).await?;
-            send(request, &target, &addrs, options.unwrap_or_default()).await
+            let addrs = match resolve_checked(&target, origin).await {
+                Ok(addrs) => addrs,
+                Err(e) => {
+                    record(
+                        "denied",
+                        serde_json::json!({ "method": method, "url": url, "reason": format!("{e:?}") }),
+                    );
+                    return Err(e);
+                }
+            };
+            let mut injected = Vec::new();
+            for secret in secrets
+                .iter()
+                .filter(|s| s.applies_to(&target.host, target.port, target.scheme == Scheme::Https))
+            {
+                request
+                    .headers_mut()
+                    .insert(secret.header.clone(), secret.value.clone());
+                injected.push(secret.header.as_str().to_string());
+            }
+            let result = send(request, &target, &addrs, options.unwrap_or_default()).await;
+            match &result {
+                Ok((response, _)) => record(
+                    "ok",
+                    serde_json::json!({ "method": method, "url": url, "status": response.status().as_u16(), "secrets": injected }),
+                ),
+                Err(e) => record(
+                    "error:http",
+                    serde_json::json!({ "method": method, "url": url, "error": format!("{e:?}"), "secrets": injected }),
+                ),
+            }
+            result
         })
     }
 }

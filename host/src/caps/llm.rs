@@ -44,6 +44,19 @@ impl Capability for LlmGrant {
         self.model.is_some()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.model
+            .iter()
+            .map(|model| {
+                format!(
+                    "model {model}, {} tokens and {} turns per message",
+                    self.token_budget(),
+                    self.turn_budget()
+                )
+            })
+            .collect()
+    }
+
     fn agent_only(&self) -> bool {
         true
     }

@@ -28,6 +28,13 @@ impl Capability for MemoryGrant {
         self.quota.is_some()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.quota
+            .iter()
+            .map(|q| format!("quota {}", crate::invoke::fmt_bytes(q.0)))
+            .collect()
+    }
+
     fn agent_only(&self) -> bool {
         true
     }

@@ -53,6 +53,19 @@ impl Capability for MessagingGrant {
         !(self.send.is_empty() && self.publish.is_empty() && self.subscribe.is_empty())
     }
 
+    fn entries(&self) -> Vec<String> {
+        let mut entries = self.import_entries();
+        entries.extend(self.subscribe.iter().map(|t| format!("subscribe {t}")));
+        entries
+    }
+
+    fn import_entries(&self) -> Vec<String> {
+        // Subscribed topics are delivered to the handler: they act without any import.
+        let send = self.send.iter().map(|p| format!("send {p}"));
+        send.chain(self.publish.iter().map(|t| format!("publish {t}")))
+            .collect()
+    }
+
     fn agent_only(&self) -> bool {
         true
     }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod llm;
 pub mod memory;
 pub mod messaging;
+pub mod secrets;
 pub mod sockets;
 pub mod stdio;
 pub mod tools;
@@ -37,6 +38,25 @@ pub trait Capability {
     /// Whether only agents can use it (it needs the agent runtime).
     fn agent_only(&self) -> bool {
         false
+    }
+
+    /// The capability this one works through, when it links no interface of its own (`secrets` rides on
+    /// `http`): it is needed exactly when that one is, and reviewed with it.
+    fn extends(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// What the policy grants, one entry per item as a reviewer would read it (origins, mounts, variable names,
+    /// patterns, budgets); empty when nothing is granted. Never a secret value.
+    fn entries(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The [`entries`](Self::entries) that take effect only through this capability's imports: a component that
+    /// imports none of them gets nothing from these, so they are an over-grant. All entries, except where a grant
+    /// also acts without imports (topics an agent subscribes to).
+    fn import_entries(&self) -> Vec<String> {
+        self.entries()
     }
 
     /// Check what the parser cannot (for example that a mounted directory exists).
@@ -77,6 +97,9 @@ pub struct Grants {
     /// Outbound sockets and name lookups (wasi:sockets).
     #[serde(default)]
     pub sockets: sockets::SocketsGrant,
+    /// Headers injected into HTTP requests to given hosts; the guest never sees them.
+    #[serde(default)]
+    pub secrets: secrets::SecretsGrant,
     /// Tools an agent may call.
     #[serde(default)]
     pub tools: tools::ToolsGrant,
@@ -93,12 +116,13 @@ pub struct Grants {
 
 impl Grants {
     /// Every capability, in a fixed order: the one list.
-    pub fn all(&self) -> [&dyn Capability; 8] {
+    pub fn all(&self) -> [&dyn Capability; 9] {
         [
             &self.fs,
             &self.env,
             &self.http,
             &self.sockets,
+            &self.secrets,
             &self.tools,
             &self.llm,
             &self.memory,
@@ -114,6 +138,13 @@ impl Grants {
             .map(|c| c.name())
     }
 
+    /// The capabilities that work through the one named `name` (see [`Capability::extends`]).
+    pub fn extending(&self, name: &str) -> impl Iterator<Item = &dyn Capability> {
+        self.all()
+            .into_iter()
+            .filter(move |c| c.extends() == Some(name))
+    }
+
     /// Run every capability's validation.
     ///
     /// # Errors
@@ -121,7 +152,17 @@ impl Grants {
     pub fn validate(&self, base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
         self.all()
             .iter()
-            .try_for_each(|cap| cap.validate(base_dir, source))
+            .try_for_each(|cap| cap.validate(base_dir, source))?;
+        if let Some(entry) = secrets::unreachable_secret(&self.secrets, &self.http) {
+            return Err(source.error(
+                entry.host.span(),
+                format!(
+                    "a secret for {} but `allow.http` does not allow that host: add its origin to allow.http",
+                    entry.host.get_ref()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -189,6 +189,10 @@ impl Capability for SocketsGrant {
         !self.0.is_empty()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         if self.0.is_empty() {
             return Ok(&[]);

@@ -35,6 +35,10 @@ impl Capability for ToolsGrant {
         !self.0.is_empty()
     }
 
+    fn entries(&self) -> Vec<String> {
+        self.0.clone()
+    }
+
     fn agent_only(&self) -> bool {
         true
     }

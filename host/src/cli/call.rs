@@ -60,7 +60,11 @@ impl Opts {
     async fn execute(self) -> anyhow::Result<ExitCode> {
         let args = self.read_args()?;
         let policy = self.policy.load_policy()?;
-        let spec = self.policy.spec(&policy, &self.component, self.wit.clone());
+        let mut spec = self.policy.spec(&policy, &self.component, self.wit.clone());
+        spec.audit = are::audit::AuditLog::for_policy(&policy)?.map(|log| are::audit::AuditSink {
+            log,
+            caller: "cli".into(),
+        });
         let host = Host::new()?;
         let loaded = host.load(spec)?;
         let mut report = loaded.call(&host.engine, &self.function, &args, None).await;

@@ -1,42 +1,79 @@
-//! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability.
+//! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability; with
+//! `--policy`, also its grant report (see [`are::review`]).
 
 use are::component::{hex, read_component, sha256, validate};
 use are::describe::{ComponentDescription, ImportedInterface};
 use are::invoke::fmt_bytes;
+use are::policy::Policy;
+use are::review::{self, Review};
 use are::schema::wit_type_name;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Inspect a component: `are inspect text.wasm [--json]`.
+/// Inspect a component: `are inspect text.wasm [--json] [--policy are.toml [--deny-overgrant]]`.
 #[derive(clap::Args)]
 pub struct Opts {
-    /// Component file (`.wasm`, or `.wat` text).
+    /// Component file (`.wasm`, or `.wat` text), or with `--policy` a component or agent name from the policy.
     component: PathBuf,
-    /// Print JSON: world, tools with input and output schemas, imports by capability.
+    /// Print JSON: world, tools with input and output schemas, imports by capability (and `grant_report`).
     #[arg(long)]
     json: bool,
     /// Read doc comments from this WIT source directory (for components not built by `are build`).
     #[arg(long, value_name = "DIR")]
     wit: Option<PathBuf>,
+    /// Also report, capability by capability, what the component imports against what this policy grants it
+    /// (the entry named COMPONENT, or whose source is that file; nothing granted when there is none).
+    #[arg(long, visible_alias = "config", value_name = "are.toml")]
+    policy: Option<PathBuf>,
+    /// Exit with code 3 when the policy grants something the component never imports (an over-grant).
+    #[arg(long, requires = "policy")]
+    deny_overgrant: bool,
 }
 
 impl Opts {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let bytes = read_component(&self.component)?;
-        validate(&self.component, &bytes)?;
+        let policy = self.policy.as_deref().map(Policy::load).transpose()?;
+        let entry = policy
+            .as_ref()
+            .and_then(|p| Some((p, review::find_entry(p, self.component.to_str()?)?)));
+        // A name from the policy stands for its source, as in `are call`.
+        let path = match entry {
+            Some((policy, entry)) => entry.source_path(policy),
+            None => self.component.clone(),
+        };
+        let bytes = read_component(&path)?;
+        validate(&path, &bytes)?;
         let desc = ComponentDescription::from_bytes(&bytes, self.wit.as_deref())
-            .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", self.component.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", path.display()))?;
         let sha256 = hex(&sha256(&bytes));
+        let review = policy.as_ref().map(|_| {
+            Review::of_description(entry.as_ref().map(|(_, e)| e), &path, sha256.clone(), &desc)
+        });
+        let code = match &review {
+            Some(r) if self.deny_overgrant && r.has_over_grant() => {
+                eprintln!(
+                    "error: over-grant: {} is granted what it never imports (--deny-overgrant)",
+                    r.label()
+                );
+                ExitCode::from(review::OVERGRANT_EXIT_CODE)
+            }
+            _ => ExitCode::SUCCESS,
+        };
         if self.json {
             let mut out = desc.to_json();
-            out["component"] = self.component.display().to_string().into();
+            out["component"] = path.display().to_string().into();
             out["sha256"] = sha256.into();
             out["size"] = bytes.len().into();
+            if let (Some(review), Some(file)) = (&review, &self.policy) {
+                let mut report = serde_json::to_value(review)?;
+                report["policy"] = file.display().to_string().into();
+                out["grant_report"] = report;
+            }
             println!("{}", serde_json::to_string_pretty(&out)?);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(code);
         }
-        println!("component  {}", self.component.display());
+        println!("component  {}", path.display());
         println!("sha256     {sha256}");
         println!("size       {}", fmt_bytes(bytes.len() as u64));
         println!("world      {}", desc.world_name());
@@ -46,7 +83,13 @@ impl Opts {
         }
         print_tools(&desc);
         print_imports(desc.imports());
-        Ok(ExitCode::SUCCESS)
+        if let (Some(review), Some(file)) = (&review, &self.policy) {
+            println!("\ngrants ({}): {}", file.display(), review.label());
+            if let Some(report) = &review.report {
+                print!("{}", report.render("  "));
+            }
+        }
+        Ok(code)
     }
 }
 

@@ -2,6 +2,7 @@
 //! them.
 
 mod agents;
+mod audit;
 mod bench;
 mod build;
 mod cache;
@@ -67,6 +68,9 @@ enum Command {
     /// Look into the agent store (read-only).
     #[command(subcommand)]
     Agents(agents::Cmd),
+    /// Verify and show the audit trail.
+    #[command(subcommand)]
+    Audit(audit::Cmd),
     /// Serve every tool of a policy over MCP (stdio, or Streamable HTTP with --http).
     Serve(serve::Opts),
     /// Build the example tools and show tools called, grants enforced and hostile code stopped.
@@ -100,6 +104,7 @@ pub fn main() -> ExitCode {
             Command::Serve(opts) => opts.run().await,
             Command::Run(opts) => opts.run().await,
             Command::Agents(cmd) => cmd.run(),
+            Command::Audit(cmd) => cmd.run(),
             Command::Demo(opts) => opts.run().await,
             Command::Bench(opts) => opts.run().await,
         }

@@ -1,7 +1,9 @@
-//! `are policy check`: parse and validate a policy, and check every component it names.
+//! `are policy check`: parse and validate a policy, and check every component it names. `are policy review`:
+//! the grant report (see [`are::review`]) of every component and agent type.
 
 use are::component::{read_component, sha256, verify_pin};
 use are::policy::Policy;
+use are::review::{self, PolicyReview};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,37 +15,116 @@ pub enum Cmd {
         #[arg(default_value = "are.toml")]
         file: PathBuf,
     },
+    /// Report, for every component and agent type, what it imports against what it is granted: imports not
+    /// granted (their calls will be denied) and grants never imported (over-grants, to remove). Exit codes: 0,
+    /// 1 when an entry cannot be read, 3 with --deny-overgrant when there is an over-grant.
+    Review {
+        /// The policy file.
+        #[arg(default_value = "are.toml")]
+        file: PathBuf,
+        /// Print JSON: `{policy, over_grant, entries: [{name, kind, source, sha256, capabilities, not_granted,
+        /// over_granted} | {name, kind, source, error}]}`.
+        #[arg(long)]
+        json: bool,
+        /// Exit with code 3 when any entry is granted something it never imports.
+        #[arg(long)]
+        deny_overgrant: bool,
+    },
 }
 
 impl Cmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let Cmd::Check { file } = self;
-        let policy = Policy::load(&file)?;
-        let mut problems = 0;
-        for (name, component) in &policy.components {
-            let path = policy.source_path(component);
-            match read_component(&path) {
-                Err(e) => {
+        match self {
+            Cmd::Check { file } => check(&file),
+            Cmd::Review {
+                file,
+                json,
+                deny_overgrant,
+            } => review(&file, json, deny_overgrant),
+        }
+    }
+}
+
+fn review(file: &std::path::Path, json: bool, deny_overgrant: bool) -> anyhow::Result<ExitCode> {
+    let policy = Policy::load(file)?;
+    let review = PolicyReview::new(&policy);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&review)?);
+    } else {
+        println!(
+            "{}: {} component(s), {} agent type(s)",
+            file.display(),
+            policy.components.len(),
+            policy.agents.len()
+        );
+        println!(
+            "marks: ✓ granted  · no grant needed  ✗ not granted, denied  ∅ not granted, finds nothing  ! over-grant"
+        );
+        for entry in &review.entries {
+            println!("\n{}", entry.heading());
+            match (&entry.report, &entry.error) {
+                (Some(report), _) => print!("{}", report.render("  ")),
+                (None, Some(error)) => println!("  error: {error}"),
+                (None, None) => {}
+            }
+        }
+        let over: Vec<String> = review
+            .entries
+            .iter()
+            .filter(|e| e.has_over_grant())
+            .map(|e| e.label())
+            .collect();
+        println!();
+        if over.is_empty() {
+            println!("{}: no over-grant", file.display());
+        } else {
+            println!("{}: over-grants in {}", file.display(), over.join(", "));
+        }
+    }
+    let errors = review.errors();
+    if errors > 0 {
+        eprintln!(
+            "{}: {errors} entr(y/ies) could not be reviewed",
+            file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if deny_overgrant && review.over_grant {
+        eprintln!(
+            "error: {}: over-grants found (--deny-overgrant); remove the grants listed with `!`",
+            file.display()
+        );
+        return Ok(ExitCode::from(review::OVERGRANT_EXIT_CODE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let policy = Policy::load(file)?;
+    let mut problems = 0;
+    for (name, component) in &policy.components {
+        let path = policy.source_path(component);
+        match read_component(&path) {
+            Err(e) => {
+                problems += 1;
+                eprintln!("error: component `{name}`: {e}");
+            }
+            Ok(bytes) => {
+                if let Err(e) = verify_pin(&path, &sha256(&bytes), component.sha256.as_ref()) {
                     problems += 1;
                     eprintln!("error: component `{name}`: {e}");
                 }
-                Ok(bytes) => {
-                    if let Err(e) = verify_pin(&path, &sha256(&bytes), component.sha256.as_ref()) {
-                        problems += 1;
-                        eprintln!("error: component `{name}`: {e}");
-                    }
-                }
             }
         }
-        if problems > 0 {
-            eprintln!("{}: {problems} problem(s)", file.display());
-            return Ok(ExitCode::FAILURE);
-        }
-        println!(
-            "{}: ok, {} component(s)",
-            file.display(),
-            policy.components.len()
-        );
-        Ok(ExitCode::SUCCESS)
     }
+    if problems > 0 {
+        eprintln!("{}: {problems} problem(s)", file.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "{}: ok, {} component(s)",
+        file.display(),
+        policy.components.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

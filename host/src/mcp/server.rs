@@ -4,9 +4,9 @@
 // revision (SEP-2577) drops it.
 #![allow(deprecated)]
 
-use crate::catalog::{Catalog, ServedComponent, ServedTool, Settings, served_settings};
 use super::sessions::Sessions;
 use crate::cache::CompileCache;
+use crate::catalog::{Catalog, ServedComponent, ServedTool, Settings, served_settings};
 use crate::component;
 use crate::engine::AreEngine;
 use crate::invoke::{CallError, CallReport};
@@ -39,6 +39,7 @@ pub struct McpServer {
     log_levels: Mutex<HashMap<String, LoggingLevel>>,
     generation: AtomicU64,
     page_size: usize,
+    audit: Option<crate::audit::AuditSink>,
     /// Call counters and histograms, for `/metrics`.
     pub metrics: super::metrics::Metrics,
 }
@@ -57,6 +58,9 @@ pub enum StartError {
         /// Why.
         error: component::LoadError,
     },
+    /// The `[audit]` log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl McpServer {
@@ -85,6 +89,12 @@ impl McpServer {
             log_levels: Mutex::default(),
             generation: AtomicU64::new(0),
             page_size,
+            audit: crate::audit::AuditLog::for_policy(&policy)?.map(|log| {
+                crate::audit::AuditSink {
+                    log,
+                    caller: "mcp".into(),
+                }
+            }),
             metrics: super::metrics::Metrics::default(),
         };
         let mut components = BTreeMap::new();
@@ -144,6 +154,10 @@ impl McpServer {
         spec: component::ComponentSpec,
         settings: Settings,
     ) -> Result<Arc<ServedComponent>, component::LoadError> {
+        let spec = component::ComponentSpec {
+            audit: self.audit.clone(),
+            ..spec
+        };
         let loaded = component::load(&self.engine, Some(&self.cache), spec)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(ServedComponent::new(loaded, settings, generation)))

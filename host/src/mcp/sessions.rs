@@ -3,8 +3,8 @@
 //! client's `DELETE`; on stdio, the process ends with the session), and when it sits idle past the component's
 //! `idle_timeout`; the next call then starts a fresh one.
 
-use crate::catalog::ServedComponent;
 use super::server::McpServer;
+use crate::catalog::ServedComponent;
 use crate::engine::AreEngine;
 use crate::invoke::{CallReport, ToolInstance};
 use std::collections::HashMap;

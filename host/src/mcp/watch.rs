@@ -6,8 +6,8 @@
 //! one whose `limits.memory` outgrew the instance slots the pooling allocator reserved at start. A policy file
 //! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
-use crate::catalog::{Catalog, served_settings};
 use super::server::McpServer;
+use crate::catalog::{Catalog, served_settings};
 use crate::policy::Policy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,11 @@ pub fn reload(server: &McpServer) -> bool {
         let old = current.components.get(name);
         // Unchanged: the same spec and settings, and the same bytes on disk.
         let unchanged = old.is_some_and(|old| {
-            old.loaded.spec == spec
+            old.loaded.spec
+                == crate::component::ComponentSpec {
+                    audit: old.loaded.spec.audit.clone(),
+                    ..spec.clone()
+                }
                 && old.settings == settings
                 && crate::component::read_component(&spec.path).is_ok_and(|bytes| {
                     crate::component::hex(&crate::component::sha256(&bytes)) == old.loaded.sha256

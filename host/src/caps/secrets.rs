@@ -1,0 +1,207 @@
+//! `allow.secrets`: headers the host adds to outgoing HTTP requests for one host, with values the guest never
+//! sees: they are read from the host's environment when the instance starts, injected in `send_request` after
+//! the policy check, and never logged or audited.
+//!
+//! ```toml
+//! allow.http = ["https://api.example.com"]
+//! allow.secrets = [{ host = "api.example.com", header = "Authorization", from_env = "EXAMPLE_TOKEN", prefix = "Bearer " }]
+//! ```
+//!
+//! A secret goes only to its exact host (and port, when one is given), and only over HTTPS, or to a loopback
+//! IP literal (for local services and tests). The guest's own header of that name is replaced. `allow.http`
+//! must allow the host: a secret for a host the component cannot reach is refused when the policy is read.
+
+use super::Capability;
+use crate::policy::{PolicyError, SourceText};
+use crate::sandbox::{HostState, InstanceBuilder};
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::Arc;
+use toml::Spanned;
+use wasmtime::component::Linker;
+
+/// The secrets granted to a component.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretsGrant(pub Vec<SecretEntry>);
+
+/// One injected header.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretEntry {
+    /// The host (`api.example.com`, or `host:port`) whose requests get the header.
+    pub host: Spanned<String>,
+    /// The header name, e.g. `Authorization`.
+    pub header: Spanned<String>,
+    /// The host environment variable holding the value.
+    pub from_env: String,
+    /// Text put before the value, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// A secret resolved for one instance. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret {
+    /// Lowercase host, optionally `:port`.
+    pub host: String,
+    /// The header.
+    pub header: http::HeaderName,
+    /// The full header value.
+    pub value: http::HeaderValue,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Secret({} for {}, value redacted)",
+            self.header, self.host
+        )
+    }
+}
+
+impl Secret {
+    /// Whether a request to `host:port` (lowercase host; `https` tells the scheme) gets this secret.
+    pub fn applies_to(&self, host: &str, port: u16, https: bool) -> bool {
+        let matches = match self.host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => {
+                h == host && p.parse::<u16>().ok() == Some(port)
+            }
+            _ => self.host == host,
+        };
+        let loopback_literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        matches && (https || loopback_literal)
+    }
+}
+
+impl SecretsGrant {
+    fn host_part(entry: &SecretEntry) -> String {
+        let host = entry.host.get_ref().to_ascii_lowercase();
+        match host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => h.to_string(),
+            _ => host,
+        }
+    }
+}
+
+impl Capability for SecretsGrant {
+    fn name(&self) -> &'static str {
+        "secrets"
+    }
+
+    fn is_granted(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn extends(&self) -> Option<&'static str> {
+        Some("http")
+    }
+
+    fn entries(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} header for {} from ${}",
+                    e.header.get_ref(),
+                    e.host.get_ref(),
+                    e.from_env
+                )
+            })
+            .collect()
+    }
+
+    fn validate(&self, _base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
+        for entry in &self.0 {
+            if http::HeaderName::from_bytes(entry.header.get_ref().as_bytes()).is_err() {
+                return Err(source.error(
+                    entry.header.span(),
+                    format!("invalid header name {:?}", entry.header.get_ref()),
+                ));
+            }
+            if entry.from_env.is_empty() {
+                return Err(source.error(
+                    entry.host.span(),
+                    "secret without `from_env`: name the variable holding it",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn link(&self, _linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
+        // Secrets ride on wasi:http (linked by `allow.http`); nothing of their own to link.
+        Ok(&[])
+    }
+
+    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+        let mut secrets = Vec::with_capacity(self.0.len());
+        for entry in &self.0 {
+            let value = std::env::var(&entry.from_env).map_err(|_| {
+                anyhow::anyhow!(
+                    "the secret for {} is read from ${}, which is not set in the host's environment",
+                    entry.host.get_ref(),
+                    entry.from_env
+                )
+            })?;
+            let mut value = http::HeaderValue::from_str(&format!("{}{value}", entry.prefix))
+                .map_err(|_| anyhow::anyhow!("${} is not a valid header value", entry.from_env))?;
+            value.set_sensitive(true);
+            let host = match entry.host.get_ref().rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => {
+                    format!("{}:{p}", h.to_ascii_lowercase())
+                }
+                _ => Self::host_part(entry),
+            };
+            secrets.push(Secret {
+                host,
+                header: http::HeaderName::from_bytes(entry.header.get_ref().as_bytes())?,
+                value,
+            });
+        }
+        builder.secrets = Arc::new(secrets);
+        Ok(())
+    }
+}
+
+/// The first secret whose host `allow.http` does not allow, as (its entry, why).
+pub fn unreachable_secret<'a>(
+    secrets: &'a SecretsGrant,
+    http: &super::http::HttpGrant,
+) -> Option<&'a SecretEntry> {
+    secrets.0.iter().find(|entry| {
+        let host = SecretsGrant::host_part(entry);
+        !http.0.iter().any(|origin| origin.host.matches(&host))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(host: &str) -> Secret {
+        Secret {
+            host: host.into(),
+            header: http::header::AUTHORIZATION,
+            value: http::HeaderValue::from_static("Bearer s3cret"),
+        }
+    }
+
+    #[test]
+    fn secrets_go_to_their_host_over_https_or_loopback_only() {
+        assert!(secret("api.example.com").applies_to("api.example.com", 443, true));
+        assert!(
+            !secret("api.example.com").applies_to("api.example.com", 80, false),
+            "never over plain http"
+        );
+        assert!(!secret("api.example.com").applies_to("evil.example.com", 443, true));
+        assert!(secret("127.0.0.1:8080").applies_to("127.0.0.1", 8080, false));
+        assert!(!secret("127.0.0.1:8080").applies_to("127.0.0.1", 8081, false));
+        assert!(!format!("{:?}", secret("a")).contains("s3cret"));
+    }
+}
