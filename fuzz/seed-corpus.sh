@@ -29,7 +29,7 @@ for wasm in "$guests"/*.wasm; do
         cp "$wasm" corpus/load_component/
     fi
 done
-cp seeds/load_component/* corpus/load_component/
+
 cp "$root/example-tools/hostile/table.wat" corpus/load_component/table.wat
 for target in policy_parse json_to_val load_component; do
     echo "$target: $(ls corpus/$target | wc -l) seeds"

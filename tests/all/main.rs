@@ -10,6 +10,7 @@ mod instances;
 mod loading;
 mod mcp;
 mod properties;
+mod review;
 mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.
