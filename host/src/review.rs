@@ -263,7 +263,11 @@ impl GrantReport {
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         if !self.over_granted.is_empty() {
-            let keys: Vec<&str> = self.over_granted.iter().map(|o| o.policy_key.as_str()).collect();
+            let keys: Vec<&str> = self
+                .over_granted
+                .iter()
+                .map(|o| o.policy_key.as_str())
+                .collect();
             parts.push(format!(
                 "{} over-grant(s): remove {}",
                 keys.len(),
@@ -689,11 +693,9 @@ mod tests {
             text.contains("! http") && text.contains("remove allow.http"),
             "{text}"
         );
-        assert!(
-            report
-                .summary()
-                .starts_with("= 4 over-grant(s): remove allow.fs, allow.env, allow.http, allow.secrets")
-        );
+        assert!(report.summary().starts_with(
+            "= 4 over-grant(s): remove allow.fs, allow.env, allow.http, allow.secrets"
+        ));
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["over_granted"][2]["policy_key"], "allow.http");
         assert!(!json.to_string().contains("s3cret"));

@@ -225,7 +225,12 @@ mod tests {
         // Every grant field is reached by exactly one kind, or extends one that is.
         for grant in grants.all() {
             if let Some(base) = grant.extends() {
-                assert!(grants.all().iter().any(|g| g.name() == base && g.extends().is_none()));
+                assert!(
+                    grants
+                        .all()
+                        .iter()
+                        .any(|g| g.name() == base && g.extends().is_none())
+                );
                 continue;
             }
             let key = format!("allow.{}", grant.name());
