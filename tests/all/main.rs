@@ -9,6 +9,7 @@ mod hostile;
 mod instances;
 mod loading;
 mod mcp;
+mod pipeline;
 mod properties;
 mod review;
 mod tools;
