@@ -717,3 +717,900 @@ fn the_cli_reports_out_of_fuel_and_timeouts() {
     );
     assert!(elapsed < Duration::from_millis(1500), "took {elapsed:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// traps by the thousand
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Each way `hostile-trap-storm` traps, and what the error says.
+const TRAP_KINDS: [(&str, &str); 10] = [
+    ("unreachable", "unreachable"),
+    ("out-of-bounds", "out of bounds memory access"),
+    ("divide-by-zero", "integer divide by zero"),
+    ("stack-overflow", "stack overflow"),
+    ("bad-indirect-call", "table"),
+    ("indirect-type-mismatch", "indirect call type mismatch"),
+    ("panic", "trap storm: a panic, as asked"),
+    ("after-output", "unreachable"),
+    ("holding-handles", "unreachable"),
+    ("after-allocating", "unreachable"),
+];
+
+/// The message of a call that trapped or panicked.
+fn trap_message(report: &CallReport, what: &str) -> String {
+    match &report.outcome {
+        Err(CallError::Trap { message } | CallError::Panic { message }) => message.clone(),
+        other => panic!("{what}: expected a trap, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_storm_leaves_the_host_healthy() {
+    let storm = Arc::new(load("hostile-trap-storm", ""));
+    for (kind, expected) in TRAP_KINDS {
+        let report = call(&storm, "attack.trap", json!({ "kind": kind })).await;
+        let message = trap_message(&report, kind);
+        assert!(message.contains(expected), "{kind}: {message}");
+        assert!(!message.contains('\n'), "{kind}: one line: {message}");
+        still_serves(&storm, "attack.ok", json!({"n": 1}), json!(2)).await;
+    }
+
+    // Thousands of traps, four callers at once, every kind in turn.
+    const CALLERS: usize = 4;
+    const EACH: usize = 500;
+    let started = Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let storm = storm.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let (kind, expected) = TRAP_KINDS[(caller + i) % TRAP_KINDS.len()];
+                    let report = call(&storm, "attack.trap", json!({ "kind": kind })).await;
+                    let message = trap_message(&report, kind);
+                    assert!(message.contains(expected), "{kind}: {message}");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.expect("a caller panicked");
+    }
+    let elapsed = started.elapsed();
+    let traps = CALLERS * EACH;
+    let rate = traps as f64 / elapsed.as_secs_f64();
+    eprintln!("trap storm: {traps} traps in {elapsed:.2?}, {rate:.0} traps/s");
+    assert!(
+        rate > 20.0,
+        "trapping got pathologically slow: {rate:.1} traps/s"
+    );
+
+    // The next benign call works, promptly, on the same component and on another one.
+    let started = Instant::now();
+    still_serves(&storm, "attack.ok", json!({"n": 41}), json!(42)).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    text_still_works().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// exfiltration through name lookups
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What `hostile-dns-exfil` smuggles: about 140 bytes, five labels of hex.
+const EXFIL_DATA: &str = "user=root;aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY;\
+                          host=build-7;token=ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_exfiltration_is_refused_before_any_query() {
+    let server = TestServer::start().await;
+    let rounds = 40;
+    let args = |port: Option<u16>| {
+        let mut args = json!({ "data": EXFIL_DATA, "domain": "exfil.invalid", "rounds": rounds });
+        if let Some(port) = port {
+            args["port"] = json!(port);
+        }
+        args
+    };
+
+    // No grant: name lookup and HTTP are not there at all.
+    let bare = load("hostile-dns-exfil", "");
+    for (function, key) in [
+        ("attack.raw-lookups", "allow.sockets"),
+        ("attack.std-lookups", "allow.sockets"),
+        ("attack.http-lookups", "allow.http"),
+    ] {
+        let port = (function == "attack.http-lookups").then_some(server.port);
+        let report = call(&bare, function, args(port)).await;
+        let message = error(&report, function);
+        assert!(
+            matches!(report.outcome, Err(CallError::CapabilityDenied(_)))
+                && message.contains("capability not granted")
+                && message.contains(key),
+            "{function}: {message}"
+        );
+    }
+
+    // Granted one name and one origin: every smuggling name is refused, before any query (a query of a name
+    // under `.invalid` would fail with `name-unresolvable`, never `access-denied`).
+    let exfil = load(
+        "hostile-dns-exfil",
+        &format!(
+            "sockets = [\"tcp://localhost:{port}\"]\nhttp = [{:?}]",
+            server.origin(),
+            port = server.port
+        ),
+    );
+    let started = Instant::now();
+    let raw = call_ok(&exfil, "attack.raw-lookups", args(None)).await;
+    let names = raw["names"].as_u64().unwrap();
+    assert_eq!(names, 5 * rounds);
+    assert_eq!(raw["resolved"], 0, "{raw}");
+    assert_eq!(
+        raw["errors"],
+        json!([["resolve-addresses: access-denied", names]]),
+        "{raw}"
+    );
+    let rate = names as f64 / (raw["elapsed-us"].as_u64().unwrap().max(1) as f64 / 1e6);
+    eprintln!("dns exfiltration: {names} names refused at {rate:.0} names/s");
+
+    let std = call_ok(&exfil, "attack.std-lookups", args(None)).await;
+    assert_eq!(
+        (std["names"].as_u64(), std["resolved"].as_u64()),
+        (Some(names), Some(0)),
+        "{std}"
+    );
+    let errors = std["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "one kind of refusal: {std}");
+
+    let http = call_ok(&exfil, "attack.http-lookups", args(Some(server.port))).await;
+    assert_eq!(
+        (http["names"].as_u64(), http["resolved"].as_u64()),
+        (Some(names), Some(0)),
+        "{http}"
+    );
+    let errors = http["errors"].as_array().unwrap();
+    assert!(
+        errors.len() == 1
+            && errors[0][0]
+                .as_str()
+                .unwrap()
+                .contains("HTTP-request-denied"),
+        "the origin check comes before any lookup: {http}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The component serves the next call (and is refused the same way), and so does the host.
+    let again = call_ok(
+        &exfil,
+        "attack.raw-lookups",
+        json!({"data": "x", "domain": "exfil.invalid", "rounds": 1}),
+    )
+    .await;
+    assert_eq!(
+        again["errors"],
+        json!([["resolve-addresses: access-denied", 1]])
+    );
+    text_still_works().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// UDP floods and sprays
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A UDP socket on 127.0.0.1 that counts the datagrams it receives.
+struct UdpSink {
+    port: u16,
+    received: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UdpSink {
+    async fn start() -> UdpSink {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = received.clone();
+        let task = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while socket.recv_from(&mut buf).await.is_ok() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        UdpSink {
+            port,
+            received,
+            task,
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for UdpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_floods_reach_only_the_granted_address() {
+    let granted = UdpSink::start().await;
+    let other = UdpSink::start().await;
+    let flood = load(
+        "hostile-udp-flood",
+        &format!(r#"sockets = ["udp://{}"]"#, granted.addr()),
+    );
+    let p = granted.port;
+
+    // At an address that is not granted: refused at the first datagram.
+    let out = call_ok(
+        &flood,
+        "attack.flood",
+        json!({"target": other.addr(), "count": 100_000, "size": 512}),
+    )
+    .await;
+    assert_eq!(out, json!({"sent": 0, "error": "send: access-denied"}));
+
+    // Everything but the granted address is refused: other ports, broadcast, multicast, the wildcard, IPv6
+    // loopback, another loopback address.
+    let targets = [
+        other.addr(),
+        format!("255.255.255.255:{p}"),
+        format!("224.0.0.1:{p}"),
+        format!("0.0.0.0:{p}"),
+        format!("127.0.0.2:{p}"),
+        format!("[::1]:{p}"),
+        granted.addr(),
+    ];
+    let sprayed = call_ok(&flood, "attack.spray", json!({ "targets": targets })).await;
+    for pair in sprayed.as_array().unwrap() {
+        let (target, outcome) = (pair[0].as_str().unwrap(), &pair[1]);
+        if target == granted.addr() {
+            assert_eq!(outcome, &json!({"ok": "sent 1"}), "{sprayed}");
+        } else {
+            assert!(
+                outcome.get("err").is_some(),
+                "{target} was reached: {sprayed}"
+            );
+        }
+    }
+
+    // One batch alternating granted and not: only the granted datagram before the first refusal goes.
+    let out = call_ok(
+        &flood,
+        "attack.mixed-batch",
+        json!({"granted": granted.addr(), "other": other.addr(), "count": 32}),
+    )
+    .await;
+    assert_eq!(out, json!({"sent": 1, "error": "send: access-denied"}));
+
+    // A stream connected to the granted address cannot address a datagram elsewhere.
+    let out = call_ok(
+        &flood,
+        "attack.redirect",
+        json!({"granted": granted.addr(), "other": other.addr()}),
+    )
+    .await;
+    assert!(out.get("err").is_some(), "{out}");
+
+    // A flood at the granted address is allowed, and ends with the call's fuel.
+    let started = Instant::now();
+    let out = call_ok(
+        &flood,
+        "attack.flood",
+        json!({"target": granted.addr(), "count": 2000, "size": 64}),
+    )
+    .await;
+    assert_eq!(out, json!({"sent": 2000, "error": null}));
+    eprintln!(
+        "udp flood: 2000 datagrams sent in {:.2?}",
+        started.elapsed()
+    );
+    let limits = Limits {
+        fuel: Some(20_000_000),
+        ..Limits::default()
+    };
+    let report = call_limited(
+        &flood,
+        "attack.flood",
+        json!({"target": granted.addr(), "count": 0, "size": 64}),
+        limits,
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, Err(CallError::FuelExhausted { .. })),
+        "{:?}",
+        report.outcome
+    );
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        other.received(),
+        0,
+        "a datagram reached an address that was not granted"
+    );
+    assert!(granted.received() > 0);
+    still_serves(
+        &flood,
+        "attack.spray",
+        json!({ "targets": [granted.addr()] }),
+        json!([[granted.addr(), {"ok": "sent 1"}]]),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// clocks and randomness
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_and_random_abuse_ends_at_the_limits() {
+    let abuser = load("hostile-clock-random", "");
+
+    // More random bytes than the host hands out in one call: refused before it allocates.
+    for function in ["attack.random-bytes", "attack.insecure-random-bytes"] {
+        let report = call(&abuser, function, json!({ "len": u64::MAX })).await;
+        let message = error(&report, function);
+        assert!(message.contains("exceeds limit"), "{function}: {message}");
+    }
+    // Under that cap but over the memory limit: the copy into the guest is refused.
+    let report = call_limited(
+        &abuser,
+        "attack.random-bytes",
+        json!({ "len": 64 * MIB }),
+        memory(16 * MIB),
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, Err(CallError::MemoryExceeded { .. })),
+        "{:?}",
+        report.outcome
+    );
+    assert!(report.stats.peak_memory <= 16 * MIB);
+
+    // Asking over and over for big buffers it drops: ends at the timeout.
+    let limits = Limits {
+        timeout: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let started = Instant::now();
+    let report = call_limited(
+        &abuser,
+        "attack.random-churn",
+        json!({"len": 4 * MIB, "count": 1_000_000}),
+        limits,
+    )
+    .await;
+    assert!(
+        matches!(
+            report.outcome,
+            Err(CallError::Timeout { .. } | CallError::FuelExhausted { .. })
+        ),
+        "{:?}",
+        report.outcome
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // Waits that never end: the timeout.
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    for (function, args) in [
+        ("attack.wait", json!({ "ns": u64::MAX })),
+        ("attack.wait-until", json!({ "instant": u64::MAX })),
+    ] {
+        let started = Instant::now();
+        let report = call_limited(&abuser, function, args, limits).await;
+        assert!(
+            matches!(report.outcome, Err(CallError::Timeout { .. })),
+            "{function}: {:?}",
+            report.outcome
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{function}");
+    }
+
+    // Tight loops of host calls: fuel.
+    let limits = Limits {
+        fuel: Some(10_000_000),
+        ..Limits::default()
+    };
+    for (function, args) in [
+        ("attack.poll-storm", json!({ "count": 0 })),
+        ("attack.clock-spin", json!(null)),
+    ] {
+        let report = call_limited(&abuser, function, args, limits).await;
+        assert!(
+            matches!(report.outcome, Err(CallError::FuelExhausted { .. })),
+            "{function}: {:?}",
+            report.outcome
+        );
+    }
+
+    // A hundred thousand timers in one poll: the handle limit, or an answer; never a hang.
+    let report = call_limited(
+        &abuser,
+        "attack.poll-many",
+        json!({ "count": 100_000 }),
+        Limits {
+            timeout: Duration::from_secs(5),
+            ..Limits::default()
+        },
+    )
+    .await;
+    match &report.outcome {
+        Ok(out) => assert!(out.value.as_u64().is_some(), "{}", out.value),
+        Err(CallError::Trap { message }) => assert!(message.contains("handle"), "{message}"),
+        Err(other) => panic!("poll-many: {other}"),
+    }
+
+    still_serves(
+        &abuser,
+        "attack.random-bytes",
+        json!({"len": 16}),
+        json!(16),
+    )
+    .await;
+    still_serves(
+        &abuser,
+        "attack.wait",
+        json!({"ns": 1_000_000}),
+        json!(null),
+    )
+    .await;
+    text_still_works().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// a symbolic link swapped during reads
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_swapped_during_reads_never_leads_out() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempdir();
+    let base = dir.path().to_path_buf();
+    let secret = format!("ARE-PLANTED-SECRET-race-{}", std::process::id());
+    std::fs::create_dir_all(base.join("data/inside")).unwrap();
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    std::fs::write(base.join("data/inside/secret.txt"), "inside").unwrap();
+    std::fs::write(base.join("outside/secret.txt"), &secret).unwrap();
+    // So that a listing of the outside differs from one of the inside.
+    std::fs::write(base.join("outside/host-only.txt"), "host only").unwrap();
+    std::os::unix::fs::symlink("inside", base.join("data/swap")).unwrap();
+    let race = load_spec(spec(
+        "hostile-symlink-race",
+        r#"fs = [{ host = "data", guest = "/data" }]"#,
+        &base,
+    ));
+
+    // Flip `data/swap` between `inside` and `../outside` as fast as rename allows, while the guest reads.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flips = Arc::new(AtomicUsize::new(0));
+    let flipper = std::thread::spawn({
+        let (stop, flips, data) = (stop.clone(), flips.clone(), base.join("data"));
+        move || {
+            let mut n = 0usize;
+            let tmp = data.join("swap.tmp");
+            // Ends when told to, or when the directory is gone (the test failed and dropped it).
+            while !stop.load(Ordering::Relaxed) {
+                let target = ["../outside", "inside"][n % 2];
+                let _ = std::fs::remove_file(&tmp);
+                let flipped = std::os::unix::fs::symlink(target, &tmp)
+                    .and_then(|()| std::fs::rename(&tmp, data.join("swap")));
+                if flipped.is_err() {
+                    break;
+                }
+                n += 1;
+                flips.store(n, Ordering::Relaxed);
+            }
+        }
+    });
+    // The flipper takes a core: allow for a slow, busy machine.
+    let slow = Limits {
+        timeout: Duration::from_secs(60),
+        fuel: None,
+        ..Limits::default()
+    };
+    let read = call_limited(
+        &race,
+        "attack.read-file",
+        json!({"path": "/data/swap/secret.txt", "rounds": 10_000}),
+        slow,
+    )
+    .await;
+    let listed = call_limited(
+        &race,
+        "attack.list-dir",
+        json!({"path": "/data/swap", "rounds": 2_000}),
+        slow,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    let (reads, listings) = match (read.outcome, listed.outcome) {
+        (Ok(read), Ok(listed)) => (read.value, listed.value),
+        (read, listed) => panic!("the race calls failed: {read:?} {listed:?}"),
+    };
+    let flips = flips.load(Ordering::Relaxed);
+    eprintln!("symlink race: {flips} flips; reads {reads}; listings {listings}");
+
+    for (what, out, inside) in [
+        ("read", &reads, "inside"),
+        ("list", &listings, "secret.txt"),
+    ] {
+        let text = out.to_string();
+        assert!(!text.contains(&secret), "{what}: the secret leaked: {text}");
+        for pair in out["contents"].as_array().unwrap() {
+            assert_eq!(
+                pair[0], inside,
+                "{what}: read something other than the inside: {text}"
+            );
+        }
+        assert!(
+            out["reads"].as_u64().unwrap() > 0,
+            "{what}: never read the inside: {text}"
+        );
+    }
+    assert!(flips > 100, "the link barely moved: {flips} flips");
+    assert!(
+        reads["failures"].as_u64().unwrap() > 0,
+        "no read ever met the link pointing out, the race did not happen: {reads}"
+    );
+    // Each refusal is the host's: the link leads out of the mount.
+    for out in [&reads, &listings] {
+        for pair in out["errors"].as_array().unwrap() {
+            let e = pair[0].as_str().unwrap();
+            assert!(e.contains("not permitted"), "an unexpected error: {out}");
+        }
+    }
+
+    // Settled on the inside, the same component reads it again.
+    std::fs::remove_file(base.join("data/swap")).unwrap();
+    std::os::unix::fs::symlink("inside", base.join("data/swap")).unwrap();
+    still_serves(
+        &race,
+        "attack.read-file",
+        json!({"path": "/data/swap/secret.txt", "rounds": 1}),
+        json!({"reads": 1, "failures": 0, "contents": [["inside", 1]], "errors": []}),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// a hostile agent
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An agent runtime for `agent-hostile` as `hostile`, `agent-probe` as `good`, the `text` tool, and the hostile
+/// agent's own component served as the tool `reentry`.
+fn hostile_agents(dir: &std::path::Path) -> are::agent::AgentRuntime {
+    let wasm = |name: &str| are_tests::guest(name).wasm_path().display().to_string();
+    let policy = format!(
+        r#"
+[component.text]
+source = {text:?}
+
+[component.reentry]
+source = {hostile:?}
+
+[agents]
+hop_limit = 4
+reply_timeout = "5s"
+
+[agent.hostile]
+source = {hostile:?}
+message_budget = 10
+idle_timeout = "60s"
+allow.messaging = {{ send = ["hostile/*"], publish = ["storm"], subscribe = ["storm"] }}
+allow.tools = ["text.word-count", "reentry.*"]
+allow.memory = {{ quota = "64 KiB" }}
+limits = {{ timeout = "2s" }}
+
+[agent.good]
+source = {probe:?}
+allow.tools = ["text.word-count"]
+"#,
+        text = wasm("text"),
+        hostile = wasm("agent-hostile"),
+        probe = wasm("agent-probe"),
+    );
+    let path = dir.join("are.toml");
+    std::fs::write(&path, policy).unwrap();
+    let policy = are::policy::Policy::load(&path).expect("policy");
+    are::agent::AgentRuntime::start(&policy, engine().clone(), &crate::common::cache())
+        .expect("runtime")
+}
+
+/// Send `cmd` to agent `to` and wait for its reply, parsed as JSON (the handler's error as `Err`).
+async fn ask_agent(rt: &are::agent::AgentRuntime, to: &str, cmd: Value) -> Result<Value, String> {
+    let (_, reply) = rt.send(to, &cmd.to_string()).expect("send");
+    let reply = reply.await.expect("reply")?;
+    Ok(serde_json::from_str(&reply.unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_agent_is_stopped_by_loop_checks_budgets_and_limits() {
+    let dir = tempdir();
+    let rt = hostile_agents(dir.path());
+    // Warm both components.
+    ask_agent(&rt, "hostile/warm", json!({"op": "noop"}))
+        .await
+        .unwrap();
+    ask_agent(&rt, "good/warm", json!({"op": "echo", "text": "x"}))
+        .await
+        .unwrap();
+    let started = Instant::now();
+
+    // Benign work runs next to every attack below and must all succeed.
+    let benign = {
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            for i in 0..20 {
+                let asked = Instant::now();
+                let reply = ask_agent(
+                    &rt,
+                    &format!("good/{}", i % 4),
+                    json!({"op": "tool", "name": "text.word-count", "args": {"text": "one two three"}}),
+                )
+                .await
+                .unwrap();
+                assert_eq!(reply["ok"]["words"], 3, "{reply}");
+                slowest = slowest.max(asked.elapsed());
+            }
+            slowest
+        })
+    };
+
+    // Sending to itself: a loop, at once.
+    let reply = ask_agent(&rt, "hostile/narcissus", json!({"op": "self"}))
+        .await
+        .unwrap();
+    let e = reply["err"].as_str().unwrap_or_else(|| panic!("{reply}"));
+    assert!(
+        e.contains("LoopDetected") && e.contains("hostile/narcissus → hostile/narcissus"),
+        "{e}"
+    );
+
+    // A → B → A: a loop, named.
+    let reply = ask_agent(&rt, "hostile/a", json!({"op": "ping", "peer": "hostile/b"}))
+        .await
+        .unwrap();
+    assert_eq!(reply["stopped_at"], "hostile/b", "{reply}");
+    let e = reply["err"].as_str().unwrap();
+    assert!(
+        e.contains("LoopDetected") && e.contains("hostile/a → hostile/b → hostile/a"),
+        "{e}"
+    );
+
+    // Recursing into fresh agents of its own type: the hop limit (4) stops it.
+    let reply = ask_agent(&rt, "hostile/r", json!({"op": "recurse"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply["stopped_at"].as_str(), reply["hops"].as_u64()),
+        (Some("hostile/r-r-r-r-r"), Some(4)),
+        "{reply}"
+    );
+    let e = reply["err"].as_str().unwrap();
+    assert!(
+        e.contains("LoopDetected") && e.contains("hop limit reached") && e.contains("hop_limit"),
+        "{e}"
+    );
+
+    // A flood: the message budget (10 per activation).
+    let reply = ask_agent(
+        &rt,
+        "hostile/flood",
+        json!({"op": "flood", "to": "hostile/sink", "n": 0}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["sent"], 10, "{reply}");
+    assert!(
+        reply["err"].as_str().unwrap().contains("BudgetExhausted"),
+        "{reply}"
+    );
+
+    // Fan-out on a topic it subscribes to, three copies per copy: the budget and the hop limit end it.
+    let reply = ask_agent(
+        &rt,
+        "hostile/fan",
+        json!({"op": "fan-out", "topic": "storm", "n": 3}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply["published"], 3, "{reply}");
+    tokio::time::timeout(Duration::from_secs(20), rt.until_idle())
+        .await
+        .expect("the fan-out died down");
+    let storm = rt
+        .store()
+        .messages(Some("hostile/storm"), 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.message.recipient == "hostile/storm")
+        .count();
+    assert!(
+        (3..=3 + 10).contains(&storm),
+        "the fan-out amplified to {storm} messages; the budget allows 3 + 10"
+    );
+
+    // A storm of tool calls: the message's timeout (2s).
+    let asked = Instant::now();
+    let e = ask_agent(
+        &rt,
+        "hostile/tools",
+        json!({"op": "tool-storm", "name": "text.word-count", "args": {"text": "a b"}, "n": 0}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains("timed out") && e.contains("limits.timeout"),
+        "{e}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // Its own component as a tool, hoping to call tools from inside a tool: a tool has no agent imports.
+    let reply = ask_agent(
+        &rt,
+        "hostile/reentry",
+        json!({"op": "tool-reentry", "name": "reentry.on-message"}),
+    )
+    .await
+    .unwrap();
+    let e = reply["err"].as_str().unwrap_or_else(|| panic!("{reply}"));
+    assert!(
+        e.contains("capability not granted") && e.contains("are:agent/tools"),
+        "{e}"
+    );
+
+    // Hoarding persistent memory: the quota.
+    let reply = ask_agent(&rt, "hostile/hoard", json!({"op": "hoard-memory"}))
+        .await
+        .unwrap();
+    assert!(
+        reply["stored"].as_u64().unwrap() <= 64 << 10
+            && reply["err"].as_str().unwrap().contains("quota"),
+        "{reply}"
+    );
+
+    let slowest = benign.await.expect("benign calls");
+    assert!(
+        slowest < Duration::from_secs(3),
+        "a benign call took {slowest:?} next to the hostile agent"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Every hostile agent still answers.
+    for id in [
+        "hostile/narcissus",
+        "hostile/a",
+        "hostile/flood",
+        "hostile/tools",
+        "hostile/hoard",
+    ] {
+        assert_eq!(
+            ask_agent(&rt, id, json!({"op": "noop"})).await.unwrap(),
+            Value::Null,
+            "{id}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// hostile and benign calls through one host
+// ---------------------------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn benign_calls_succeed_amid_hostile_load() {
+    let spin = Arc::new(load("hostile-loop", ""));
+    let bomb = Arc::new(load("hostile-memory", ""));
+    let storm = Arc::new(load("hostile-trap-storm", ""));
+    let sleep = Arc::new(load("hostile-sleep", ""));
+    let text = Arc::new(load("text", ""));
+    call_ok(&text, "text.word-count", json!({"text": "warm up"})).await;
+    let hostile_limits = Limits {
+        fuel: Some(200_000_000),
+        memory: 32 * MIB,
+        timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let until = Instant::now() + Duration::from_secs(4);
+
+    // Hostile callers, each repeating its attack until the time is up.
+    let mut hostile = Vec::new();
+    for (component, function, args) in [
+        (spin.clone(), "attack.spin", json!(null)),
+        (spin.clone(), "attack.churn", json!(null)),
+        (bomb.clone(), "attack.allocate", json!({"mib": 256})),
+        (bomb.clone(), "attack.bomb", json!(null)),
+        (
+            storm.clone(),
+            "attack.trap",
+            json!({"kind": "holding-handles"}),
+        ),
+        (
+            storm.clone(),
+            "attack.trap",
+            json!({"kind": "stack-overflow"}),
+        ),
+        (sleep.clone(), "attack.sleep-forever", json!(null)),
+    ] {
+        hostile.push(tokio::spawn(async move {
+            let mut calls = 0u32;
+            while Instant::now() < until {
+                let report = call_limited(&component, function, args.clone(), hostile_limits).await;
+                // `bomb` returns how far it got (the limiter refuses the growth); the rest fail.
+                if function != "attack.bomb" {
+                    assert!(report.outcome.is_err(), "{function} succeeded");
+                }
+                calls += 1;
+            }
+            (function, calls)
+        }));
+    }
+
+    // Benign callers: every call must succeed with the right answer, promptly.
+    let mut benign = Vec::new();
+    for caller in 0..4 {
+        let text = text.clone();
+        benign.push(tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let mut calls = 0u32;
+            while Instant::now() < until {
+                let words = (0..=(calls % 7 + caller))
+                    .map(|i| format!("w{i}"))
+                    .collect::<Vec<_>>();
+                let started = Instant::now();
+                let report = text
+                    .call(
+                        engine(),
+                        "text.word-count",
+                        &json!({ "text": words.join(" ") }),
+                        None,
+                    )
+                    .await;
+                let out = report
+                    .outcome
+                    .unwrap_or_else(|e| panic!("a benign call failed: {e}"));
+                assert_eq!(out.value["words"], words.len(), "{}", out.value);
+                slowest = slowest.max(started.elapsed());
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (calls, slowest)
+        }));
+    }
+
+    let mut attacks = Vec::new();
+    for task in hostile {
+        attacks.push(task.await.expect("a hostile caller panicked"));
+    }
+    let (mut calls, mut slowest) = (0, Duration::ZERO);
+    for task in benign {
+        let (n, s) = task.await.expect("a benign caller panicked");
+        calls += n;
+        slowest = slowest.max(s);
+    }
+    eprintln!("mixed load: {calls} benign calls, slowest {slowest:.2?}; hostile calls {attacks:?}");
+    assert!(calls >= 20, "only {calls} benign calls in 4s");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a benign call took {slowest:?} amid the hostile load"
+    );
+}

@@ -12,6 +12,7 @@ mod mcp;
 mod pipeline;
 mod properties;
 mod review;
+mod secrets;
 mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.

@@ -153,13 +153,10 @@ impl Grants {
         self.all()
             .iter()
             .try_for_each(|cap| cap.validate(base_dir, source))?;
-        if let Some(entry) = secrets::unreachable_secret(&self.secrets, &self.http) {
+        if let Some((entry, why)) = secrets::unreachable_secret(&self.secrets, &self.http) {
             return Err(source.error(
                 entry.host.span(),
-                format!(
-                    "a secret for {} but `allow.http` does not allow that host: add its origin to allow.http",
-                    entry.host.get_ref()
-                ),
+                format!("a secret for {} but {why}", entry.host.get_ref()),
             ));
         }
         Ok(())

@@ -70,21 +70,25 @@ impl Secret {
             }
             _ => self.host == host,
         };
-        let loopback_literal = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-        matches && (https || loopback_literal)
+        matches && (https || is_loopback_literal(host))
     }
 }
 
-impl SecretsGrant {
-    fn host_part(entry: &SecretEntry) -> String {
-        let host = entry.host.get_ref().to_ascii_lowercase();
-        match host.rsplit_once(':') {
-            Some((h, p)) if p.parse::<u16>().is_ok() => h.to_string(),
-            _ => host,
+/// Whether `host` is a loopback IP literal (IPv6 with or without brackets).
+fn is_loopback_literal(host: &str) -> bool {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl SecretEntry {
+    /// The lowercase host, and the port when the entry names one.
+    fn host_and_port(&self) -> (String, Option<u16>) {
+        let host = self.host.get_ref().to_ascii_lowercase();
+        match host.rsplit_once(':').map(|(h, p)| (h, p.parse::<u16>())) {
+            Some((h, Ok(port))) => (h.to_string(), Some(port)),
+            _ => (host, None),
         }
     }
 }
@@ -152,11 +156,9 @@ impl Capability for SecretsGrant {
             let mut value = http::HeaderValue::from_str(&format!("{}{value}", entry.prefix))
                 .map_err(|_| anyhow::anyhow!("${} is not a valid header value", entry.from_env))?;
             value.set_sensitive(true);
-            let host = match entry.host.get_ref().rsplit_once(':') {
-                Some((h, p)) if p.parse::<u16>().is_ok() => {
-                    format!("{}:{p}", h.to_ascii_lowercase())
-                }
-                _ => Self::host_part(entry),
+            let host = match entry.host_and_port() {
+                (host, Some(port)) => format!("{host}:{port}"),
+                (host, None) => host,
             };
             secrets.push(Secret {
                 host,
@@ -169,14 +171,35 @@ impl Capability for SecretsGrant {
     }
 }
 
-/// The first secret whose host `allow.http` does not allow, as (its entry, why).
+/// The first secret that can never be sent under `allow.http`, with why: no entry allows its host (and port,
+/// when it names one), or the entries that do allow it only over plain `http` to a host that is not a loopback
+/// IP literal (secrets go only over HTTPS, or to loopback literals).
 pub fn unreachable_secret<'a>(
     secrets: &'a SecretsGrant,
     http: &super::http::HttpGrant,
-) -> Option<&'a SecretEntry> {
-    secrets.0.iter().find(|entry| {
-        let host = SecretsGrant::host_part(entry);
-        !http.0.iter().any(|origin| origin.host.matches(&host))
+) -> Option<(&'a SecretEntry, &'static str)> {
+    secrets.0.iter().find_map(|entry| {
+        let (host, port) = entry.host_and_port();
+        let mut reaching = http
+            .0
+            .iter()
+            .filter(|origin| origin.host.matches(&host) && port.is_none_or(|p| origin.port == p))
+            .peekable();
+        if reaching.peek().is_none() {
+            return Some((
+                entry,
+                "`allow.http` does not allow that host: add its origin to allow.http",
+            ));
+        }
+        let over_https = reaching.any(|origin| origin.scheme == super::http::Scheme::Https);
+        if !over_https && !is_loopback_literal(&host) {
+            return Some((
+                entry,
+                "`allow.http` allows that host only over plain http, and secrets are sent only over https \
+                 (or to a loopback IP literal): allow its https origin",
+            ));
+        }
+        None
     })
 }
 
@@ -203,5 +226,39 @@ mod tests {
         assert!(secret("127.0.0.1:8080").applies_to("127.0.0.1", 8080, false));
         assert!(!secret("127.0.0.1:8080").applies_to("127.0.0.1", 8081, false));
         assert!(!format!("{:?}", secret("a")).contains("s3cret"));
+    }
+
+    #[test]
+    fn a_secret_that_could_never_be_sent_is_refused() {
+        let grant = |http: &str, secret_host: &str| {
+            let grants: crate::caps::Grants = toml::from_str(&format!(
+                "http = [{http:?}]\nsecrets = [{{ host = {secret_host:?}, header = \"Authorization\", from_env = \"T\" }}]"
+            ))
+            .unwrap();
+            super::unreachable_secret(&grants.secrets, &grants.http).map(|(_, why)| why)
+        };
+        assert_eq!(grant("https://api.example.com", "api.example.com"), None);
+        assert_eq!(grant("https://*.example.com", "api.example.com"), None);
+        assert_eq!(grant("http://127.0.0.1:8080", "127.0.0.1:8080"), None);
+        assert_eq!(grant("http://127.0.0.1:8080", "127.0.0.1"), None);
+        assert_eq!(grant("http://[::1]:8080", "[::1]:8080"), None);
+        for (http, host) in [
+            ("https://api.example.com", "other.example.com"),
+            ("http://127.0.0.1:8080", "127.0.0.1:9090"),
+            ("https://api.example.com", "api.example.com:8443"),
+        ] {
+            assert!(
+                grant(http, host).is_some_and(|why| why.contains("does not allow that host")),
+                "{http} {host}"
+            );
+        }
+        assert!(
+            grant("http://api.example.com", "api.example.com")
+                .is_some_and(|why| why.contains("only over plain http")),
+        );
+        assert!(
+            grant("http://10.0.0.1:8080", "10.0.0.1:8080")
+                .is_some_and(|why| why.contains("only over plain http")),
+        );
     }
 }

@@ -78,9 +78,51 @@ impl Guest for Secret {
         }
         hunt.loot
     }
+
+    fn follow(url: String, headers: Vec<(String, String)>, hops: u32) -> Loot {
+        let mut hunt = Hunt {
+            loot: Loot {
+                findings: Vec::new(),
+                failures: Vec::new(),
+            },
+            files_read: 0,
+        };
+        let mut next = Some(url);
+        let mut hop = 0;
+        while let Some(url) = next.take() {
+            let mut request = are_guest_sdk::http::Request::get(&url).max_body_bytes(KEEP as u64);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            match request.send() {
+                Ok(response) => {
+                    let location = response.header("location").map(|to| resolve(&url, to));
+                    hunt.record_response(&url, &response);
+                    if (300..400).contains(&response.status) && hop < hops {
+                        hop += 1;
+                        next = location;
+                    }
+                }
+                Err(error) => hunt.failed(error.to_string()),
+            }
+        }
+        hunt.loot
+    }
 }
 
 export!(Secret);
+
+/// `to` (a `Location`) made absolute against `from`.
+fn resolve(from: &str, to: &str) -> String {
+    if to.contains("://") {
+        return to.to_owned();
+    }
+    let origin_end = from
+        .find("://")
+        .and_then(|scheme| from[scheme + 3..].find('/').map(|path| scheme + 3 + path))
+        .unwrap_or(from.len());
+    format!("{}/{}", &from[..origin_end], to.trim_start_matches('/'))
+}
 
 struct Hunt {
     loot: Loot,
@@ -160,23 +202,26 @@ impl Hunt {
     fn fetch(&mut self, url: &str) {
         let request = are_guest_sdk::http::Request::get(url).max_body_bytes(KEEP as u64);
         match request.send() {
-            Ok(response) => {
-                let headers: Vec<String> = response
-                    .headers
-                    .iter()
-                    .map(|(name, value)| format!("{name}: {value}"))
-                    .collect();
-                self.found(
-                    format!("http:{url}"),
-                    format!(
-                        "{}\n{}\n\n{}",
-                        response.status,
-                        headers.join("\n"),
-                        response.text()
-                    ),
-                );
-            }
+            Ok(response) => self.record_response(url, &response),
             Err(error) => self.failed(error.to_string()),
         }
+    }
+
+    /// Keeps a response's status, headers and body as the finding `http:URL`.
+    fn record_response(&mut self, url: &str, response: &are_guest_sdk::http::Response) {
+        let headers: Vec<String> = response
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        self.found(
+            format!("http:{url}"),
+            format!(
+                "{}\n{}\n\n{}",
+                response.status,
+                headers.join("\n"),
+                response.text()
+            ),
+        );
     }
 }
