@@ -48,8 +48,16 @@ pub const JSON_SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/sch
 /// larger numbers do not fit an `f32`.
 const F32_LIMIT: f64 = 340_282_356_779_733_661_637_539_395_458_142_568_448.0;
 
-/// Regular expression that a base64 string (standard alphabet, padding optional) matches.
-const BASE64_PATTERN: &str = "^[A-Za-z0-9+/]*={0,2}$";
+/// Regular expression that exactly the base64 strings the converter decodes match: standard alphabet, groups of
+/// four, then two characters and up to two `=`, or three and up to one, with zero bits past the last byte
+/// (so `"A"` and `"AB"` are refused by both the schema and the converter).
+const BASE64_PATTERN: &str =
+    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]={0,2}|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)?$";
+
+/// The schema of a base64-encoded `list<u8>`.
+pub(crate) fn base64_input_schema() -> Value {
+    json!({"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN})
+}
 
 /// Which way a value travels: the two directions differ only for `list<u8>` and `flags`, where inputs accept a
 /// second, more convenient form.
@@ -441,8 +449,7 @@ impl SchemaBuilder<'_> {
     }
 
     fn list(&self, elem: &Type) -> Result<Value, UnsupportedType> {
-        let base64 =
-            json!({"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN});
+        let base64 = base64_input_schema();
         Ok(match (is_byte(self.resolve, elem), self.direction) {
             (true, Direction::Output) => base64,
             (true, Direction::Input) => json!({"anyOf": [

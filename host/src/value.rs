@@ -1065,6 +1065,22 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_accepts_exactly_the_base64_the_converter_decodes() {
+        let schema = crate::schema::base64_input_schema();
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        for text in [
+            "", "A", "AA", "AB", "AQ", "AQ=", "AQ==", "AAA", "AAB", "AAE", "AAE=", "AAAA", "AAAA=",
+            "AP8B", "AP8B/w", "AP8B/w==", "AAE==", "AP8B/w=", "A===", "====", "AP8B\n", " AP8",
+        ] {
+            assert_eq!(
+                validator.is_valid(&json!(text)),
+                to_val("list<u8>", json!(text)).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn lists_tuples_and_fixed_lists() {
         let list = Val::List(vec![Val::String("a".into()), Val::String("b".into())]);
         assert_eq!(to_val("list<string>", json!(["a", "b"])), Ok(list.clone()));
