@@ -601,6 +601,12 @@ pub fn embed_wit_docs(component: &[u8], wit_dir: &Path) -> Result<Vec<u8>, Descr
 
 fn ensure_component(bytes: &[u8]) -> Result<(), DescribeError> {
     if wasmparser::Parser::is_component(bytes) {
+        // The WIT decoder reserves as much memory as a section header claims before reading the section, so a
+        // forged size would cost gigabytes (found by `fuzz/load_component`). Walking the sections first, with
+        // all the bytes at hand, refuses any section that claims more than the file holds.
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            payload.map_err(|err| DescribeError::Decode(format!("{err:#}")))?;
+        }
         Ok(())
     } else if wasmparser::Parser::is_core_wasm(bytes) {
         Err(DescribeError::NotAComponent(
@@ -1193,6 +1199,15 @@ mod tests {
             export hello: func(name: string) -> string;
             export lower: func(s: string) -> string;
         }";
+
+    #[test]
+    fn a_section_claiming_more_than_the_file_is_refused_without_allocating_it() {
+        // A component header, then a custom section claiming 2 GiB, then a few bytes.
+        let mut bytes = vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+        bytes.extend([0x00, 0x80, 0x80, 0x80, 0x80, 0x08, 0x01, b'x']);
+        let err = ComponentDescription::from_bytes(&bytes, None).expect_err("refused");
+        assert!(matches!(err, DescribeError::Decode(_)), "{err}");
+    }
 
     #[test]
     fn exports_are_listed_with_names_and_reasons() {
