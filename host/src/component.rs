@@ -1,5 +1,6 @@
-//! Loading a component: read and recognise the bytes, check the pin, compile (through the cache), describe it
-//! and link it against exactly what its policy grants.
+//! Loading a component: read (or fetch, see [`crate::source`]) and recognise the bytes, check the pin, compile
+//! (through the cache), describe it and link it against exactly what its policy grants. Every pin is checked
+//! before anything is compiled.
 
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::caps::{self, Grants};
@@ -7,6 +8,7 @@ use crate::describe::{ComponentDescription, DescribeError};
 use crate::engine::AreEngine;
 use crate::policy::{Limits, LimitsSection, Policy, Sha256Pin};
 use crate::sandbox::HostState;
+use crate::source::{FetchOptions, Fetcher, Source};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,9 @@ pub enum LoadError {
         /// The file's digest.
         actual: String,
     },
+    /// A remote source could not be fetched, is not pinned, or does not match its pin.
+    #[error(transparent)]
+    Source(Box<crate::source::SourceError>),
     /// Its exports or imports could not be read.
     #[error("cannot describe {}: {source}", path.display())]
     Describe {
@@ -93,14 +98,21 @@ pub enum LoadError {
     },
 }
 
+impl From<crate::source::SourceError> for LoadError {
+    fn from(e: crate::source::SourceError) -> LoadError {
+        LoadError::Source(Box::new(e))
+    }
+}
+
 /// Everything needed to load one component: where it is and what it is granted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ComponentSpec {
     /// The name tools are prefixed with (`[component.NAME]`, or the file stem).
     pub name: String,
-    /// The component file (`.wasm`, or `.wat` text).
+    /// The component file (`.wasm`, or `.wat` text), or a remote source as written (`https://…`, `oci://…`; see
+    /// [`crate::source`]).
     pub path: PathBuf,
-    /// Optional sha256 pin.
+    /// Optional sha256 pin of the component's bytes (required for remote sources unless unpinned ones are allowed).
     pub sha256: Option<Sha256Pin>,
     /// Arguments the guest sees.
     pub args: Vec<String>,
@@ -156,6 +168,14 @@ pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
             source,
         },
     })?;
+    component_bytes(path, bytes)
+}
+
+/// Recognise `bytes` (read from `path`, which names them in errors) as a component, converting WebAssembly text.
+///
+/// # Errors
+/// [`LoadError::NotWasm`], [`LoadError::CoreModule`], or [`LoadError::Invalid`] for text that does not parse.
+pub fn component_bytes(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, LoadError> {
     let bytes = if bytes.starts_with(b"\0asm") {
         bytes
     } else {
@@ -216,6 +236,37 @@ pub fn verify_pin(
     }
 }
 
+/// The bytes of component `name` from `path` (a file, or a remote source as written), verified against `pin`, and
+/// their sha256. Remote sources are fetched into (or found in) `<cache_dir>/sources` with the default
+/// [`FetchOptions`]. Nothing here compiles: a mismatch is refused before that.
+///
+/// # Errors
+/// Any [`LoadError`] of reading a file, [`LoadError::PinMismatch`] for a local file, [`LoadError::Source`] for a
+/// remote one (unpinned, mismatched or unreachable).
+pub fn read_source(
+    name: &str,
+    path: &Path,
+    pin: Option<&Sha256Pin>,
+    cache_dir: &Path,
+) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
+    match Source::from_path(path)? {
+        Source::Local(path) => {
+            let bytes = read_component(&path)?;
+            let digest = sha256(&bytes);
+            verify_pin(&path, &digest, pin)?;
+            Ok((bytes, digest))
+        }
+        remote => {
+            let fetched =
+                Fetcher::new(cache_dir, FetchOptions::default()).fetch(name, &remote, pin)?;
+            let bytes = component_bytes(path, fetched.bytes)?;
+            // Text is converted: the loaded component's digest is that of its binary form, as for a file.
+            let digest = sha256(&bytes);
+            Ok((bytes, digest))
+        }
+    }
+}
+
 /// A component ready to call: compiled, described and linked against its grants.
 pub struct LoadedComponent {
     /// How it was specified.
@@ -264,9 +315,11 @@ pub fn load(
 ) -> Result<LoadedComponent, LoadError> {
     let started = Instant::now();
     let path = spec.path.clone();
-    let bytes = read_component(&path)?;
-    let digest = sha256(&bytes);
-    verify_pin(&path, &digest, spec.sha256.as_ref())?;
+    let sources_dir = match cache {
+        Some(cache) => cache.dir().to_path_buf(),
+        None => CompileCache::from_env().dir().to_path_buf(),
+    };
+    let (bytes, digest) = read_source(&spec.name, &path, spec.sha256.as_ref(), &sources_dir)?;
     let sha256 = hex(&digest);
     let (component, cache_outcome) = match cache {
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest),

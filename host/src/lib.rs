@@ -3,8 +3,8 @@
 //! Every component gets nothing by default. A policy (`are.toml`) names what it may reach, and every call is
 //! metered by fuel, an epoch deadline and a memory limiter.
 //!
-//! The path of a call: [`component::load`] reads, pins, compiles (through [`cache`]), describes
-//! ([`describe`]) and links a component against its [`caps`]; [`component::LoadedComponent::call`]
+//! The path of a call: [`component::load`] reads (or fetches, [`source`]), pins, compiles (through [`cache`]),
+//! describes ([`describe`]) and links a component against its [`caps`]; [`component::LoadedComponent::call`]
 //! ([`invoke`]) converts JSON arguments ([`value`]), runs the function in a fresh [`sandbox`] and reports
 //! the result with its cost.
 #![deny(missing_docs)]
@@ -24,4 +24,5 @@ pub mod policy;
 pub mod review;
 pub mod sandbox;
 pub mod schema;
+pub mod source;
 pub mod value;

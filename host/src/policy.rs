@@ -11,8 +11,8 @@
 //! max_output = "1 MiB"        # result JSON, and each of stdout and stderr
 //!
 //! [component.fetch]
-//! source = "tools/fetch.wasm" # relative to this file
-//! sha256 = "…"                # optional pin: a mismatch refuses to load
+//! source = "tools/fetch.wasm" # relative to this file; or https://… or oci://… (see below)
+//! sha256 = "…"                # pin of the component's bytes: a mismatch refuses to load
 //! args = ["fetch"]
 //! allow.http = ["https://api.example.com", "https://*.example.org:443"]
 //! allow.env = { API_BASE = "https://api.example.com" }
@@ -20,6 +20,29 @@
 //! allow.sockets = ["tcp://db.internal:5432"]
 //! limits.timeout = "10s"
 //! ```
+//!
+//! # Sources
+//!
+//! `source` is a path relative to the policy, an `https://` URL, or an `oci://` registry reference
+//! ([`crate::source`] has the details):
+//!
+//! ```toml
+//! [component.local]
+//! source = "tools/text.wasm"          # sha256 optional; when given, checked before compiling
+//!
+//! [component.web]
+//! source = "https://example.com/tools/text.wasm"
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"   # required
+//!
+//! [component.registry]
+//! source = "oci://ghcr.io/org/text@sha256:3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+//! # pinned by the manifest digest; `oci://ghcr.io/org/text:1.0` (a tag) needs `sha256` instead
+//! ```
+//!
+//! A remote source without a pin is refused (the error gives the digest to pin) unless `are` runs with
+//! `--allow-unpinned`. Downloads are cached by digest under `$ARE_CACHE_DIR/sources/`, so a pinned source is fetched
+//! once and then loaded offline. Plain `http://` is refused except to a loopback IP literal (`http://127.0.0.1:…`,
+//! for tests). Agent types (`[agent.TYPE]`) take local sources only for now.
 
 use crate::caps::Grants;
 use serde::de::{self, Deserializer, Visitor};
@@ -176,9 +199,11 @@ struct DefaultsSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentPolicy {
-    /// Where the component comes from: a path relative to the policy file.
+    /// Where the component comes from: a path relative to the policy file, `https://…`, or `oci://…` (see
+    /// [`crate::source`]).
     pub source: Spanned<String>,
-    /// Optional pin: the hex sha256 the component's bytes must have.
+    /// Pin: the hex sha256 the component's bytes must have. Optional for a path; required for a remote source
+    /// (unless it is an `oci://…@sha256:` reference, or `--allow-unpinned` is given).
     #[serde(default)]
     pub sha256: Option<Sha256Pin>,
     /// Arguments the guest sees (`wasi:cli/environment.get-arguments`); the host's are never passed.
@@ -428,6 +453,14 @@ pub struct Sha256Pin(pub [u8; 32]);
 impl<'de> Deserialize<'de> for Sha256Pin {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
+        s.parse().map_err(de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Sha256Pin {
+    type Err = String;
+    /// 64 hex digits, optionally after `sha256:`.
+    fn from_str(s: &str) -> Result<Self, String> {
         let hex = s.trim().trim_start_matches("sha256:");
         let mut out = [0u8; 32];
         let valid = hex.len() == 64
@@ -443,9 +476,9 @@ impl<'de> Deserialize<'de> for Sha256Pin {
                         .is_some()
                 });
         if !valid {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "invalid sha256 {s:?}: expected 64 hex digits (see `sha256sum FILE`)"
-            )));
+            ));
         }
         Ok(Sha256Pin(out))
     }
@@ -516,6 +549,8 @@ impl Policy {
         let mut components = BTreeMap::new();
         for (name, component) in file.component {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
+            crate::source::Source::parse(component.source.get_ref())
+                .map_err(|e| source.error(component.source.span(), e.to_string()))?;
             component.allow.validate(base_dir, &source)?;
             if let Some(key) = component.allow.agent_only() {
                 return Err(source.error(
@@ -528,6 +563,16 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in file.agent {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
+            if crate::source::Source::is_remote_text(agent.source.get_ref()) {
+                return Err(source.error(
+                    agent.source.span(),
+                    format!(
+                        "agent `{}`: remote sources are not supported for agent types yet; download the \
+                         component and give its path (with `sha256` to pin it)",
+                        name.get_ref()
+                    ),
+                ));
+            }
             agent.allow.validate(base_dir, &source)?;
             agents.insert(name.into_inner(), agent);
         }
@@ -549,13 +594,35 @@ impl Policy {
         self.components.get(name)
     }
 
-    /// The absolute-or-relative path of a component's source, resolved against the policy's directory.
+    /// The absolute-or-relative path of a component's source, resolved against the policy's directory; a remote
+    /// source (`https://…`, `oci://…`) as written.
     pub fn source_path(&self, component: &ComponentPolicy) -> PathBuf {
-        self.base_dir.join(component.source.get_ref())
+        self.resolve_source(component.source.get_ref())
     }
 
-    /// The component whose source is the file at `path`, if the policy names one.
+    /// A `source` as written, resolved: a path against the policy's directory, a remote source unchanged.
+    pub fn resolve_source(&self, source: &str) -> PathBuf {
+        if crate::source::Source::is_remote_text(source) {
+            PathBuf::from(source)
+        } else {
+            self.base_dir.join(source)
+        }
+    }
+
+    /// The component whose source is the file at `path` (or the remote source written as `path`), if the policy
+    /// names one.
     pub fn component_for_path(&self, path: &Path) -> Option<(&str, &ComponentPolicy)> {
+        // A remote source is the same source when written the same way.
+        if let Some(text) = path
+            .to_str()
+            .filter(|t| crate::source::Source::is_remote_text(t))
+        {
+            return self
+                .components
+                .iter()
+                .find(|(_, c)| c.source.get_ref() == text)
+                .map(|(name, c)| (name.as_str(), c));
+        }
         let wanted = std::fs::canonicalize(path).ok()?;
         self.components.iter().find_map(|(name, c)| {
             let have = std::fs::canonicalize(self.source_path(c)).ok()?;
@@ -679,6 +746,35 @@ mod tests {
                 .to_string(),
             hex
         );
+    }
+
+    #[test]
+    fn remote_sources_are_kept_as_written_and_checked() {
+        let p = parse(
+            "[component.a]\nsource = \"https://example.com/a.wasm\"\n\
+             [component.b]\nsource = \"b.wasm\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.source_path(p.component("a").unwrap()),
+            PathBuf::from("https://example.com/a.wasm")
+        );
+        assert_eq!(
+            p.source_path(p.component("b").unwrap()),
+            Path::new(".").join("b.wasm")
+        );
+        let err = parse("[component.a]\nsource = \"http://example.com/a.wasm\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("are.toml:2:10: invalid component source"),
+            "{err}"
+        );
+        assert!(err.contains("plain http is refused"), "{err}");
+        let err = parse("[agent.a]\nsource = \"oci://ghcr.io/a/b:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not supported for agent types"), "{err}");
     }
 
     #[test]

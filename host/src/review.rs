@@ -408,9 +408,23 @@ pub struct PolicyEntry<'a> {
 }
 
 impl PolicyEntry<'_> {
-    /// The source file, resolved against the policy's directory.
+    /// The component's bytes: a file as it is; a remote source fetched (or found in the cache) and checked against
+    /// the entry's pin, like loading it would.
+    fn read(&self, policy: &Policy, path: &Path) -> Result<Vec<u8>, crate::component::LoadError> {
+        if !crate::source::Source::is_remote_text(self.source) {
+            return crate::component::read_component(path);
+        }
+        let pin = match self.kind {
+            SubjectKind::Component => policy.component(self.name).and_then(|c| c.sha256.as_ref()),
+            SubjectKind::Agent => policy.agents.get(self.name).and_then(|a| a.sha256.as_ref()),
+        };
+        let cache = crate::cache::CompileCache::from_env();
+        crate::component::read_source(self.name, path, pin, cache.dir()).map(|(bytes, _)| bytes)
+    }
+
+    /// The source file, resolved against the policy's directory (a remote source as written).
     pub fn source_path(&self, policy: &Policy) -> PathBuf {
-        policy.base_dir.join(self.source)
+        policy.resolve_source(self.source)
     }
 }
 
@@ -503,7 +517,8 @@ impl Review {
             report: None,
             error: None,
         };
-        let described = crate::component::read_component(&path)
+        let described = entry
+            .read(policy, &path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 review.sha256 = Some(crate::component::hex(&crate::component::sha256(&bytes)));

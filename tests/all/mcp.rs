@@ -287,6 +287,8 @@ impl Serve {
                 recorder.serve(child).await
             }
             Transport::Http => {
+                // reqwest is built without a crypto provider of its own (the host uses ring): install one.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 let url = format!("http://{}/mcp", self.addr());
                 let mut config =
                     StreamableHttpClientTransportConfig::with_uri(url).max_concurrent_requests(64);
@@ -634,15 +636,17 @@ async fn pages_through_tools(transport: Transport) {
         }
         assert!(pages.len() < 20, "pagination does not end");
     }
-    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-    assert_eq!(sizes, [3, 3, 3, 3, 1], "{pages:?}");
     let all: Vec<String> = pages.concat();
+    assert!(all.len() > 9, "enough tools for several pages: {all:?}");
+    // Full pages of three, then the rest.
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    let expected: Vec<usize> = all.chunks(3).map(<[String]>::len).collect();
+    assert_eq!(sizes, expected, "{pages:?}");
     let mut sorted = all.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(all, sorted, "pages are in order and do not repeat");
     assert_eq!(all, client.names().await);
-    assert_eq!(all.len(), 13);
     client.close().await;
 }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// Call a function: `are call text.wasm word-count '{"text": "hi there"}'`.
 #[derive(clap::Args)]
 pub struct Opts {
-    /// Component file, or a component name from the policy.
+    /// Component file, `https://…` or `oci://…` reference, or a component name from the policy.
     component: String,
     /// Function: `name`, `interface.name`, or `pkg:ns/iface@ver.name`.
     function: String,
@@ -29,6 +29,10 @@ pub struct Opts {
     /// Read WIT docs from this source directory.
     #[arg(long, value_name = "DIR")]
     wit: Option<PathBuf>,
+    /// Pin the component's bytes to this sha256 (needed for an `https://` or `oci://…:tag` COMPONENT unless
+    /// `--allow-unpinned`).
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<are::policy::Sha256Pin>,
     /// Call N times in this process (each in a fresh instance) and report the median and minimum wall time of
     /// the warm calls after the first; the result shown is the last call's.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -61,6 +65,7 @@ impl Opts {
         let args = self.read_args()?;
         let policy = self.policy.load_policy()?;
         let mut spec = self.policy.spec(&policy, &self.component, self.wit.clone());
+        spec.sha256 = super::pin(spec.sha256, self.sha256.clone())?;
         spec.audit = are::audit::AuditLog::for_policy(&policy)?.map(|log| are::audit::AuditSink {
             log,
             caller: "cli".into(),

@@ -1,12 +1,13 @@
 //! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability; with
 //! `--policy`, also its grant report (see [`are::review`]).
 
-use are::component::{hex, read_component, sha256, validate};
+use are::component::{hex, read_component, read_source, sha256, validate, verify_pin};
 use are::describe::{ComponentDescription, ImportedInterface};
 use are::invoke::fmt_bytes;
 use are::policy::Policy;
 use are::review::{self, Review};
 use are::schema::wit_type_name;
+use are::source::Source;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,8 @@ use std::process::ExitCode;
 /// Inspect a component: `are inspect text.wasm [--json] [--policy are.toml [--deny-overgrant]]`.
 #[derive(clap::Args)]
 pub struct Opts {
-    /// Component file (`.wasm`, or `.wat` text), or with `--policy` a component or agent name from the policy.
+    /// Component file (`.wasm`, or `.wat` text), `https://…` or `oci://…` reference, or with `--policy` a
+    /// component or agent name from the policy.
     component: PathBuf,
     /// Print JSON: world, tools with input and output schemas, imports by capability (and `grant_report`).
     #[arg(long)]
@@ -29,6 +31,10 @@ pub struct Opts {
     /// Exit with code 3 when the policy grants something the component never imports (an over-grant).
     #[arg(long, requires = "policy")]
     deny_overgrant: bool,
+    /// Check the component's bytes against this sha256 (needed for an `https://` or `oci://…:tag` COMPONENT
+    /// unless `--allow-unpinned`).
+    #[arg(long, value_name = "HEX")]
+    sha256: Option<are::policy::Sha256Pin>,
 }
 
 impl Opts {
@@ -39,10 +45,28 @@ impl Opts {
             .and_then(|p| Some((p, review::find_entry(p, self.component.to_str()?)?)));
         // A name from the policy stands for its source, as in `are call`.
         let path = match entry {
-            Some((policy, entry)) => entry.source_path(policy),
+            Some((policy, entry)) => policy.resolve_source(entry.source),
             None => self.component.clone(),
         };
-        let bytes = read_component(&path)?;
+        let bytes = match Source::from_path(&path)? {
+            // A local file is inspected as it is; only an explicit --sha256 is checked.
+            Source::Local(_) => {
+                let bytes = read_component(&path)?;
+                verify_pin(&path, &sha256(&bytes), self.sha256.as_ref())?;
+                bytes
+            }
+            // A remote one is fetched only when pinned, by the policy entry or --sha256.
+            remote => {
+                let policy_pin = entry.and_then(|(policy, e)| match e.kind {
+                    review::SubjectKind::Component => policy.component(e.name)?.sha256.clone(),
+                    review::SubjectKind::Agent => policy.agents.get(e.name)?.sha256.clone(),
+                });
+                let pin = super::pin(policy_pin, self.sha256.clone())?;
+                let name = entry.map_or_else(|| remote.default_name(), |(_, e)| e.name.to_string());
+                let cache = are::cache::CompileCache::from_env();
+                read_source(&name, &path, pin.as_ref(), cache.dir())?.0
+            }
+        };
         validate(&path, &bytes)?;
         let desc = ComponentDescription::from_bytes(&bytes, self.wit.as_deref())
             .map_err(|e| anyhow::anyhow!("cannot describe {}: {e}", path.display()))?;

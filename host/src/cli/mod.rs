@@ -38,6 +38,9 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Load remote component sources (`https://`, `oci://`) that have no `sha256` pin, instead of refusing them.
+    #[arg(long, global = true)]
+    allow_unpinned: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -83,6 +86,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
+    // TLS everywhere in the process on ring: reqwest (remote sources) has no crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    are::source::set_allow_unpinned(cli.allow_unpinned);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,10 +207,9 @@ impl PolicyArgs {
         match name.and_then(|name| ComponentSpec::from_policy(policy, name, self.cli_limits())) {
             Some(spec) => ComponentSpec { wit_dir, ..spec },
             None => ComponentSpec {
-                name: Path::new(component).file_stem().map_or_else(
-                    || component.to_string(),
-                    |s| s.to_string_lossy().into_owned(),
-                ),
+                // The file stem, or for `https://`/`oci://` the last segment; a bad source fails when loading.
+                name: are::source::Source::parse(component)
+                    .map_or_else(|_| component.to_string(), |source| source.default_name()),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
                 base_dir: policy.base_dir.clone(),
@@ -212,6 +217,19 @@ impl PolicyArgs {
                 ..ComponentSpec::default()
             },
         }
+    }
+}
+
+/// The pin of a component: the policy's, or `--sha256`; both must agree when both are given.
+fn pin(
+    policy: Option<are::policy::Sha256Pin>,
+    flag: Option<are::policy::Sha256Pin>,
+) -> anyhow::Result<Option<are::policy::Sha256Pin>> {
+    match (policy, flag) {
+        (Some(p), Some(f)) if p != f => anyhow::bail!(
+            "--sha256 {f} contradicts the policy's pin {p}: drop the flag or fix `sha256` in the policy"
+        ),
+        (p, f) => Ok(p.or(f)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `are policy check`: parse and validate a policy, and check every component it names. `are policy review`:
 //! the grant report (see [`are::review`]) of every component and agent type.
 
-use are::component::{read_component, sha256, verify_pin};
+use are::component::read_source;
 use are::policy::Policy;
 use are::review::{self, PolicyReview};
 use std::path::PathBuf;
@@ -104,17 +104,11 @@ fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let mut problems = 0;
     for (name, component) in &policy.components {
         let path = policy.source_path(component);
-        match read_component(&path) {
-            Err(e) => {
-                problems += 1;
-                eprintln!("error: component `{name}`: {e}");
-            }
-            Ok(bytes) => {
-                if let Err(e) = verify_pin(&path, &sha256(&bytes), component.sha256.as_ref()) {
-                    problems += 1;
-                    eprintln!("error: component `{name}`: {e}");
-                }
-            }
+        // Reads a file, or fetches a remote source (from the cache when pinned), and checks the pin.
+        let cache = are::cache::CompileCache::from_env();
+        if let Err(e) = read_source(name, &path, component.sha256.as_ref(), cache.dir()) {
+            problems += 1;
+            eprintln!("error: component `{name}`: {e}");
         }
     }
     if problems > 0 {

@@ -1,0 +1,913 @@
+//! Where a component comes from: a local file, an `https://` URL or an `oci://` registry reference.
+//!
+//! A policy's `source` (and the COMPONENT argument of `are call` and `are inspect`) is one of:
+//!
+//! | source | fetched | pinned by |
+//! | --- | --- | --- |
+//! | `tools/x.wasm` | read from disk, relative to the policy | optional `sha256` |
+//! | `https://host/x.wasm` | downloaded over HTTPS | `sha256` (required) |
+//! | `oci://registry/repo@sha256:<manifest digest>` | pulled from an OCI registry | the manifest digest |
+//! | `oci://registry/repo:tag` | pulled from an OCI registry | `sha256` (required) |
+//!
+//! **Pins are checked before anything is compiled.** A remote source without a pin is refused, naming the component
+//! and (when the download worked) the digest to pin, unless `--allow-unpinned` is given ([`set_allow_unpinned`]).
+//! `sha256` is always the digest of the component's bytes; an `oci://…@sha256:` digest is the digest of the image
+//! manifest, which names the wasm layer by its own digest, so the bytes are pinned through it. Both may be given;
+//! then both must hold.
+//!
+//! Downloads are kept in the cache directory (`$ARE_CACHE_DIR/sources/`), content-addressed: `sha256-<hex>.wasm`
+//! for components and `manifest-sha256-<hex>.json` for OCI manifests, each written to a temporary file and renamed
+//! into place. Only what a run accepted is stored. A pinned source whose blob is cached (and still has its digest)
+//! is used without any network access, so a second run works offline; an unpinned one is downloaded every time.
+//!
+//! HTTPS uses rustls with the webpki roots (as the `http` capability does), a timeout and a size cap
+//! ([`FetchOptions`]), and follows at most 5 redirects, each only to `https://`. Plain `http://` is refused, except
+//! to a loopback IP literal (`http://127.0.0.1:8080/x.wasm`, `http://[::1]/x.wasm`), which tests use to serve a
+//! file locally. The same holds for OCI registries: HTTPS, except plain HTTP to a loopback IP registry
+//! (`oci://127.0.0.1:5000/tools/x:1`). Registries are pulled anonymously. An OCI component is an image manifest
+//! whose single layer has media type `application/wasm` (the CNCF wasm OCI artifact format, config
+//! `application/vnd.wasm.config.v0+json`; the older `application/vnd.wasm.content.layer.v1+wasm` layer is accepted
+//! too); an image index is refused.
+
+use crate::component::{hex, sha256};
+use crate::policy::Sha256Pin;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Layer media types that hold a component.
+const WASM_LAYER_TYPES: &[&str] = &[
+    "application/wasm",
+    oci_client::manifest::WASM_LAYER_MEDIA_TYPE,
+];
+/// Manifest media types we ask a registry for.
+const MANIFEST_TYPES: &[&str] = &[
+    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+];
+/// Redirects an HTTPS download follows at most.
+const MAX_REDIRECTS: usize = 5;
+
+static ALLOW_UNPINNED: AtomicBool = AtomicBool::new(false);
+
+/// Accept remote sources without a pin in this process (the `--allow-unpinned` flag of the `are` binary).
+pub fn set_allow_unpinned(allow: bool) {
+    ALLOW_UNPINNED.store(allow, Ordering::Relaxed);
+}
+
+/// Whether [`set_allow_unpinned`] turned pinning off for this process.
+pub fn allow_unpinned() -> bool {
+    ALLOW_UNPINNED.load(Ordering::Relaxed)
+}
+
+/// A parsed component source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    Local(PathBuf),
+    /// An `https://` URL (or `http://` to a loopback IP literal).
+    Https(reqwest::Url),
+    /// An `oci://` registry reference.
+    Oci(OciSource),
+}
+
+/// An `oci://registry/repository[:tag][@sha256:digest]` reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciSource {
+    /// The reference as written, without `oci://`.
+    pub text: String,
+    /// The parsed reference.
+    pub reference: oci_client::Reference,
+    /// The manifest digest the reference pins, if any.
+    pub manifest_digest: Option<[u8; 32]>,
+}
+
+/// Why a source could not be resolved. Messages name the source and say what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The source string is not a usable path, URL or reference.
+    #[error("invalid component source {location:?}: {message}")]
+    Invalid {
+        /// The source as written.
+        location: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+    /// A remote source without a pin, and `--allow-unpinned` was not given.
+    #[error("{}", unpinned_message(component, location, actual.as_deref(), manifest.as_deref(), cause.as_deref()))]
+    Unpinned {
+        /// The component's name.
+        component: String,
+        /// The source.
+        location: String,
+        /// The hex sha256 of the bytes, when the download worked.
+        actual: Option<String>,
+        /// For OCI, the manifest digest (`sha256:…`), when the pull worked.
+        manifest: Option<String>,
+        /// Why the download failed, when it did.
+        cause: Option<String>,
+    },
+    /// The downloaded bytes do not match the pin.
+    #[error(
+        "sha256 mismatch for component `{component}` from {location}: the policy pins {expected} but the download is \
+         {actual}; nothing was compiled. The source changed or was tampered with: if the new contents are intended, \
+         update `sha256` in the policy"
+    )]
+    PinMismatch {
+        /// The component's name.
+        component: String,
+        /// The source.
+        location: String,
+        /// The pinned digest (hex).
+        expected: String,
+        /// The digest of what was downloaded (hex).
+        actual: String,
+    },
+    /// The download or registry pull failed.
+    #[error("cannot fetch component `{component}` from {location}: {message}")]
+    Fetch {
+        /// The component's name.
+        component: String,
+        /// The source.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn unpinned_message(
+    component: &str,
+    source: &str,
+    actual: Option<&str>,
+    manifest: Option<&str>,
+    cause: Option<&str>,
+) -> String {
+    let mut m = format!(
+        "component `{component}`: the remote source {source} is not pinned, so it was not loaded; "
+    );
+    match actual {
+        Some(hex) => {
+            m.push_str(&format!(
+                "its sha256 is {hex}: add `sha256 = \"{hex}\"` to its policy table (or pass `--sha256 {hex}`)"
+            ));
+            if let Some(digest) = manifest {
+                let bare = source.split('@').next().unwrap_or(source);
+                m.push_str(&format!(", or pin the manifest with `{bare}@{digest}`"));
+            }
+        }
+        None => m.push_str(
+            "add `sha256 = \"<hex digest of the .wasm>\"` to its policy table (or pass `--sha256 HEX`)",
+        ),
+    }
+    m.push_str(", or pass --allow-unpinned to accept whatever the server sends");
+    if let Some(cause) = cause {
+        m.push_str(&format!(" (the download failed as well: {cause})"));
+    }
+    m
+}
+
+impl Source {
+    /// Parse a source: `https://…`, `http://<loopback IP>…` or `oci://…`; anything without a `scheme://` prefix is a
+    /// local path (resolved by the caller).
+    ///
+    /// # Errors
+    /// [`SourceError::Invalid`] for an unknown scheme, a malformed URL or reference, `http://` to anything but a
+    /// loopback IP literal, or an OCI digest that is not sha256.
+    pub fn parse(text: &str) -> Result<Source, SourceError> {
+        let invalid = |message: String| SourceError::Invalid {
+            location: text.to_string(),
+            message,
+        };
+        let Some((scheme, rest)) = split_scheme(text) else {
+            return Ok(Source::Local(PathBuf::from(text)));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "https" | "http" => {
+                let url = reqwest::Url::parse(text).map_err(|e| invalid(format!("{e}")))?;
+                check_url(&url).map_err(invalid)?;
+                Ok(Source::Https(url))
+            }
+            "oci" => Self::parse_oci(rest).map_err(invalid),
+            other => Err(invalid(format!(
+                "unsupported scheme `{other}://`: use a path, `https://…` or `oci://registry/repository@sha256:…`"
+            ))),
+        }
+    }
+
+    /// The source a component path stands for: a path whose text is a URL or reference is remote (policies and
+    /// the CLI keep remote sources in [`crate::component::ComponentSpec::path`] as written).
+    ///
+    /// # Errors
+    /// As [`Source::parse`].
+    pub fn from_path(path: &Path) -> Result<Source, SourceError> {
+        match path.to_str() {
+            Some(text) if split_scheme(text).is_some() => Source::parse(text),
+            _ => Ok(Source::Local(path.to_path_buf())),
+        }
+    }
+
+    /// Whether the text is a remote source (has a `scheme://` prefix).
+    pub fn is_remote_text(text: &str) -> bool {
+        split_scheme(text).is_some()
+    }
+
+    /// Whether this source is fetched over the network.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, Source::Local(_))
+    }
+
+    /// A short name for the component: the file stem of a path or URL, the last repository segment of an OCI
+    /// reference.
+    pub fn default_name(&self) -> String {
+        let segment = match self {
+            Source::Local(path) => {
+                return path.file_stem().map_or_else(
+                    || path.display().to_string(),
+                    |s| s.to_string_lossy().into_owned(),
+                );
+            }
+            Source::Https(url) => url
+                .path_segments()
+                .and_then(|mut s| s.rfind(|s| !s.is_empty()))
+                .unwrap_or("component")
+                .to_string(),
+            Source::Oci(oci) => oci
+                .reference
+                .repository()
+                .rsplit('/')
+                .next()
+                .unwrap_or("component")
+                .to_string(),
+        };
+        let stem = segment.split_once('.').map_or(segment.as_str(), |(s, _)| s);
+        let name: String = stem
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .take(64)
+            .collect();
+        if name.is_empty() {
+            "component".into()
+        } else {
+            name
+        }
+    }
+
+    fn parse_oci(rest: &str) -> Result<Source, String> {
+        let first = rest.split('/').next().unwrap_or("");
+        if !rest.contains('/')
+            || !(first.contains('.') || first.contains(':') || first == "localhost")
+        {
+            return Err(
+                "write the registry host: `oci://registry.example.com/namespace/name@sha256:…` (or `:tag` with a \
+                 `sha256` pin)"
+                    .into(),
+            );
+        }
+        let reference: oci_client::Reference = rest.parse().map_err(|e| format!("{e}"))?;
+        let manifest_digest = match reference.digest() {
+            None => None,
+            Some(digest) => Some(
+                digest
+                    .strip_prefix("sha256:")
+                    .and_then(parse_hex32)
+                    .ok_or_else(|| {
+                        format!("unsupported digest {digest:?}: only `sha256:<64 hex>` is accepted")
+                    })?,
+            ),
+        };
+        Ok(Source::Oci(OciSource {
+            text: rest.to_string(),
+            reference,
+            manifest_digest,
+        }))
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Local(path) => write!(f, "{}", path.display()),
+            Source::Https(url) => write!(f, "{url}"),
+            Source::Oci(oci) => write!(f, "oci://{}", oci.text),
+        }
+    }
+}
+
+/// `("https", "host/x")` for `https://host/x`; `None` without a `scheme://` prefix.
+fn split_scheme(text: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some((scheme, rest))
+}
+
+fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    (text.len() == 64
+        && text
+            .as_bytes()
+            .chunks(2)
+            .zip(out.iter_mut())
+            .all(|(pair, byte)| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .map(|b| *byte = b)
+                    .is_some()
+            }))
+    .then_some(out)
+}
+
+/// Whether `host` (a URL host or an OCI registry, with or without a port) is a loopback IP literal.
+fn is_loopback_literal(host: &str) -> bool {
+    let bare = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None if host.matches(':').count() == 1 => host.split(':').next().unwrap_or(""),
+        None => host,
+    };
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `https://`, or `http://` to a loopback IP literal; no credentials in the URL.
+fn check_url(url: &reqwest::Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL are not supported".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_literal) => Ok(()),
+        "http" => Err(
+            "plain http is refused (anyone on the path could swap the component): use https:// (http:// is \
+             allowed only to a loopback IP literal such as 127.0.0.1, for tests)"
+                .into(),
+        ),
+        other => Err(format!("unsupported scheme `{other}://`")),
+    }
+}
+
+/// Limits of one fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Accept remote sources without a pin (default: [`allow_unpinned`]).
+    pub allow_unpinned: bool,
+    /// Largest component accepted, in bytes (default 256 MiB).
+    pub max_size: u64,
+    /// Time for one whole fetch (default 5 minutes).
+    pub timeout: Duration,
+    /// Time to connect (default 30 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            allow_unpinned: allow_unpinned(),
+            max_size: 256 << 20,
+            timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a fetch produced: the component's bytes, verified against every pin given.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Their sha256.
+    pub digest: [u8; 32],
+    /// Where they are kept in the cache (`None` when the cache could not be written).
+    pub path: Option<PathBuf>,
+    /// Whether they came from the cache, without network access.
+    pub from_cache: bool,
+}
+
+/// Fetches remote sources into a content-addressed directory.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    dir: PathBuf,
+    options: FetchOptions,
+}
+
+impl Fetcher {
+    /// A fetcher keeping downloads in `<cache_dir>/sources`.
+    pub fn new(cache_dir: &Path, options: FetchOptions) -> Fetcher {
+        Fetcher {
+            dir: cache_dir.join("sources"),
+            options,
+        }
+    }
+
+    /// The directory downloads are kept in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the component with sha256 `digest` is kept.
+    pub fn blob_path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("sha256-{}.wasm", hex(digest)))
+    }
+
+    fn manifest_path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir
+            .join(format!("manifest-sha256-{}.json", hex(digest)))
+    }
+
+    /// The bytes of remote `source` for component `component`, verified against `pin` (and an OCI manifest
+    /// digest) before they are returned: from the cache when pinned and present, else downloaded.
+    ///
+    /// # Errors
+    /// [`SourceError::Unpinned`], [`SourceError::PinMismatch`] or [`SourceError::Fetch`]; a local source is
+    /// [`SourceError::Invalid`] (read it with [`crate::component::read_component`]).
+    pub fn fetch(
+        &self,
+        component: &str,
+        source: &Source,
+        pin: Option<&Sha256Pin>,
+    ) -> Result<Fetched, SourceError> {
+        let fetch_error = |message: String| SourceError::Fetch {
+            component: component.to_string(),
+            location: source.to_string(),
+            message,
+        };
+        if let Source::Local(path) = source {
+            return Err(SourceError::Invalid {
+                location: path.display().to_string(),
+                message: "a local file is read (`component::read_component`), not fetched".into(),
+            });
+        }
+        let pinned =
+            pin.is_some() || matches!(source, Source::Oci(o) if o.manifest_digest.is_some());
+        if let Some(cached) = self.cached(source, pin) {
+            return Ok(cached);
+        }
+        let downloaded = run_blocking(self.download(source, &fetch_error));
+        let (bytes, manifest) = match downloaded {
+            Ok(ok) => ok,
+            Err(e) if !pinned && !self.options.allow_unpinned => {
+                return Err(SourceError::Unpinned {
+                    component: component.to_string(),
+                    location: source.to_string(),
+                    actual: None,
+                    manifest: None,
+                    cause: Some(match e {
+                        SourceError::Fetch { message, .. } => message,
+                        other => other.to_string(),
+                    }),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let digest = sha256(&bytes);
+        if let Some(pin) = pin
+            && pin.0 != digest
+        {
+            return Err(SourceError::PinMismatch {
+                component: component.to_string(),
+                location: source.to_string(),
+                expected: pin.to_string(),
+                actual: hex(&digest),
+            });
+        }
+        if !pinned && !self.options.allow_unpinned {
+            return Err(SourceError::Unpinned {
+                component: component.to_string(),
+                location: source.to_string(),
+                actual: Some(hex(&digest)),
+                manifest: manifest.as_ref().map(|(d, _)| format!("sha256:{}", hex(d))),
+                cause: None,
+            });
+        }
+        if !pinned {
+            tracing::warn!(component, source = %source, sha256 = %hex(&digest), "loading an unpinned remote source (--allow-unpinned)");
+        }
+        if let Some((manifest_digest, manifest)) = &manifest {
+            self.store(&self.manifest_path(manifest_digest), manifest);
+        }
+        let path = self.blob_path(&digest);
+        let path = self.store(&path, &bytes).then_some(path);
+        Ok(Fetched {
+            bytes,
+            digest,
+            path,
+            from_cache: false,
+        })
+    }
+
+    /// The cached bytes of a pinned source, if they are there and intact.
+    fn cached(&self, source: &Source, pin: Option<&Sha256Pin>) -> Option<Fetched> {
+        let want = match (source, pin) {
+            (
+                Source::Oci(OciSource {
+                    manifest_digest: Some(m),
+                    ..
+                }),
+                _,
+            ) => {
+                let manifest = self.read_verified(&self.manifest_path(m), m)?;
+                let layer = wasm_layer(&manifest).ok()?;
+                let layer = layer.digest.strip_prefix("sha256:").and_then(parse_hex32)?;
+                if pin.is_some_and(|p| p.0 != layer) {
+                    return None; // Let the download report the mismatch.
+                }
+                layer
+            }
+            (_, Some(pin)) => pin.0,
+            (_, None) => return None,
+        };
+        let path = self.blob_path(&want);
+        let bytes = self.read_verified(&path, &want)?;
+        tracing::debug!(path = %path.display(), "remote source from the cache");
+        Some(Fetched {
+            bytes,
+            digest: want,
+            path: Some(path),
+            from_cache: true,
+        })
+    }
+
+    /// The file at `path` if its sha256 is `digest`; a damaged file is removed.
+    fn read_verified(&self, path: &Path, digest: &[u8; 32]) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(path).ok()?;
+        if sha256(&bytes) == *digest {
+            return Some(bytes);
+        }
+        tracing::warn!(path = %path.display(), "cached source does not match its digest; removing it and downloading again");
+        let _ = std::fs::remove_file(path);
+        None
+    }
+
+    /// Write `bytes` to `path` through a temporary file; whether it worked (failures are logged: the bytes are
+    /// still used, just not kept).
+    fn store(&self, path: &Path, bytes: &[u8]) -> bool {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, path)
+        };
+        match write() {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(path = %path.display(), "cannot keep the downloaded source ({e}); continuing without");
+                false
+            }
+        }
+    }
+
+    /// Download the component (and for OCI, its manifest with the manifest's digest).
+    async fn download(
+        &self,
+        source: &Source,
+        fetch_error: &(dyn Fn(String) -> SourceError + Sync),
+    ) -> Result<(Vec<u8>, Option<([u8; 32], Vec<u8>)>), SourceError> {
+        let work = async {
+            match source {
+                Source::Local(path) => Err(SourceError::Invalid {
+                    location: path.display().to_string(),
+                    message: "a local file is read, not fetched".into(),
+                }),
+                Source::Https(url) => self
+                    .download_https(url)
+                    .await
+                    .map(|b| (b, None))
+                    .map_err(fetch_error),
+                Source::Oci(oci) => self
+                    .pull_oci(oci)
+                    .await
+                    .map(|(b, m)| (b, Some(m)))
+                    .map_err(fetch_error),
+            }
+        };
+        tokio::time::timeout(self.options.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(fetch_error(format!(
+                    "timed out after {}",
+                    humantime::format_duration(self.options.timeout)
+                )))
+            })
+    }
+
+    async fn download_https(&self, url: &reqwest::Url) -> Result<Vec<u8>, String> {
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if let Err(why) = check_url(attempt.url()) {
+                let to = attempt.url().to_string();
+                attempt.error(format!("refused redirect to {to}: {why}"))
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured((*crate::caps::http::tls_config()).clone())
+            .redirect(redirects)
+            .connect_timeout(self.options.connect_timeout)
+            .timeout(self.options.timeout)
+            .user_agent(concat!("are/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let mut response = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the server answered {status}"));
+        }
+        let max = self.options.max_size;
+        if let Some(len) = response.content_length()
+            && len > max
+        {
+            return Err(too_large(len, max));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e))? {
+            if (bytes.len() + chunk.len()) as u64 > max {
+                return Err(too_large((bytes.len() + chunk.len()) as u64, max));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    /// Pull the manifest (checked against the reference's digest), find the wasm layer, pull it (checked against
+    /// the layer digest).
+    async fn pull_oci(&self, oci: &OciSource) -> Result<(Vec<u8>, ([u8; 32], Vec<u8>)), String> {
+        // reqwest without a built-in crypto provider: use ring, as the rest of the host does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let registry = oci.reference.resolve_registry().to_string();
+        let protocol = if is_loopback_literal(&registry) {
+            oci_client::client::ClientProtocol::HttpsExcept(vec![registry.clone()])
+        } else {
+            oci_client::client::ClientProtocol::Https
+        };
+        let client = oci_client::Client::try_from(oci_client::client::ClientConfig {
+            protocol,
+            platform_resolver: None,
+            read_timeout: Some(self.options.timeout),
+            connect_timeout: Some(self.options.connect_timeout),
+            user_agent: concat!("are/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        })
+        .map_err(|e| format!("cannot build the registry client: {e}"))?;
+        let auth = oci_client::secrets::RegistryAuth::Anonymous;
+        let (manifest, _) = client
+            .pull_manifest_raw(&oci.reference, &auth, MANIFEST_TYPES)
+            .await
+            .map_err(|e| format!("cannot pull the manifest: {}", error_chain(&e)))?;
+        let manifest_digest = sha256(&manifest);
+        if let Some(want) = oci.manifest_digest
+            && want != manifest_digest
+        {
+            return Err(format!(
+                "manifest digest mismatch: the reference pins sha256:{} but the registry sent sha256:{}",
+                hex(&want),
+                hex(&manifest_digest)
+            ));
+        }
+        let layer = wasm_layer(&manifest)?;
+        let layer_digest = layer
+            .digest
+            .strip_prefix("sha256:")
+            .and_then(parse_hex32)
+            .ok_or_else(|| {
+                format!(
+                    "unsupported layer digest {:?}: only sha256 is accepted",
+                    layer.digest
+                )
+            })?;
+        let max = self.options.max_size;
+        if u64::try_from(layer.size).is_ok_and(|size| size > max) {
+            return Err(too_large(layer.size as u64, max));
+        }
+        let mut out = CappedBuffer {
+            bytes: Vec::new(),
+            max,
+        };
+        client
+            .pull_blob(&oci.reference, &layer, &mut out)
+            .await
+            .map_err(|e| format!("cannot pull layer {}: {}", layer.digest, error_chain(&e)))?;
+        // oci-client checks the layer digest too; check it here so the guarantee does not rest on it.
+        let actual = sha256(&out.bytes);
+        if actual != layer_digest {
+            return Err(format!(
+                "layer digest mismatch: the manifest names {} but the registry sent sha256:{}",
+                layer.digest,
+                hex(&actual)
+            ));
+        }
+        Ok((out.bytes, (manifest_digest, manifest.to_vec())))
+    }
+}
+
+/// The single wasm layer of an image manifest.
+fn wasm_layer(manifest: &[u8]) -> Result<oci_client::manifest::OciDescriptor, String> {
+    let parsed: serde_json::Value =
+        serde_json::from_slice(manifest).map_err(|e| format!("the manifest is not JSON: {e}"))?;
+    if parsed.get("manifests").is_some() {
+        return Err(
+            "the reference names an image index, not a wasm artifact: reference the component's own manifest".into(),
+        );
+    }
+    let manifest: oci_client::manifest::OciImageManifest = serde_json::from_value(parsed)
+        .map_err(|e| format!("the manifest is not an OCI image manifest: {e}"))?;
+    let mut layers = manifest
+        .layers
+        .iter()
+        .filter(|l| WASM_LAYER_TYPES.contains(&l.media_type.as_str()));
+    match (layers.next(), layers.next()) {
+        (Some(layer), None) => Ok(layer.clone()),
+        (Some(_), Some(_)) => Err("the manifest has more than one wasm layer".into()),
+        (None, _) => Err(format!(
+            "the manifest has no `application/wasm` layer (layers: {}); push the component as a wasm OCI artifact, \
+             e.g. with `wkg oci push`",
+            manifest
+                .layers
+                .iter()
+                .map(|l| l.media_type.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Collects a blob, failing once it grows past `max`.
+struct CappedBuffer {
+    bytes: Vec<u8>,
+    max: u64,
+}
+
+impl tokio::io::AsyncWrite for CappedBuffer {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let total = (self.bytes.len() + buf.len()) as u64;
+        if total > self.max {
+            let message = too_large(total, self.max);
+            return std::task::Poll::Ready(Err(std::io::Error::other(message)));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+fn too_large(size: u64, max: u64) -> String {
+    format!(
+        "the component is {} but at most {} is accepted",
+        crate::invoke::fmt_bytes(size),
+        crate::invoke::fmt_bytes(max)
+    )
+}
+
+/// An error with its causes, `a: b: c`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Run `future` to completion on a runtime of its own, on a thread of its own: loading is synchronous and may be
+/// called from inside another runtime.
+fn run_blocking<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime with I/O and time")
+                    .block_on(future)
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            Source::parse("tools/x.wasm").unwrap(),
+            Source::Local("tools/x.wasm".into())
+        );
+        assert!(matches!(
+            Source::parse("https://example.com/x.wasm").unwrap(),
+            Source::Https(_)
+        ));
+        assert!(matches!(
+            Source::parse("http://127.0.0.1:8080/x.wasm").unwrap(),
+            Source::Https(_)
+        ));
+        assert!(matches!(
+            Source::parse("http://[::1]:8080/x.wasm").unwrap(),
+            Source::Https(_)
+        ));
+        let Source::Oci(oci) =
+            Source::parse(&format!("oci://ghcr.io/a/b@sha256:{}", "ab".repeat(32))).unwrap()
+        else {
+            panic!("not oci")
+        };
+        assert_eq!(oci.manifest_digest, Some([0xab; 32]));
+        assert_eq!(oci.reference.registry(), "ghcr.io");
+        assert_eq!(oci.reference.repository(), "a/b");
+        let Source::Oci(oci) = Source::parse("oci://127.0.0.1:5000/tools/hash:1.0").unwrap() else {
+            panic!("not oci")
+        };
+        assert_eq!(oci.manifest_digest, None);
+        assert_eq!(oci.reference.tag(), Some("1.0"));
+    }
+
+    #[test]
+    fn bad_sources_say_why() {
+        for (text, why) in [
+            ("http://example.com/x.wasm", "plain http is refused"),
+            ("http://10.0.0.1/x.wasm", "plain http is refused"),
+            ("http://localhost/x.wasm", "plain http is refused"),
+            ("ftp://example.com/x.wasm", "unsupported scheme `ftp://`"),
+            ("https://user:pw@example.com/x.wasm", "credentials"),
+            ("oci://a/b", "write the registry host"),
+            ("oci://ghcr.io/a/b@sha256:abcd", "invalid reference format"),
+        ] {
+            let err = Source::parse(text).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(err.contains(text), "{text}: {err}");
+        }
+        let sha512 = format!("oci://ghcr.io/a/b@sha512:{}", "ab".repeat(64));
+        let err = Source::parse(&sha512).unwrap_err().to_string();
+        assert!(err.contains("only `sha256:<64 hex>`"), "{err}");
+    }
+
+    #[test]
+    fn default_names() {
+        let name = |s: &str| Source::parse(s).unwrap().default_name();
+        assert_eq!(name("https://example.com/tools/hash.wasm"), "hash");
+        assert_eq!(name("https://example.com/tools/hash.wasm?x=1"), "hash");
+        assert_eq!(name("oci://ghcr.io/org/text-tools:1.2"), "text-tools");
+        assert_eq!(name("tools/fetch.wasm"), "fetch");
+    }
+
+    #[test]
+    fn loopback_literals() {
+        for yes in [
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "[::1]",
+            "[::1]:80",
+            "127.2.3.4",
+        ] {
+            assert!(is_loopback_literal(yes), "{yes}");
+        }
+        for no in [
+            "localhost",
+            "localhost:5000",
+            "10.0.0.1",
+            "example.com",
+            "[::2]:80",
+        ] {
+            assert!(!is_loopback_literal(no), "{no}");
+        }
+    }
+}
