@@ -2,10 +2,64 @@
 //! record carrying the hash of the one before it, so that editing, deleting, inserting or reordering records
 //! is detected by [`verify`].
 //!
-//! A record is one line: `{"seq", "time", "event", "component", "sha256", "caller", "outcome", "detail",
-//! "prev", "hash"}`. `hash` is the sha256 of the line's JSON without the `hash` field (keys in that order), and
-//! `prev` the `hash` of the previous record (64 zeros for the first). Truncating the end of the file cannot be
+//! Turned on by the policy: `[audit] path = "audit.jsonl"` (relative to the policy file) and
+//! `fsync = "always" | "interval" | "never"` (see [`Fsync`]). Without an `[audit]` path nothing is recorded and
+//! the host does no audit work beyond an `Option` check where a record could be made.
+//!
+//! # Record format
+//!
+//! One record a line, keys in this order:
+//!
+//! ```json
+//! {"seq":7,"time":"2026-11-25T10:00:00.123Z","event":"fs.open","component":"files","sha256":"9f86…",
+//!  "caller":"cli","outcome":"denied","detail":{"path":"/data/new.txt","mode":["write","create","truncate"],
+//!  "error":"not-permitted"},"prev":"<hash of record 6>","hash":"<sha256 of this line without hash>"}
+//! ```
+//!
+//! - `seq`: position in the log, from 1, continuing across runs that append to the same file.
+//! - `time`: RFC 3339 UTC with milliseconds, when the record was written.
+//! - `component`: the component's name in the policy (`[component.NAME]`, the agent type for agents, or the file
+//!   stem), and `sha256` its content hash.
+//! - `caller`: who made the call: `cli` (`are call`), `mcp` (`are serve`), `agent:TYPE/KEY` for an agent's own
+//!   handler and the capabilities it uses, `agent` for a tool component run on an agent's behalf (the matching
+//!   `tool.call` record names the agent).
+//! - `outcome`: `ok`; `denied` when a grant or ACL refused it; `err` for a call whose function returned its WIT
+//!   `result` error case; otherwise `error:KIND` (snake case, e.g. `error:fuel_exhausted`, `error:no_entry`).
+//! - `detail`: the event's facts, below. Never a secret value, an environment variable's value, a query string,
+//!   request or message bodies, prompts or completions. Strings the guest chooses (paths, host names) are cut at
+//!   [`MAX_FIELD`] bytes.
+//! - `prev`: the previous record's `hash` ([`GENESIS`], 64 zeros, for the first); `hash`: sha256 (hex) of the
+//!   line's JSON without `hash`, i.e. of [`Record`] serialized as written (see [`record_hash`]).
+//!
+//! # Events
+//!
+//! | event | when | detail |
+//! |---|---|---|
+//! | `call` | an exported function was called (CLI, MCP, agent handler, tool) | `function`, `fuel`, `duration_us`, `peak_memory`, `error` |
+//! | `fs.open` | the guest opened a file or directory (`open-at`), refusals included; other path operations (stat, mkdir, rename, unlink) are not recorded | `path` (guest path as asked, `..` kept), `mode` (`read`, `write`, `create`, `exclusive`, `truncate`, `directory`, `mutate-directory`), `kind` (`file`/`dir`) or `error` (WASI error code) |
+//! | `env.read` | the guest read its environment | `names` (never values) |
+//! | `http.request` | an outgoing HTTP request, allowed or not | `method`, `url` (without query), `status` or `reason`/`error`, `secrets` (names of injected headers) |
+//! | `socket.connect` | a TCP connect, or the first UDP send to an address (every refused one) | `protocol`, `addr`, `port`, `host` (the granted name it resolved from) |
+//! | `socket.bind`, `socket.listen` | a refused bind to a non-wildcard address, or a listen/accept (always refused) | `protocol`, `addr`, `port`, `use` |
+//! | `dns.lookup` | a name lookup (IP literals are not lookups) | `name`, `addresses` |
+//! | `capability.denied` | the guest called an import its policy does not grant | `import` |
+//! | `tool.call` | an agent called a tool | `tool`, `fuel`, `error` |
+//! | `llm.call` | an agent called the model | `model` (as granted), `served_by`, `turn`, `prompt_tokens`, `completion_tokens`, `finish_reason` or `error` |
+//! | `message.send` | an agent sent a message, accepted or refused (the reply is the target's `call`) | `to`, `message` (id) or `error` |
+//! | `message.publish` | an agent published on a topic | `topic`, `message` (id), `subscribers` (agent types that got a copy) or `error` |
+//!
+//! # What the chain proves
+//!
+//! [`verify`] recomputes every hash and follows `prev` and `seq`, and names the first record that does not fit:
+//! an edited record (its content no longer matches its hash), a deleted one (a `seq` is skipped), an inserted or
+//! moved one (its `prev` is not the hash of the line before it, or its `seq` is out of place). Editing a record
+//! and recomputing its hash breaks the link to the record after it. Truncating the end of the file cannot be
 //! detected from the file alone: keep the last hash (`are audit verify` prints it) somewhere else to anchor it.
+//! Rewriting the whole file from the first changed record onwards can only be caught that way too.
+//!
+//! Writing never fails the call it records: an I/O error is logged and the record is lost. Every record is
+//! written to the file before the call goes on (a crash of the process loses nothing); [`Fsync`] decides how
+//! hard it is pushed to disk.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,8 +67,8 @@ use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
 
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -25,7 +79,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub enum Fsync {
     /// After every record: nothing is lost even on power loss; slowest.
     Always,
-    /// At most every 100 ms (and when the log is closed): a power loss may lose the last moment.
+    /// Every [`SYNC_INTERVAL`] (and when the log is closed) by a background thread, when records were written:
+    /// calls never wait for the disk, and a power loss may lose the last 100 ms of records.
     #[default]
     Interval,
     /// Never explicitly: the operating system decides. A crash of the process loses nothing (every record is
@@ -51,8 +106,9 @@ pub struct Record {
     pub seq: u64,
     /// RFC 3339 time with milliseconds, UTC.
     pub time: String,
-    /// What happened: `call`, `fs.open`, `http.request`, `socket.connect`, `dns.lookup`, `env.read`,
-    /// `capability.denied`, `tool.call`, `llm.call`, `message.send`, `message.publish`.
+    /// What happened: `call`, `fs.open`, `env.read`, `http.request`, `socket.connect`, `socket.bind`,
+    /// `socket.listen`, `dns.lookup`, `capability.denied`, `tool.call`, `llm.call`, `message.send`,
+    /// `message.publish` (see the module docs).
     pub event: String,
     /// The component (or agent type) it concerns.
     pub component: String,
@@ -80,17 +136,21 @@ pub struct AuditError {
 
 struct Writer {
     file: File,
+    /// The last record written.
     seq: u64,
     last_hash: String,
     fsync: Fsync,
-    last_sync: Instant,
-    dirty: bool,
+    /// The last record known to be on disk.
+    synced: u64,
 }
+
+/// How often `fsync = "interval"` pushes new records to disk.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
 
 /// An open audit log; share it with `Arc`.
 pub struct AuditLog {
     path: PathBuf,
-    writer: Mutex<Writer>,
+    writer: Arc<Mutex<Writer>>,
 }
 
 /// Hash of a record: sha256 of its canonical JSON (fields in declaration order, no `hash`).
@@ -135,16 +195,23 @@ impl AuditLog {
                 )
             }
         };
+        let sync_file = match fsync {
+            Fsync::Interval => Some(file.try_clone().map_err(err)?),
+            Fsync::Always | Fsync::Never => None,
+        };
+        let writer = Arc::new(Mutex::new(Writer {
+            file,
+            seq,
+            last_hash,
+            fsync,
+            synced: seq,
+        }));
+        if let Some(file) = sync_file {
+            spawn_syncer(Arc::downgrade(&writer), file, path.to_path_buf());
+        }
         Ok(AuditLog {
             path: path.to_path_buf(),
-            writer: Mutex::new(Writer {
-                file,
-                seq,
-                last_hash,
-                fsync,
-                last_sync: Instant::now(),
-                dirty: false,
-            }),
+            writer,
         })
     }
 
@@ -189,45 +256,92 @@ impl AuditLog {
             detail,
             prev: w.last_hash.clone(),
         };
-        let hash = record_hash(&record);
-        let mut line = match serde_json::to_value(&record) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
+        // The line is the hashed JSON with `"hash"` added as its last key: serialize once, hash, and splice.
+        let Ok(mut bytes) = serde_json::to_vec(&record) else {
+            tracing::error!(path = %self.path.display(), "cannot serialize an audit record");
+            return;
         };
-        line.insert("hash".into(), Value::String(hash.clone()));
-        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-        bytes.push(b'\n');
+        let hash = crate::component::hex(&Sha256::digest(&bytes));
+        bytes.pop(); // the closing `}`
+        bytes.extend_from_slice(b",\"hash\":\"");
+        bytes.extend_from_slice(hash.as_bytes());
+        bytes.extend_from_slice(b"\"}\n");
         if let Err(e) = w.file.write_all(&bytes) {
             tracing::error!(path = %self.path.display(), "cannot write the audit log: {e}");
             return;
         }
         w.seq = record.seq;
         w.last_hash = hash;
-        w.dirty = true;
-        let due = match w.fsync {
-            Fsync::Always => true,
-            Fsync::Interval => w.last_sync.elapsed() >= Duration::from_millis(100),
-            Fsync::Never => false,
-        };
-        if due {
+        if w.fsync == Fsync::Always {
             sync(&mut w, &self.path);
         }
     }
 }
 
-fn sync(w: &mut Writer, path: &Path) {
-    if let Err(e) = w.file.sync_data() {
-        tracing::error!(path = %path.display(), "cannot sync the audit log: {e}");
+/// The thread behind `fsync = "interval"`: every [`SYNC_INTERVAL`], push the records written since the last
+/// time to disk, through its own handle of the file so that appends never wait for it. It ends with the log.
+fn spawn_syncer(writer: Weak<Mutex<Writer>>, file: File, path: PathBuf) {
+    let shown = path.display().to_string();
+    let spawned = std::thread::Builder::new()
+        .name("audit-fsync".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(SYNC_INTERVAL);
+                let written = {
+                    let Some(writer) = writer.upgrade() else {
+                        return;
+                    };
+                    let w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                    (w.seq > w.synced).then_some(w.seq)
+                };
+                let Some(written) = written else {
+                    continue;
+                };
+                if let Err(e) = file.sync_data() {
+                    tracing::error!(path = %path.display(), "cannot sync the audit log: {e}");
+                    continue;
+                }
+                // Gone meanwhile: its drop synced what this did not record as synced.
+                let Some(writer) = writer.upgrade() else {
+                    return;
+                };
+                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+                w.synced = w.synced.max(written);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(path = %shown, "cannot start the audit log's sync thread ({e}): records reach the disk when the operating system decides, or when the log is closed");
     }
-    w.last_sync = Instant::now();
-    w.dirty = false;
+}
+
+/// The longest a guest-chosen string (a path, a host name) is kept in a record, in bytes.
+pub const MAX_FIELD: usize = 4096;
+
+/// `s` cut to at most `max` bytes (at a character boundary), marked with `…` when cut.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+fn sync(w: &mut Writer, path: &Path) {
+    match w.file.sync_data() {
+        Ok(()) => w.synced = w.seq,
+        Err(e) => tracing::error!(path = %path.display(), "cannot sync the audit log: {e}"),
+    }
 }
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        let w = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
-        if w.dirty && w.fsync != Fsync::Never {
-            sync(w, &self.path);
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if w.seq > w.synced && w.fsync != Fsync::Never {
+            sync(&mut w, &self.path);
         }
     }
 }
@@ -387,7 +501,9 @@ pub fn verify(path: &Path) -> std::io::Result<Result<Verified, Tampered>> {
                     record.seq
                 )
             } else {
-                "it does not follow the record before it: inserted or reordered".to_string()
+                "its prev is not the hash of the record before it: that record was edited and re-hashed, or \
+                 this one was inserted or moved"
+                    .to_string()
             };
             return Ok(Err(bad(problem)));
         }
@@ -495,6 +611,66 @@ mod tests {
         garbage[4] = "{not json".into();
         rewrite(&path, &garbage);
         assert_eq!(verify(&path).unwrap().unwrap_err().line, 5);
+    }
+
+    #[test]
+    fn a_line_is_its_record_with_the_hash_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        write_log(&path, 1);
+        let line = &lines(&path)[0];
+        let value: Map<String, Value> = serde_json::from_str(line).unwrap();
+        let keys: Vec<&str> = value.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "seq",
+                "time",
+                "event",
+                "component",
+                "sha256",
+                "caller",
+                "outcome",
+                "detail",
+                "prev",
+                "hash"
+            ]
+        );
+        let record: Record = serde_json::from_str(line).unwrap();
+        assert_eq!(value["hash"], record_hash(&record));
+    }
+
+    #[test]
+    fn long_fields_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate("short".into(), 10), "short");
+        assert_eq!(truncate("ééé".into(), 3), "é…");
+        assert_eq!(
+            truncate("x".repeat(5000), MAX_FIELD).len(),
+            MAX_FIELD + '…'.len_utf8()
+        );
+    }
+
+    #[test]
+    fn interval_syncs_in_the_background_and_its_thread_ends_with_the_log() {
+        use std::time::Instant;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(&path, Fsync::Interval).unwrap();
+        log.append("call", "text", "ab", "cli", "ok", json!({}));
+        let until = Instant::now() + Duration::from_secs(5);
+        while log.writer.lock().unwrap().synced < 1 {
+            assert!(Instant::now() < until, "record 1 was never synced");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let writer = Arc::downgrade(&log.writer);
+        drop(log);
+        while writer.upgrade().is_some() {
+            assert!(
+                Instant::now() < until,
+                "the sync thread keeps the log alive"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

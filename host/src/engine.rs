@@ -1,7 +1,7 @@
 //! The one `wasmtime::Engine` of a process: fuel metering, epoch interruption driven by a ticker thread, and an
 //! optional pooling allocator.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -10,6 +10,12 @@ use wasmtime::{Config, Engine, EngineWeak};
 /// How often the epoch advances while a call is running. A runaway guest is stopped at most one tick after its
 /// deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// With the pooling allocator on a kernel with `PAGEMAP_SCAN`: the most bytes of a freed instance's linear
+/// memory reset by hand (only pages it wrote) and kept resident; past this, pages are decommitted.
+const KEEP_RESIDENT_MEMORY: usize = 2 << 20;
+/// The same for its tables.
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 
 /// How the engine is configured. Everything that changes compiled code is part of the cache fingerprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +26,12 @@ pub struct EngineConfig {
     pub epochs: bool,
     /// Pre-reserve slots for this many concurrent instances (pooling allocator); `None` allocates on demand.
     pub pooling: Option<PoolingConfig>,
+    /// Map each instance's initial memory copy-on-write from an image of the component's data (wasmtime's
+    /// default: fast to instantiate, data pages shared until written). Off, the data is copied into each
+    /// instance: instantiating a component with much data is slower and its data pages are private, but an
+    /// instance allocated on demand takes three memory mappings instead of five, which decides how many
+    /// long-lived instances (active agents) fit under Linux's `vm.max_map_count` (see BENCHMARKS.md).
+    pub memory_init_cow: bool,
 }
 
 /// Sizing of the pooling allocator.
@@ -32,12 +44,13 @@ pub struct PoolingConfig {
 }
 
 impl Default for EngineConfig {
-    /// Fuel and epochs on, no pooling.
+    /// Fuel and epochs on, no pooling, copy-on-write memory images.
     fn default() -> Self {
         EngineConfig {
             fuel: true,
             epochs: true,
             pooling: None,
+            memory_init_cow: true,
         }
     }
 }
@@ -63,6 +76,17 @@ impl AreEngine {
         // A guest's deep recursion must trap cleanly, well inside the host thread's own stack.
         c.max_wasm_stack(1 << 20);
         c.async_stack_size(4 << 20);
+        // With the pooling allocator (`are serve`, where the cost of a fresh instance per call matters most),
+        // drop wasmtime's support for concurrent (component-model async) calls: with it, every call runs on a
+        // worker fiber that the store keeps, and dropping the store resumes that fiber to end it with an error
+        // (and a backtrace when RUST_BACKTRACE is set), a third of a small call (see BENCHMARKS.md). Tools are
+        // WASI 0.2 components called synchronously; a component using streams or futures then fails to load
+        // with "uses a WebAssembly feature this runtime does not enable". Engines allocating on demand (`are
+        // call`, `are inspect`, agents) keep it, so that such functions are still described and refused by name.
+        if config.pooling.is_some() && std::env::var_os("ARE_EXP_OLD_CONCURRENCY").is_none() {
+            c.concurrency_support(false);
+        }
+        c.memory_init_cow(config.memory_init_cow);
         if let Some(pool) = config.pooling {
             let mut p = wasmtime::PoolingAllocationConfig::default();
             p.total_component_instances(pool.max_instances)
@@ -71,6 +95,16 @@ impl AreEngine {
                 .total_tables(pool.max_instances.saturating_mul(2))
                 .max_memory_size(usize::try_from(pool.max_memory).unwrap_or(usize::MAX))
                 .total_stacks(pool.max_instances);
+            // Where the kernel can list the pages an instance wrote (PAGEMAP_SCAN, Linux 6.7+), a freed slot
+            // gets only those pages reset by hand and stays resident: the next instance in it takes no page
+            // faults and no `madvise`. Elsewhere slots are decommitted as before.
+            if std::env::var_os("ARE_EXP_OLD_POOL").is_none()
+                && wasmtime::PoolingAllocationConfig::is_pagemap_scan_available()
+            {
+                p.pagemap_scan(wasmtime::Enabled::Yes)
+                    .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+                    .table_keep_resident(KEEP_RESIDENT_TABLE);
+            }
             c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
         }
         let engine = Engine::new(&c).map_err(anyhow::Error::from)?;
@@ -94,9 +128,12 @@ impl AreEngine {
 
     /// Keep the epoch advancing until the returned guard is dropped. Hold one per running call.
     pub fn activate_epochs(&self) -> EpochGuard {
+        if !self.config.epochs {
+            return EpochGuard { ticker: None };
+        }
         self.ticker.enter();
         EpochGuard {
-            ticker: self.ticker.clone(),
+            ticker: Some(self.ticker.clone()),
         }
     }
 
@@ -121,16 +158,27 @@ impl AreEngine {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one call is running, and parks otherwise.
+/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one call is running, keeps ticking for
+/// [`IDLE_TICKS`] after the last one ends, then parks until the next.
+///
+/// Lingering before parking means that calls made one after the other find the ticker awake: starting a call
+/// is then two atomic operations, not a wake-up of a parked thread (a futex call, and the other core woken)
+/// per call (see BENCHMARKS.md).
 struct EpochTicker {
     active: AtomicUsize,
+    /// Set while the ticker is parked, or about to park.
+    parked: AtomicBool,
     thread: Mutex<Option<Thread>>,
 }
+
+/// Ticks with no call running before the ticker parks.
+const IDLE_TICKS: u32 = 50;
 
 impl EpochTicker {
     fn start(engine: &Engine) -> Arc<EpochTicker> {
         let ticker = Arc::new(EpochTicker {
             active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
         let weak: EngineWeak = engine.weak();
@@ -150,7 +198,9 @@ impl EpochTicker {
     }
 
     fn run(engine: EngineWeak, state: std::sync::Weak<EpochTicker>) {
+        let old = std::env::var_os("ARE_EXP_OLD_TICKER").is_some();
         let mut next = Instant::now();
+        let mut idle = 0u32;
         loop {
             let Some(ticker) = state.upgrade() else {
                 return;
@@ -158,12 +208,25 @@ impl EpochTicker {
             let Some(engine) = engine.upgrade() else {
                 return;
             };
-            if ticker.active.load(Ordering::Acquire) == 0 {
-                drop((ticker, engine));
-                std::thread::park_timeout(Duration::from_secs(1));
-                next = Instant::now();
-                continue;
+            if ticker.active.load(Ordering::SeqCst) == 0 {
+                idle += 1;
+            } else {
+                idle = 0;
             }
+            if idle > if old { 0 } else { IDLE_TICKS } {
+                // Announce the park, then look again: a call starting in between either sees `parked` and
+                // unparks us, or is seen here (both sides use SeqCst).
+                ticker.parked.store(true, Ordering::SeqCst);
+                if ticker.active.load(Ordering::SeqCst) == 0 {
+                    drop((ticker, engine));
+                    std::thread::park_timeout(Duration::from_secs(1));
+                    next = Instant::now();
+                    continue;
+                }
+                ticker.parked.store(false, Ordering::SeqCst);
+                idle = 0;
+            }
+            ticker.parked.store(false, Ordering::SeqCst);
             engine.increment_epoch();
             drop((ticker, engine));
             next += EPOCH_TICK;
@@ -177,7 +240,8 @@ impl EpochTicker {
     }
 
     fn enter(&self) {
-        if self.active.fetch_add(1, Ordering::AcqRel) == 0
+        if self.active.fetch_add(1, Ordering::SeqCst) == 0
+            && self.parked.load(Ordering::SeqCst)
             && let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner())
         {
             thread.unpark();
@@ -187,12 +251,14 @@ impl EpochTicker {
 
 /// Keeps the epoch ticking while alive; see [`AreEngine::activate_epochs`].
 pub struct EpochGuard {
-    ticker: Arc<EpochTicker>,
+    ticker: Option<Arc<EpochTicker>>,
 }
 
 impl Drop for EpochGuard {
     fn drop(&mut self) {
-        self.ticker.active.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ticker) = &self.ticker {
+            ticker.active.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

@@ -167,7 +167,7 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
         "{}",
         out.stdout
     );
-    assert!(lines.contains(&"tools (4):"), "{}", out.stdout);
+    assert!(lines.contains(&"tools (5):"), "{}", out.stdout);
     for (signature, doc) in [
         (
             "  hash.sha256(input: input, encodings: encodings) -> result<digest, string>",

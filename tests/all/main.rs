@@ -2,6 +2,8 @@
 //! components that `tests/build.rs` compiles from `example-tools/`.
 
 mod agents;
+mod audit;
+mod bench;
 mod cli;
 mod common;
 mod grants;
@@ -13,6 +15,7 @@ mod pipeline;
 mod properties;
 mod review;
 mod secrets;
+mod sources;
 mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.

@@ -45,6 +45,10 @@ impl Guest for Hash {
         hex(&Sha256::digest(text.as_bytes()).into())
     }
 
+    fn sha256_repeat(data: Vec<u8>, times: u32) -> String {
+        hex(&sha256_repeat(&data, times))
+    }
+
     fn base64_encode(data: Vec<u8>, alphabet: Option<Alphabet>) -> String {
         match alphabet.unwrap_or(Alphabet::Standard) {
             Alphabet::Standard => STANDARD.encode(data),
@@ -73,6 +77,15 @@ fn sha256_file(path: &str) -> io::Result<([u8; 32], u64)> {
         hasher.update(&buffer[..read]);
         size += read as u64;
     }
+}
+
+/// SHA-256 of `data` repeated `times` times.
+fn sha256_repeat(data: &[u8], times: u32) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for _ in 0..times {
+        hasher.update(data);
+    }
+    hasher.finalize().into()
 }
 
 fn hex(digest: &[u8; 32]) -> String {
@@ -144,6 +157,14 @@ mod tests {
             Hash::sha256(Input::File("/no/such/file".to_owned()), Encodings::HEX).unwrap_err();
         assert!(error.starts_with("cannot read `/no/such/file`"), "{error}");
         assert!(Hash::sha256(Input::Text(String::new()), Encodings::empty()).is_err());
+    }
+
+    #[test]
+    fn hashes_repeated_data_without_building_it() {
+        let data = b"0123456789abcdef".repeat(64);
+        let whole = data.repeat(3);
+        assert_eq!(sha256_repeat(&data, 3), <[u8; 32]>::from(Sha256::digest(&whole)));
+        assert_eq!(Hash::sha256_repeat(data, 0), EMPTY_SHA256);
     }
 
     #[test]

@@ -470,6 +470,9 @@ impl Runtime {
             tokens: 0,
             turns: 0,
             deadline: Instant::now() + limits.timeout,
+            audit: agent_type
+                .component
+                .audit_scope(Some(&format!("agent:{id}"))),
         };
         let mut instance = agent_type
             .component
@@ -588,6 +591,8 @@ pub struct AgentContext {
     tokens: u32,
     turns: u32,
     deadline: Instant,
+    /// Where this agent's tool calls, model calls and messages are recorded (caller `agent:TYPE/KEY`).
+    audit: Option<crate::audit::AuditScope>,
 }
 
 impl Runtime {
@@ -627,34 +632,68 @@ impl AgentContext {
             .collect()
     }
 
-    /// Call a granted tool with JSON arguments; every failure is a message the agent can act on.
-    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<String, String> {
-        if !self.grants().tools.allows(name) {
-            return Err(format!(
-                "tool `{name}` is not granted to {} (allow.tools)",
-                self.id
-            ));
+    /// Record one event in the audit trail, if there is one.
+    fn audit(&self, event: &str, outcome: &str, detail: impl FnOnce() -> Value) {
+        if let Some(audit) = &self.audit {
+            audit.record(event, outcome, detail());
         }
-        let tool = self
-            .runtime
-            .tools
-            .tool(name)
-            .ok_or_else(|| format!("no tool `{name}`; tools.list shows the granted tools"))?;
-        let args: Value = serde_json::from_str(arguments)
-            .map_err(|e| format!("arguments of `{name}` are not JSON: {e}"))?;
-        let _slot = tool
-            .component
-            .gate
-            .enter()
-            .await
-            .map_err(|busy| busy.to_string())?;
+    }
+
+    /// Call a granted tool with JSON arguments; every failure is a message the agent can act on. Recorded as a
+    /// `tool.call` (the tool's own run is its `call` record).
+    pub async fn call_tool(&self, name: &str, arguments: &str) -> Result<String, String> {
+        let mut fuel = None;
+        let (outcome, result) = self.run_tool(name, arguments, &mut fuel).await;
+        self.audit("tool.call", &outcome, || {
+            let mut detail = json!({ "tool": name, "fuel": fuel });
+            if let Err(e) = &result {
+                detail["error"] = crate::audit::truncate(e.clone(), 1000).into();
+            }
+            detail
+        });
+        result
+    }
+
+    /// [`call_tool`](Self::call_tool), returning the audit outcome too and setting `fuel` when the tool ran.
+    async fn run_tool(
+        &self,
+        name: &str,
+        arguments: &str,
+        fuel: &mut Option<u64>,
+    ) -> (String, Result<String, String>) {
+        let fail = |kind: &str, e: String| (format!("error:{kind}"), Err(e));
+        if !self.grants().tools.allows(name) {
+            let denied = format!("tool `{name}` is not granted to {} (allow.tools)", self.id);
+            return ("denied".into(), Err(denied));
+        }
+        let Some(tool) = self.runtime.tools.tool(name) else {
+            let e = format!("no tool `{name}`; tools.list shows the granted tools");
+            return fail("unknown_tool", e);
+        };
+        let args: Value = match serde_json::from_str(arguments) {
+            Ok(args) => args,
+            Err(e) => {
+                let e = format!("arguments of `{name}` are not JSON: {e}");
+                return fail("invalid_arguments", e);
+            }
+        };
+        let _slot = match tool.component.gate.enter().await {
+            Ok(slot) => slot,
+            Err(busy) => return fail("busy", busy.to_string()),
+        };
         let report = tool
             .component
             .loaded
             .call(&self.runtime.engine, &tool.function, &args, None)
             .await;
         tracing::info!(agent = %self.id, tool = name, fuel = report.stats.fuel_consumed, "tool call");
-        match report.outcome {
+        *fuel = report.stats.fuel_consumed;
+        let outcome = match &report.outcome {
+            Ok(out) if out.is_err => "err".to_string(),
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error:{}", e.kind()),
+        };
+        let result = match report.outcome {
             Ok(out) if out.is_err => Err(format!(
                 "`{name}` returned an error: {}",
                 out.value["err"]
@@ -669,7 +708,8 @@ impl AgentContext {
                 .to_string()),
             Ok(out) => Ok(out.value.to_string()),
             Err(e) => Err(format!("`{name}` failed: {e}")),
-        }
+        };
+        (outcome, result)
     }
 
     fn loop_check(&self, target: &str) -> Result<u32, SendError> {
@@ -714,8 +754,43 @@ impl AgentContext {
         }
     }
 
-    /// `messaging.send`: deliver to `to` and wait for the reply.
+    /// `messaging.send`: deliver to `to` and wait for the reply. Recorded as a `message.send` when the message
+    /// is accepted or refused (the reply is the target's business: see its `call` record).
     pub async fn send(&mut self, to: &str, payload: String) -> Result<String, SendError> {
+        let accepted = self.accept_send(to, payload);
+        self.audit("message.send", send_outcome(&accepted), || {
+            let mut detail = json!({ "to": to });
+            match &accepted {
+                Ok((id, _)) => detail["message"] = id.as_str().into(),
+                Err(e) => detail["error"] = send_error_message(e).into(),
+            }
+            detail
+        });
+        let (_, receiver) = accepted?;
+        let wait = self
+            .runtime
+            .settings
+            .reply_timeout
+            .min(self.deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(wait, receiver).await {
+            Ok(Ok(Ok(reply))) => Ok(reply.unwrap_or_default()),
+            Ok(Ok(Err(e))) => Err(SendError::Failed(format!("`{to}` failed: {e}"))),
+            Ok(Err(_)) => Err(SendError::Failed(format!(
+                "`{to}` went away before replying"
+            ))),
+            Err(_) => Err(SendError::Timeout(format!(
+                "no reply from `{to}` within {} (the reply timeout, or what is left of this message's own timeout)",
+                humantime::format_duration(wait)
+            ))),
+        }
+    }
+
+    /// The checks and delivery of a `send`: the message id and where its outcome will come.
+    fn accept_send(
+        &mut self,
+        to: &str,
+        payload: String,
+    ) -> Result<(String, oneshot::Receiver<Outcome>), SendError> {
         if !self.grants().messaging.may_send(to) {
             return Err(SendError::Denied(format!(
                 "{} may not send to `{to}` (allow.messaging.send)",
@@ -747,31 +822,39 @@ impl AgentContext {
             payload,
             wants_reply: true,
         };
+        let id = message.id.clone();
         let receiver = self
             .runtime
             .deliver(message, true)
             .map_err(|e| SendError::Failed(e.to_string()))?
             .ok_or_else(|| SendError::Failed("no reply channel".into()))?;
-        let wait = self
-            .runtime
-            .settings
-            .reply_timeout
-            .min(self.deadline.saturating_duration_since(Instant::now()));
-        match tokio::time::timeout(wait, receiver).await {
-            Ok(Ok(Ok(reply))) => Ok(reply.unwrap_or_default()),
-            Ok(Ok(Err(e))) => Err(SendError::Failed(format!("`{to}` failed: {e}"))),
-            Ok(Err(_)) => Err(SendError::Failed(format!(
-                "`{to}` went away before replying"
-            ))),
-            Err(_) => Err(SendError::Timeout(format!(
-                "no reply from `{to}` within {} (the reply timeout, or what is left of this message's own timeout)",
-                humantime::format_duration(wait)
-            ))),
-        }
+        Ok((id, receiver))
     }
 
-    /// `messaging.publish`: deliver a copy to every subscriber, without waiting.
+    /// `messaging.publish`: deliver a copy to every subscriber, without waiting. Recorded as a
+    /// `message.publish`.
     pub async fn publish(&mut self, topic: &str, payload: String) -> Result<(), SendError> {
+        let published = self.publish_checked(topic, payload);
+        self.audit("message.publish", send_outcome(&published), || {
+            let mut detail = json!({ "topic": topic });
+            match &published {
+                Ok((id, subscribers)) => {
+                    detail["message"] = id.as_str().into();
+                    detail["subscribers"] = (*subscribers).into();
+                }
+                Err(e) => detail["error"] = send_error_message(e).into(),
+            }
+            detail
+        });
+        published.map(drop)
+    }
+
+    /// The checks and deliveries of a `publish`: the message id and how many subscriber types got a copy.
+    fn publish_checked(
+        &mut self,
+        topic: &str,
+        payload: String,
+    ) -> Result<(String, usize), SendError> {
         if !self.grants().messaging.may_publish(topic) {
             return Err(SendError::Denied(format!(
                 "{} may not publish on `{topic}` (allow.messaging.publish)",
@@ -794,6 +877,7 @@ impl AgentContext {
             .get(topic)
             .cloned()
             .unwrap_or_default();
+        let count = subscribers.len();
         for agent_type in subscribers {
             let message = Message {
                 id: format!("{id}.{agent_type}"),
@@ -809,11 +893,51 @@ impl AgentContext {
                 .deliver(message, false)
                 .map_err(|e| SendError::Failed(e.to_string()))?;
         }
-        Ok(())
+        Ok((id, count))
     }
 
-    /// `llm.chat`: call the model within this message's token and turn budgets.
+    /// `llm.chat`: call the model within this message's token and turn budgets. Recorded as an `llm.call`
+    /// (model and token counts, never the conversation).
     pub async fn chat(
+        &mut self,
+        messages: Vec<wit_llm::Message>,
+        use_tools: bool,
+        max_tokens: Option<u32>,
+    ) -> Result<wit_llm::Completion, wit_llm::Error> {
+        let result = self.chat_checked(messages, use_tools, max_tokens).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(wit_llm::Error::Denied(_)) => "denied",
+            Err(wit_llm::Error::BudgetExhausted(_)) => "error:budget_exhausted",
+            Err(wit_llm::Error::Failed(_)) => "error:failed",
+        };
+        self.audit("llm.call", outcome, || {
+            let mut detail = json!({
+                "model": self.grants().llm.model,
+                "served_by": self.runtime.llm.describe(),
+                "turn": self.turns,
+            });
+            match &result {
+                Ok(c) => {
+                    detail["prompt_tokens"] = c.usage.prompt_tokens.into();
+                    detail["completion_tokens"] = c.usage.completion_tokens.into();
+                    detail["finish_reason"] = c.finish_reason.as_str().into();
+                }
+                Err(
+                    wit_llm::Error::Denied(e)
+                    | wit_llm::Error::BudgetExhausted(e)
+                    | wit_llm::Error::Failed(e),
+                ) => {
+                    detail["error"] = crate::audit::truncate(e.clone(), 1000).into();
+                }
+            }
+            detail
+        });
+        result
+    }
+
+    /// [`chat`](Self::chat) without the audit record.
+    async fn chat_checked(
         &mut self,
         messages: Vec<wit_llm::Message>,
         use_tools: bool,
@@ -881,6 +1005,30 @@ impl AgentContext {
             },
             tokens_left: token_budget.saturating_sub(self.tokens),
         })
+    }
+}
+
+/// The audit outcome of a `send` or `publish`: `ok`, `denied` for an ACL refusal, else `error:<kind>`.
+fn send_outcome<T>(result: &Result<T, SendError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(SendError::Denied(_)) => "denied",
+        Err(SendError::UnknownTarget(_)) => "error:unknown_target",
+        Err(SendError::Timeout(_)) => "error:timeout",
+        Err(SendError::LoopDetected(_)) => "error:loop_detected",
+        Err(SendError::BudgetExhausted(_)) => "error:budget_exhausted",
+        Err(SendError::Failed(_)) => "error:failed",
+    }
+}
+
+fn send_error_message(e: &SendError) -> &str {
+    match e {
+        SendError::Denied(m)
+        | SendError::UnknownTarget(m)
+        | SendError::Timeout(m)
+        | SendError::LoopDetected(m)
+        | SendError::BudgetExhausted(m)
+        | SendError::Failed(m) => m,
     }
 }
 

@@ -4,6 +4,11 @@
 //! absolute paths and symlinks that lead out of a mount are refused by the host, whatever the guest asks for.
 //! Without a mount the guest sees no filesystem at all.
 //!
+//! With an audit trail, every `open-at` (how a guest opens any file or directory, reads and writes included) is
+//! recorded as an `fs.open` event with the guest path, the mode asked for and the outcome, refusals included;
+//! see [`crate::audit`]. Path operations that open nothing (`stat-at`, `readlink-at`, `create-directory-at`,
+//! `rename-at`, `unlink-file-at`, …) are not recorded.
+//!
 //! ```toml
 //! allow.fs = [{ host = "./data", guest = "/data", mode = "ro" }]
 //! ```
@@ -13,12 +18,19 @@ use crate::policy::{PolicyError, SourceText};
 use crate::sandbox::{HostState, InstanceBuilder};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use toml::Spanned;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::FsPerms;
-use wasmtime_wasi::filesystem::WasiFilesystem;
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem;
+use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as Preopens;
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+};
 
 /// The mounts granted to a component.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -109,6 +121,7 @@ impl Capability for FsGrant {
         filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(linker, |s| {
             wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(s)
         })?;
+        link_audited_opens(linker)?;
         Ok(&["wasi:filesystem/types", "wasi:filesystem/preopens"])
     }
 
@@ -132,5 +145,205 @@ impl Capability for FsGrant {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// The version of `wasi:filesystem` that `add_to_linker` defines; 0.2.x imports resolve to it.
+const TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// See [`TYPES`].
+const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
+
+/// Replace `descriptor.open-at` and `get-directories` with versions that record `fs.open` events when the
+/// instance has an audit trail. Without one they call the wasmtime-wasi implementations straight after a single
+/// `Option` check.
+fn link_audited_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = shadow_opens(linker);
+    linker.allow_shadowing(false);
+    linked
+}
+
+fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker
+        .instance(PREOPENS)?
+        .func_wrap("get-directories", |mut store, (): ()| {
+            let state = store.data_mut();
+            let dirs = Preopens::get_directories(&mut state.filesystem())?;
+            if state.audit.is_some() {
+                let paths = guest_paths(&mut state.table)?;
+                for (fd, name) in &dirs {
+                    paths.0.insert(fd.rep(), name.as_str().into());
+                }
+            }
+            Ok((dirs,))
+        })?;
+    linker.instance(TYPES)?.func_wrap_async(
+        "[method]descriptor.open-at",
+        |mut store,
+         (fd, path_flags, path, oflags, flags): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            Box::new(async move {
+                let Some(audit) = store.data().audit.clone() else {
+                    let mut fs = store.data_mut().filesystem();
+                    let opened =
+                        HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags).await;
+                    return Ok((wit_result(opened)?,));
+                };
+                let state = store.data_mut();
+                let base = guest_paths(&mut state.table)?
+                    .0
+                    .get(&fd.rep())
+                    .cloned()
+                    .unwrap_or_else(|| "?".into());
+                let guest_path = join_guest_path(&base, &path);
+                let mode = open_mode(oflags, flags);
+                let opened = HostDescriptor::open_at(
+                    &mut state.filesystem(),
+                    fd,
+                    path_flags,
+                    path,
+                    oflags,
+                    flags,
+                )
+                .await;
+                let opened = match opened {
+                    Ok(fd) => Ok(fd),
+                    Err(e) => match e.downcast() {
+                        Ok(code) => Err(code),
+                        Err(trap) => {
+                            let detail = serde_json::json!({ "path": guest_path, "mode": mode });
+                            audit.record("fs.open", "error:trap", detail);
+                            return Err(trap);
+                        }
+                    },
+                };
+                let mut detail = serde_json::json!({ "path": guest_path, "mode": mode });
+                let outcome = match &opened {
+                    Ok(new) => {
+                        let kind = match state.table.get(new)? {
+                            Descriptor::File(_) => "file",
+                            Descriptor::Dir(_) => "dir",
+                        };
+                        detail["kind"] = kind.into();
+                        guest_paths(&mut state.table)?
+                            .0
+                            .insert(new.rep(), guest_path.into());
+                        "ok".to_string()
+                    }
+                    Err(code) => {
+                        detail["error"] = code.name().into();
+                        match code {
+                            ErrorCode::NotPermitted | ErrorCode::Access => "denied".to_string(),
+                            other => format!("error:{}", other.name().replace('-', "_")),
+                        }
+                    }
+                };
+                audit.record("fs.open", &outcome, detail);
+                Ok((opened,))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// A filesystem result as the guest sees it: an error code, or a trap.
+fn wit_result<T>(result: FsResult<T>) -> wasmtime::Result<Result<T, ErrorCode>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => e.downcast().map(Err),
+    }
+}
+
+/// The guest path of every descriptor an audited instance was given, by table index. It lives in the instance's
+/// own resource table, so it goes away with the instance. Entries of dropped descriptors stay until their index
+/// is reused by another descriptor; every descriptor comes from `get-directories` or `open-at`, which both set
+/// theirs, so a live descriptor's entry is always its own.
+#[derive(Default)]
+struct GuestPaths(HashMap<u32, Arc<str>>);
+
+/// This instance's [`GuestPaths`], created on first use. It is pushed when the guest first asks for its
+/// preopens, early in its life, so the search (which stops at it) looks at few entries.
+fn guest_paths(table: &mut ResourceTable) -> wasmtime::Result<&mut GuestPaths> {
+    if !table.iter_mut().any(|e| e.is::<GuestPaths>()) {
+        table.push(GuestPaths::default())?;
+    }
+    table
+        .iter_mut()
+        .find_map(|e| e.downcast_mut::<GuestPaths>())
+        .ok_or_else(|| wasmtime::format_err!("the audit's guest paths vanished from the table"))
+}
+
+/// The guest path `rel` names from the directory at guest path `base`, as asked for (not normalized, so that an
+/// attempt to climb out with `..` shows in the record). Very long paths are cut.
+fn join_guest_path(base: &str, rel: &str) -> String {
+    let joined = match rel {
+        "" | "." => base.to_string(),
+        _ if base.ends_with('/') => format!("{base}{rel}"),
+        _ => format!("{base}/{rel}"),
+    };
+    crate::audit::truncate(joined, crate::audit::MAX_FIELD)
+}
+
+/// What an `open-at` asks for: `read`, `write`, `create`, `exclusive`, `truncate`, `directory`,
+/// `mutate-directory`.
+fn open_mode(oflags: OpenFlags, flags: DescriptorFlags) -> Vec<&'static str> {
+    let mut mode = Vec::new();
+    if flags.contains(DescriptorFlags::READ) {
+        mode.push("read");
+    }
+    if flags.contains(DescriptorFlags::WRITE) {
+        mode.push("write");
+    }
+    if oflags.contains(OpenFlags::CREATE) {
+        mode.push("create");
+    }
+    if oflags.contains(OpenFlags::EXCLUSIVE) {
+        mode.push("exclusive");
+    }
+    if oflags.contains(OpenFlags::TRUNCATE) {
+        mode.push("truncate");
+    }
+    if oflags.contains(OpenFlags::DIRECTORY) {
+        mode.push("directory");
+    }
+    if flags.contains(DescriptorFlags::MUTATE_DIRECTORY) {
+        mode.push("mutate-directory");
+    }
+    mode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_paths_join_as_asked() {
+        assert_eq!(join_guest_path("/data", "a/b.txt"), "/data/a/b.txt");
+        assert_eq!(join_guest_path("/", "etc"), "/etc");
+        assert_eq!(join_guest_path("/data", "."), "/data");
+        assert_eq!(
+            join_guest_path("/data", "../../etc/passwd"),
+            "/data/../../etc/passwd"
+        );
+    }
+
+    #[test]
+    fn open_modes_name_every_flag_asked_for() {
+        assert_eq!(
+            open_mode(
+                OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                DescriptorFlags::WRITE
+            ),
+            ["write", "create", "truncate"]
+        );
+        assert_eq!(
+            open_mode(OpenFlags::DIRECTORY, DescriptorFlags::READ),
+            ["read", "directory"]
+        );
     }
 }

@@ -7,6 +7,10 @@
 //! cannot leak data through lookups. Listening and accepting are never allowed; binding is allowed only to the
 //! wildcard address that an outbound connect uses implicitly.
 //!
+//! With an audit trail, every TCP connect and the first UDP send to each address are recorded as
+//! `socket.connect` events, refused binds and listens as `socket.bind` and `socket.listen`, and every name
+//! lookup as `dns.lookup`, allowed or denied (see [`crate::audit`]).
+//!
 //! ```toml
 //! allow.sockets = ["tcp://db.internal:5432", "udp://10.0.0.53:53"]
 //! ```
@@ -14,7 +18,7 @@
 use super::Capability;
 use crate::sandbox::{HostState, InstanceBuilder};
 use serde::Deserialize;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -118,7 +122,10 @@ impl fmt::Display for SocketEntry {
 #[derive(Debug, Default)]
 pub struct SocketRules {
     entries: Vec<SocketEntry>,
-    resolved: Mutex<HashSet<(Protocol, SocketAddr)>>,
+    /// Addresses allowed through a lookup, with the name that resolved to them.
+    resolved: Mutex<HashMap<(Protocol, SocketAddr), String>>,
+    /// UDP destinations already recorded in the audit trail (a send is checked per datagram).
+    audited_udp: Mutex<HashSet<SocketAddr>>,
 }
 
 impl SocketRules {
@@ -127,6 +134,7 @@ impl SocketRules {
         SocketRules {
             entries: grant.0.clone(),
             resolved: Mutex::default(),
+            audited_udp: Mutex::default(),
         }
     }
 
@@ -142,7 +150,10 @@ impl SocketRules {
         let mut resolved = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
         for entry in self.entries.iter().filter(|e| e.host == name) {
             for ip in ips {
-                resolved.insert((entry.protocol, SocketAddr::new(*ip, entry.port)));
+                resolved.insert(
+                    (entry.protocol, SocketAddr::new(*ip, entry.port)),
+                    name.clone(),
+                );
             }
         }
     }
@@ -160,7 +171,7 @@ impl SocketRules {
                 .resolved
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains(&(protocol, addr))
+                .contains_key(&(protocol, addr))
     }
 
     /// The decision for one socket operation.
@@ -177,6 +188,65 @@ impl SocketRules {
             tracing::info!(%addr, ?usage, "socket use denied");
         }
         allowed
+    }
+
+    /// Record the decision [`check`](Self::check) made for one socket operation: every TCP connect, the first
+    /// allowed UDP send to each address and every refused one, and refused binds, listens and accepts. Implicit
+    /// wildcard binds and UDP receives are not recorded.
+    pub fn audit(
+        &self,
+        audit: &crate::audit::AuditScope,
+        addr: SocketAddr,
+        usage: SocketAddrUse,
+        allowed: bool,
+    ) {
+        let (event, protocol) = match usage {
+            SocketAddrUse::TcpConnect => ("socket.connect", Protocol::Tcp),
+            SocketAddrUse::UdpSend => {
+                // Only allowed destinations are remembered: they are few (the grant's), refused ones are not.
+                let first = || {
+                    self.audited_udp
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(addr)
+                };
+                if allowed && !first() {
+                    return;
+                }
+                ("socket.connect", Protocol::Udp)
+            }
+            SocketAddrUse::TcpBind if !allowed => ("socket.bind", Protocol::Tcp),
+            SocketAddrUse::UdpBind if !allowed => ("socket.bind", Protocol::Udp),
+            SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => ("socket.listen", Protocol::Tcp),
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind | SocketAddrUse::UdpReceive => return,
+        };
+        let mut detail = serde_json::json!({
+            "protocol": match protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+            },
+            "addr": addr.ip().to_canonical().to_string(),
+            "port": addr.port(),
+        });
+        match usage {
+            SocketAddrUse::TcpListen => detail["use"] = "listen".into(),
+            SocketAddrUse::TcpAccept => detail["use"] = "accept".into(),
+            SocketAddrUse::TcpBind
+            | SocketAddrUse::TcpConnect
+            | SocketAddrUse::UdpBind
+            | SocketAddrUse::UdpSend
+            | SocketAddrUse::UdpReceive => {}
+        }
+        let canonical = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        if let Some(name) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(protocol, canonical))
+        {
+            detail["host"] = name.clone().into();
+        }
+        audit.record(event, if allowed { "ok" } else { "denied" }, detail);
     }
 }
 
@@ -221,12 +291,16 @@ impl Capability for SocketsGrant {
     fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
         let rules = Arc::new(SocketRules::new(self));
         let check = rules.clone();
+        let audit = builder.audit.clone();
         builder
             .wasi
             .allow_tcp(self.0.iter().any(|e| e.protocol == Protocol::Tcp))
             .allow_udp(self.0.iter().any(|e| e.protocol == Protocol::Udp))
             .socket_addr_check(move |addr, usage| {
                 let allowed = check.check(addr, usage);
+                if let Some(audit) = &audit {
+                    check.audit(audit, addr, usage, allowed);
+                }
                 Box::pin(async move { allowed })
             });
         builder.socket_rules = rules;
@@ -277,7 +351,7 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store, (network, name): (Resource<Network>, String)| {
             let state = store.data_mut();
             state.table.get(&network)?;
-            let result = match start_lookup(&state.socket_rules, name) {
+            let result = match start_lookup(&state.socket_rules, state.audit.as_ref(), name) {
                 Ok(lookup) => Ok(state.table.push(lookup)?),
                 Err(code) => Err(code),
             };
@@ -319,8 +393,13 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Begin a lookup of `name`, or refuse it. IP literals resolve to themselves without any query.
-fn start_lookup(rules: &Arc<SocketRules>, name: String) -> Result<NameLookup, ErrorCode> {
+/// Begin a lookup of `name`, or refuse it. IP literals resolve to themselves without any query (and are not
+/// recorded); every other name is recorded in `audit` as a `dns.lookup`, refused or with what it resolved to.
+fn start_lookup(
+    rules: &Arc<SocketRules>,
+    audit: Option<&crate::audit::AuditScope>,
+    name: String,
+) -> Result<NameLookup, ErrorCode> {
     let literal = name
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -330,18 +409,39 @@ fn start_lookup(rules: &Arc<SocketRules>, name: String) -> Result<NameLookup, Er
             state: LookupState::Done(Ok(VecDeque::from([ip]))),
         });
     }
+    // A name the guest chose may carry data it tries to smuggle out: kept, but cut to a sane length.
+    let recorded = || crate::audit::truncate(name.clone(), crate::audit::MAX_FIELD);
     if !rules.may_lookup(&name) {
         tracing::info!(%name, "name lookup denied: host not in allow.sockets");
+        if let Some(audit) = audit {
+            audit.record(
+                "dns.lookup",
+                "denied",
+                serde_json::json!({ "name": recorded() }),
+            );
+        }
         return Err(ErrorCode::AccessDenied);
     }
     let rules = rules.clone();
+    let audit = audit.map(|a| (a.clone(), recorded()));
     let task = tokio::spawn(async move {
-        let ips: Vec<IpAddr> = tokio::net::lookup_host((name.as_str(), 0))
-            .await
-            .map_err(|_| ErrorCode::NameUnresolvable)?
-            .map(|a| a.ip().to_canonical())
-            .collect();
+        let looked_up = tokio::net::lookup_host((name.as_str(), 0)).await;
+        let ips: Vec<IpAddr> = match looked_up {
+            Ok(addrs) => addrs.map(|a| a.ip().to_canonical()).collect(),
+            Err(_) => {
+                if let Some((audit, name)) = &audit {
+                    let detail = serde_json::json!({ "name": name });
+                    audit.record("dns.lookup", "error:name_unresolvable", detail);
+                }
+                return Err(ErrorCode::NameUnresolvable);
+            }
+        };
         rules.record_lookup(&name, &ips);
+        if let Some((audit, name)) = &audit {
+            let addresses: Vec<String> = ips.iter().map(ToString::to_string).collect();
+            let detail = serde_json::json!({ "name": name, "addresses": addresses });
+            audit.record("dns.lookup", "ok", detail);
+        }
         Ok(ips)
     });
     Ok(NameLookup {
@@ -405,5 +505,70 @@ mod tests {
         assert!(rules.may_lookup("DB.test") && !rules.may_lookup("evil.test"));
         rules.record_lookup("db.test", &[db.ip()]);
         assert!(rules.check(db, SocketAddrUse::TcpConnect));
+    }
+
+    #[test]
+    fn audits_connects_first_udp_sends_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let scope = crate::audit::AuditScope {
+            log: Arc::new(crate::audit::AuditLog::open(&path, crate::audit::Fsync::Never).unwrap()),
+            component: "net".into(),
+            sha256: "00".into(),
+            caller: "test".into(),
+        };
+        let grant = SocketsGrant(vec![
+            "tcp://db.test:5432".parse().unwrap(),
+            "udp://127.0.0.1:53".parse().unwrap(),
+        ]);
+        let rules = SocketRules::new(&grant);
+        let db: SocketAddr = "10.0.0.9:5432".parse().unwrap();
+        rules.record_lookup("db.test", &[db.ip()]);
+        let dns: SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let uses = [
+            (db, SocketAddrUse::TcpBind),
+            ("0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind),
+            (db, SocketAddrUse::TcpConnect),
+            ("10.0.0.9:22".parse().unwrap(), SocketAddrUse::TcpConnect),
+            (dns, SocketAddrUse::UdpSend),
+            (dns, SocketAddrUse::UdpSend),
+            (dns, SocketAddrUse::UdpReceive),
+            ("127.0.0.1:54".parse().unwrap(), SocketAddrUse::UdpSend),
+            ("127.0.0.1:54".parse().unwrap(), SocketAddrUse::UdpSend),
+            ("0.0.0.0:8080".parse().unwrap(), SocketAddrUse::TcpListen),
+        ];
+        for (addr, usage) in uses {
+            let allowed = rules.check(addr, usage);
+            rules.audit(&scope, addr, usage, allowed);
+        }
+        let records = crate::audit::read(&path).unwrap();
+        let seen: Vec<(String, String, u64, Option<String>)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["event"].as_str().unwrap().to_string(),
+                    r["outcome"].as_str().unwrap().to_string(),
+                    r["detail"]["port"].as_u64().unwrap(),
+                    r["detail"]["host"].as_str().map(str::to_string),
+                )
+            })
+            .collect();
+        let row = |e: &str, o: &str, p: u64, h: Option<&str>| {
+            (e.to_string(), o.to_string(), p, h.map(str::to_string))
+        };
+        assert_eq!(
+            seen,
+            [
+                // A bind to a named address is refused; the implicit wildcard bind is not recorded.
+                row("socket.bind", "denied", 5432, Some("db.test")),
+                row("socket.connect", "ok", 5432, Some("db.test")),
+                row("socket.connect", "denied", 22, None),
+                // Allowed UDP sends once per address, refused ones every time; receives never.
+                row("socket.connect", "ok", 53, None),
+                row("socket.connect", "denied", 54, None),
+                row("socket.connect", "denied", 54, None),
+                row("socket.listen", "denied", 8080, None),
+            ]
+        );
     }
 }

@@ -22,13 +22,17 @@ pub enum Cmd {
         /// A policy whose `[audit] path` names the log.
         #[arg(long, visible_alias = "policy", value_name = "are.toml")]
         config: Option<PathBuf>,
-        /// Only records of this component.
+        /// Only records of this component (or agent type).
         #[arg(long)]
         component: Option<String>,
+        /// Only events of this kind: `fs.open`, or a pattern ending in `*` such as `socket.*`.
+        #[arg(long)]
+        event: Option<String>,
         /// Only denials.
         #[arg(long)]
         denied: bool,
-        /// Only records at or after this time (RFC 3339, e.g. 2026-11-25T10:00:00Z).
+        /// Only records at or after this time: RFC 3339 in UTC (e.g. 2026-11-25T10:00:00Z), or a duration back
+        /// from now (e.g. 15m, 2h).
         #[arg(long)]
         since: Option<String>,
         /// Print the records as JSON Lines.
@@ -68,6 +72,7 @@ impl Cmd {
                 file,
                 config,
                 component,
+                event,
                 denied,
                 since,
                 json,
@@ -88,16 +93,19 @@ impl Cmd {
                         "name the audit log: `are audit show FILE` or `--config are.toml`"
                     ),
                 };
-                let since = since
-                    .map(|s| {
-                        humantime::parse_rfc3339_weak(&s)
-                            .map_err(|e| anyhow::anyhow!("--since {s:?}: {e}"))
-                    })
-                    .transpose()?;
+                let since = since.map(|s| parse_since(&s)).transpose()?;
                 let records = read(&file)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
                 for r in records {
                     if component.as_deref().is_some_and(|c| r["component"] != c) {
+                        continue;
+                    }
+                    if event.as_deref().is_some_and(|pattern| {
+                        !are::caps::matches_pattern(
+                            pattern,
+                            r["event"].as_str().unwrap_or_default(),
+                        )
+                    }) {
                         continue;
                     }
                     if denied && r["outcome"] != "denied" {
@@ -115,8 +123,8 @@ impl Cmd {
                         println!("{r}");
                     } else {
                         println!(
-                            "{:>6} {} {:<17} {:<12} {:<22} {:<10} {}",
-                            r["seq"],
+                            "{:>6} {} {:<17} {:<12} {:<22} {:<14} {}",
+                            r["seq"].to_string(),
                             r["time"].as_str().unwrap_or_default(),
                             r["event"].as_str().unwrap_or_default(),
                             r["component"].as_str().unwrap_or_default(),
@@ -130,4 +138,19 @@ impl Cmd {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from now.
+fn parse_since(s: &str) -> anyhow::Result<std::time::SystemTime> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return Ok(t);
+    }
+    let ago = humantime::parse_duration(s).map_err(|_| {
+        anyhow::anyhow!(
+            "--since {s:?}: neither an RFC 3339 time (2026-11-25T10:00:00Z) nor a duration (15m)"
+        )
+    })?;
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| anyhow::anyhow!("--since {s:?}: too far back"))
 }

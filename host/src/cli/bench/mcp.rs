@@ -84,14 +84,6 @@ pub struct Opts {
     /// Timeout of the hostile tool.
     #[arg(long, default_value = "100ms")]
     hostile_timeout: humantime::Duration,
-    /// Where the example components are.
-    #[arg(long, value_name = "DIR", default_value_os_t = default_tools_dir())]
-    tools_dir: PathBuf,
-}
-
-/// Where `cargo build -p are-tests` puts the example components, in the checkout this binary was built from.
-fn default_tools_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests/wasm32-wasip2/release")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -364,7 +356,7 @@ fn error_list(kinds: &BTreeMap<&'static str, ErrorCount>) -> String {
 
 impl Opts {
     /// Run every (transport, clients) combination.
-    pub async fn run(self) -> anyhow::Result<Report> {
+    pub async fn run(self, tools_dir: &Path) -> anyhow::Result<Report> {
         ensure!(
             !self.duration.is_zero() && *self.duration <= MAX_DURATION,
             "--duration must be more than 0 and at most {}",
@@ -379,7 +371,7 @@ impl Opts {
                 && *self.hostile_timeout <= Duration::from_secs(10),
             "--hostile-timeout must be between 1ms and 10s"
         );
-        let setup = self.setup()?;
+        let setup = self.setup(tools_dir)?;
         let transports: &[Transport] = match self.transport {
             TransportChoice::Stdio => &[Transport::Stdio],
             TransportChoice::Http => &[Transport::Http],
@@ -414,7 +406,7 @@ impl Opts {
     }
 
     /// Find the components, write the temporary policy, and prepare the requests.
-    fn setup(&self) -> anyhow::Result<Setup> {
+    fn setup(&self, tools_dir: &Path) -> anyhow::Result<Setup> {
         let (component, _) = self.tool.split_once('.').with_context(|| {
             format!(
                 "--tool {}: expected `component.function`, e.g. text.word-count",
@@ -425,7 +417,7 @@ impl Opts {
             component != HOSTILE_COMPONENT,
             "--tool: `{HOSTILE_COMPONENT}` is the hostile tool; pick a benign one and add --hostile"
         );
-        let source = find_component(&self.tools_dir, component)?;
+        let source = find_component(tools_dir, component)?;
         let arguments: Value = match &self.args {
             Some(text) => serde_json::from_str(text).context("--args is not valid JSON")?,
             None => default_arguments(&self.tool),
@@ -442,7 +434,7 @@ impl Opts {
         }
         components.insert(component.to_string(), benign.into());
         if self.hostile {
-            let source = find_component(&self.tools_dir, HOSTILE_COMPONENT)?;
+            let source = find_component(tools_dir, HOSTILE_COMPONENT)?;
             let mut hostile = toml::Table::new();
             hostile.insert("source".into(), path_string(&source)?.into());
             hostile.insert(
