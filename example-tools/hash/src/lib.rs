@@ -163,7 +163,10 @@ mod tests {
     fn hashes_repeated_data_without_building_it() {
         let data = b"0123456789abcdef".repeat(64);
         let whole = data.repeat(3);
-        assert_eq!(sha256_repeat(&data, 3), <[u8; 32]>::from(Sha256::digest(&whole)));
+        assert_eq!(
+            sha256_repeat(&data, 3),
+            <[u8; 32]>::from(Sha256::digest(&whole))
+        );
         assert_eq!(Hash::sha256_repeat(data, 0), EMPTY_SHA256);
     }
 
