@@ -1,7 +1,7 @@
 //! The one `wasmtime::Engine` of a process: fuel metering, epoch interruption driven by a ticker thread, and an
 //! optional pooling allocator.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ impl AreEngine {
         // WASI 0.2 components called synchronously; a component using streams or futures then fails to load
         // with "uses a WebAssembly feature this runtime does not enable". Engines allocating on demand (`are
         // call`, `are inspect`, agents) keep it, so that such functions are still described and refused by name.
-        if config.pooling.is_some() && std::env::var_os("ARE_EXP_OLD_CONCURRENCY").is_none() {
+        if config.pooling.is_some() {
             c.concurrency_support(false);
         }
         c.memory_init_cow(config.memory_init_cow);
@@ -98,9 +98,7 @@ impl AreEngine {
             // Where the kernel can list the pages an instance wrote (PAGEMAP_SCAN, Linux 6.7+), a freed slot
             // gets only those pages reset by hand and stays resident: the next instance in it takes no page
             // faults and no `madvise`. Elsewhere slots are decommitted as before.
-            if std::env::var_os("ARE_EXP_OLD_POOL").is_none()
-                && wasmtime::PoolingAllocationConfig::is_pagemap_scan_available()
-            {
+            if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
                 p.pagemap_scan(wasmtime::Enabled::Yes)
                     .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
                     .table_keep_resident(KEEP_RESIDENT_TABLE);
@@ -128,12 +126,9 @@ impl AreEngine {
 
     /// Keep the epoch advancing until the returned guard is dropped. Hold one per running call.
     pub fn activate_epochs(&self) -> EpochGuard {
-        if !self.config.epochs {
-            return EpochGuard { ticker: None };
-        }
         self.ticker.enter();
         EpochGuard {
-            ticker: Some(self.ticker.clone()),
+            ticker: self.ticker.clone(),
         }
     }
 
@@ -158,27 +153,16 @@ impl AreEngine {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one call is running, keeps ticking for
-/// [`IDLE_TICKS`] after the last one ends, then parks until the next.
-///
-/// Lingering before parking means that calls made one after the other find the ticker awake: starting a call
-/// is then two atomic operations, not a wake-up of a parked thread (a futex call, and the other core woken)
-/// per call (see BENCHMARKS.md).
+/// Advances the engine's epoch every [`EPOCH_TICK`] while at least one call is running, and parks otherwise.
 struct EpochTicker {
     active: AtomicUsize,
-    /// Set while the ticker is parked, or about to park.
-    parked: AtomicBool,
     thread: Mutex<Option<Thread>>,
 }
-
-/// Ticks with no call running before the ticker parks.
-const IDLE_TICKS: u32 = 50;
 
 impl EpochTicker {
     fn start(engine: &Engine) -> Arc<EpochTicker> {
         let ticker = Arc::new(EpochTicker {
             active: AtomicUsize::new(0),
-            parked: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
         let weak: EngineWeak = engine.weak();
@@ -198,9 +182,7 @@ impl EpochTicker {
     }
 
     fn run(engine: EngineWeak, state: std::sync::Weak<EpochTicker>) {
-        let old = std::env::var_os("ARE_EXP_OLD_TICKER").is_some();
         let mut next = Instant::now();
-        let mut idle = 0u32;
         loop {
             let Some(ticker) = state.upgrade() else {
                 return;
@@ -208,25 +190,12 @@ impl EpochTicker {
             let Some(engine) = engine.upgrade() else {
                 return;
             };
-            if ticker.active.load(Ordering::SeqCst) == 0 {
-                idle += 1;
-            } else {
-                idle = 0;
+            if ticker.active.load(Ordering::Acquire) == 0 {
+                drop((ticker, engine));
+                std::thread::park_timeout(Duration::from_secs(1));
+                next = Instant::now();
+                continue;
             }
-            if idle > if old { 0 } else { IDLE_TICKS } {
-                // Announce the park, then look again: a call starting in between either sees `parked` and
-                // unparks us, or is seen here (both sides use SeqCst).
-                ticker.parked.store(true, Ordering::SeqCst);
-                if ticker.active.load(Ordering::SeqCst) == 0 {
-                    drop((ticker, engine));
-                    std::thread::park_timeout(Duration::from_secs(1));
-                    next = Instant::now();
-                    continue;
-                }
-                ticker.parked.store(false, Ordering::SeqCst);
-                idle = 0;
-            }
-            ticker.parked.store(false, Ordering::SeqCst);
             engine.increment_epoch();
             drop((ticker, engine));
             next += EPOCH_TICK;
@@ -240,8 +209,7 @@ impl EpochTicker {
     }
 
     fn enter(&self) {
-        if self.active.fetch_add(1, Ordering::SeqCst) == 0
-            && self.parked.load(Ordering::SeqCst)
+        if self.active.fetch_add(1, Ordering::AcqRel) == 0
             && let Some(thread) = &*self.thread.lock().unwrap_or_else(|e| e.into_inner())
         {
             thread.unpark();
@@ -251,20 +219,37 @@ impl EpochTicker {
 
 /// Keeps the epoch ticking while alive; see [`AreEngine::activate_epochs`].
 pub struct EpochGuard {
-    ticker: Option<Arc<EpochTicker>>,
+    ticker: Arc<EpochTicker>,
 }
 
 impl Drop for EpochGuard {
     fn drop(&mut self) {
-        if let Some(ticker) = &self.ticker {
-            ticker.active.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.ticker.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooling_and_copying_engines_build() {
+        let pooling = AreEngine::new(EngineConfig {
+            pooling: Some(PoolingConfig {
+                max_instances: 4,
+                max_memory: 1 << 20,
+            }),
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let copying = AreEngine::new(EngineConfig {
+            memory_init_cow: false,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        assert!(pooling.config().pooling.is_some());
+        assert!(!copying.config().memory_init_cow);
+    }
 
     #[test]
     fn fingerprint_is_stable_and_tracks_configuration() {

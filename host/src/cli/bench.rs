@@ -256,7 +256,7 @@ impl Opts {
 fn mcp_defaults(quick: bool) -> anyhow::Result<mcp::Opts> {
     use clap::{Args as _, FromArgMatches as _};
     let (duration, warmup, calls) = if quick {
-        ("150ms", "50ms", "3000")
+        ("300ms", "50ms", "5000")
     } else {
         ("2s", "300ms", "200000")
     };
