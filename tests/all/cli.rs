@@ -83,31 +83,9 @@ fn fails(out: &Output, expected: &str) {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
 
-/// A component implementing the single world of `wit`, whose functions trap when called.
-fn dummy_component(wit: &str) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let package = resolve.push_str("test.wit", wit).expect("test WIT parses");
-    let world = resolve.select_world(&[package], None).expect("one world");
-    let mut module =
-        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("metadata embeds");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module is valid")
-        .validate(true)
-        .encode()
-        .expect("component encodes")
-}
-
 fn write_component(dir: &Path, name: &str, wit: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, dummy_component(wit)).expect("write component");
+    std::fs::write(&path, crate::common::component_from_wit(wit)).expect("write component");
     path
 }
 

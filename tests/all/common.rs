@@ -285,3 +285,28 @@ impl Drop for TcpSink {
         self.task.abort();
     }
 }
+
+/// A component implementing the single world of `wit`, whose functions trap when called (for describing,
+/// schemas and loading; never for calling).
+pub fn component_from_wit(wit: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve
+        .push_str("test.wit", wit)
+        .unwrap_or_else(|e| panic!("test WIT does not parse: {e:#}\n{wit}"));
+    let world = resolve.select_world(&[package], None).expect("one world");
+    let mut module =
+        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("metadata embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module is valid")
+        .validate(true)
+        .encode()
+        .unwrap_or_else(|e| panic!("component does not encode: {e:#}\n{wit}"))
+}

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::component_from_wit;
 use are::component::{LoadError, read_component, validate};
 use are::describe::{ComponentDescription, ExportedFunction};
 use are::policy::{
@@ -22,7 +23,7 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 use wasmtime::component::Val;
-use wit_parser::{Resolve, Type};
+use wit_parser::Type;
 
 /// `default_cases` cases, unless `PROPTEST_CASES` says otherwise; failures are reported, not persisted (a found
 /// case becomes a named regression test instead).
@@ -260,30 +261,6 @@ fn render_world(types: &[Ty]) -> String {
     }
     wit.push_str("}\n\nworld props {\n    export api;\n}\n");
     wit
-}
-
-/// A component implementing the single world of `wit`, with trapping bodies.
-fn component_from_wit(wit: &str) -> Vec<u8> {
-    let mut resolve = Resolve::default();
-    let package = resolve
-        .push_str("props.wit", wit)
-        .unwrap_or_else(|e| panic!("generated WIT does not parse: {e:#}\n{wit}"));
-    let world = resolve.select_world(&[package], None).expect("one world");
-    let mut module =
-        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("metadata embeds");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module is valid")
-        .validate(true)
-        .encode()
-        .unwrap_or_else(|e| panic!("component does not encode: {e:#}\n{wit}"))
 }
 
 fn boxed(val: Val) -> Box<Val> {
