@@ -7,6 +7,8 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, EngineWeak};
 
+mod stacks;
+
 /// How often the epoch advances while a call is running. A runaway guest is stopped at most one tick after its
 /// deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -104,6 +106,9 @@ impl AreEngine {
                     .table_keep_resident(KEEP_RESIDENT_TABLE);
             }
             c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
+        } else {
+            // Each long-lived store keeps its fiber stack; one mapping per stack instead of two (engine/stacks.rs).
+            c.with_host_stack(Arc::new(stacks::GuardedStacks::new()));
         }
         let engine = Engine::new(&c).map_err(anyhow::Error::from)?;
         let ticker = EpochTicker::start(&engine);
