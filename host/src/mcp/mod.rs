@@ -1,6 +1,7 @@
 //! `are serve`: every tool of a policy over the Model Context Protocol (rmcp), on stdio or Streamable HTTP,
 //! with the grants and meters of the policy applied to every call.
 
+pub mod guest_threads;
 pub mod http;
 pub mod metrics;
 pub mod server;

@@ -42,6 +42,8 @@ pub struct McpServer {
     audit: Option<crate::audit::AuditSink>,
     /// Call counters and histograms, for `/metrics`.
     pub metrics: super::metrics::Metrics,
+    /// Where tool calls run, apart from the protocol's threads.
+    guests: super::guest_threads::GuestThreads,
 }
 
 /// Why the server could not start.
@@ -61,6 +63,9 @@ pub enum StartError {
     /// The `[audit]` log cannot be opened.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
+    /// The threads for tool calls cannot be started.
+    #[error("cannot start the threads that run tool calls: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl McpServer {
@@ -96,6 +101,7 @@ impl McpServer {
                 }
             }),
             metrics: super::metrics::Metrics::default(),
+            guests: super::guest_threads::GuestThreads::start()?,
         };
         let mut components = BTreeMap::new();
         for (name, c) in &policy.components {
@@ -200,7 +206,7 @@ impl McpServer {
     /// # Errors
     /// Protocol errors: an unknown tool or arguments that do not fit its input schema (`-32602`).
     pub async fn call_tool(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         args: Value,
         session: &str,
@@ -215,30 +221,43 @@ impl McpServer {
             )
         })?;
         drop(catalog);
-        let started = Instant::now();
-        let component = tool.component.clone();
-        let permit = component.gate.enter().await;
-        let report = match permit {
-            Err(busy) => {
-                self.metrics.record_busy(name);
-                return Ok(ToolOutcome::failed("busy", busy.to_string()));
-            }
-            Ok(_permit) => match component.settings.mode {
-                InstanceMode::Fresh => {
-                    component
-                        .loaded
-                        .call(&self.engine, &tool.function, &args, None)
-                        .await
+        let server = Arc::clone(self);
+        let session = session.to_string();
+        let call = async move {
+            let started = Instant::now();
+            let component = tool.component.clone();
+            let report = match component.gate.enter().await {
+                Err(busy) => {
+                    server.metrics.record_busy(&tool.tool.name);
+                    return Ok(ToolOutcome::failed("busy", busy.to_string()));
                 }
-                InstanceMode::Session => {
-                    self.sessions
-                        .call(&self.engine, &component, &tool.function, &args, session)
-                        .await
-                }
-            },
+                Ok(_permit) => match component.settings.mode {
+                    InstanceMode::Fresh => {
+                        component
+                            .loaded
+                            .call(&server.engine, &tool.function, &args, None)
+                            .await
+                    }
+                    InstanceMode::Session => {
+                        server
+                            .sessions
+                            .call(&server.engine, &component, &tool.function, &args, &session)
+                            .await
+                    }
+                },
+            };
+            server
+                .metrics
+                .record(&tool.tool.name, &report, started.elapsed());
+            outcome(&tool, report)
         };
-        self.metrics.record(name, &report, started.elapsed());
-        outcome(&tool, report)
+        self.guests.run(call).await.unwrap_or_else(|e| {
+            tracing::error!(tool = name, "a tool call ended abnormally: {e}");
+            Err(ErrorData::internal_error(
+                format!("tool `{name}`: the call ended abnormally ({e}); the server keeps serving other calls"),
+                None,
+            ))
+        })
     }
 
     /// Forget everything kept for `session`: its instances and its log level.
@@ -444,9 +463,37 @@ fn level_rank(level: LoggingLevel) -> u8 {
 pub async fn serve_stdio(server: Arc<McpServer>) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let running = Handler(server)
-        .serve(rmcp::transport::stdio())
+        .serve(stdio_transport())
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the MCP session on stdio: {e}"))?;
     running.waiting().await?;
     Ok(())
+}
+
+/// stdin and stdout as the session's byte streams. Where they are pipes (how MCP clients start a server), they
+/// are read and written through tokio's reactor; tokio's `stdin()`/`stdout()`, which work for anything, hand every
+/// read and write to a blocking-pool thread, a thread hand-off per message each way (BENCHMARKS.md).
+fn stdio_transport() -> (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Receiver::from_owned_fd);
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Sender::from_owned_fd);
+    let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match input {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match output {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
 }
