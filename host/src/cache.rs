@@ -38,8 +38,10 @@ pub enum CacheOutcome {
 /// What `are cache clear` removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cleared {
-    /// Files removed.
+    /// Precompiled components removed.
     pub files: u64,
+    /// Downloaded component sources (`https://`, `oci://`) and OCI manifests removed from `sources/`.
+    pub sources: u64,
     /// Bytes freed.
     pub bytes: u64,
 }
@@ -143,7 +145,8 @@ impl CompileCache {
         })
     }
 
-    /// Remove every cached entry.
+    /// Remove every cached entry: precompiled components, and the downloads of remote sources (fetched again, and
+    /// checked against their pins, when next needed).
     ///
     /// # Errors
     /// When the directory exists but cannot be read or emptied.
@@ -159,17 +162,27 @@ impl CompileCache {
             if !fingerprint_dir.is_dir() {
                 continue;
             }
+            let sources = fingerprint_dir.file_name().is_some_and(|n| n == "sources");
             for entry in std::fs::read_dir(&fingerprint_dir)? {
                 let entry = entry?;
-                let path = entry.path();
-                let is_ours = path.extension().is_some_and(|e| e == "cwasm")
-                    || path
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"));
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let temporary = name.starts_with(".tmp-");
+                let is_ours = if sources {
+                    temporary
+                        || (name.starts_with("sha256-") && name.ends_with(".wasm"))
+                        || (name.starts_with("manifest-sha256-") && name.ends_with(".json"))
+                } else {
+                    temporary || name.ends_with(".cwasm")
+                };
                 if is_ours {
                     cleared.bytes += entry.metadata().map_or(0, |m| m.len());
-                    std::fs::remove_file(&path)?;
-                    cleared.files += 1;
+                    std::fs::remove_file(entry.path())?;
+                    if sources {
+                        cleared.sources += 1;
+                    } else {
+                        cleared.files += 1;
+                    }
                 }
             }
             let _ = std::fs::remove_dir(&fingerprint_dir);

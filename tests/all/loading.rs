@@ -491,11 +491,28 @@ fn the_cache_commands_show_and_clear_the_cache() {
         second.stderr
     );
     assert_eq!(cwasm_files(&cache_dir).len(), 1);
+    // Downloads of remote sources go too; anything else in the cache directory stays.
+    let sources = cache_dir.join("sources");
+    std::fs::create_dir_all(&sources).unwrap();
+    let downloaded = [
+        format!("sha256-{}.wasm", "ab".repeat(32)),
+        format!("manifest-sha256-{}.json", "cd".repeat(32)),
+        ".tmp-123-4".to_string(),
+    ];
+    for name in &downloaded {
+        std::fs::write(sources.join(name), b"data").unwrap();
+    }
+    std::fs::write(sources.join("notes.txt"), b"mine").unwrap();
 
     let out = run_cached(&cache_dir, &["cache", "clear"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for name in &downloaded {
+        assert!(!sources.join(name).exists(), "{name} removed");
+    }
+    assert!(sources.join("notes.txt").exists(), "other files stay");
     assert!(
-        out.stdout.starts_with("removed 1 cached component(s), ")
+        out.stdout
+            .starts_with("removed 1 cached component(s) and 3 downloaded source(s), ")
             && out
                 .stdout
                 .trim_end()
@@ -508,7 +525,7 @@ fn the_cache_commands_show_and_clear_the_cache() {
     let out = run_cached(&cache_dir, &["cache", "clear"]);
     assert!(
         out.stdout
-            .starts_with("removed 0 cached component(s), 0 B freed"),
+            .starts_with("removed 0 cached component(s) and 0 downloaded source(s), 0 B freed"),
         "{}",
         out.stdout
     );

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Remove every precompiled component.
+    /// Remove every precompiled component and every downloaded remote source.
     Clear,
     /// Print the cache directory (`$ARE_CACHE_DIR`, else the user cache dir).
     Dir,
@@ -19,8 +19,9 @@ impl Cmd {
             Cmd::Clear => {
                 let cleared = cache.clear()?;
                 println!(
-                    "removed {} cached component(s), {} freed, from {}",
+                    "removed {} cached component(s) and {} downloaded source(s), {} freed, from {}",
                     cleared.files,
+                    cleared.sources,
                     fmt_bytes(cleared.bytes),
                     cache.dir().display()
                 );
