@@ -42,7 +42,7 @@
 //! A remote source without a pin is refused (the error gives the digest to pin) unless `are` runs with
 //! `--allow-unpinned`. Downloads are cached by digest under `$ARE_CACHE_DIR/sources/`, so a pinned source is fetched
 //! once and then loaded offline. Plain `http://` is refused except to a loopback IP literal (`http://127.0.0.1:…`,
-//! for tests). Agent types (`[agent.TYPE]`) take local sources only for now.
+//! for tests). Agent types (`[agent.TYPE]`) take the same sources.
 
 use crate::caps::Grants;
 use serde::de::{self, Deserializer, Visitor};
@@ -563,16 +563,8 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in file.agent {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
-            if crate::source::Source::is_remote_text(agent.source.get_ref()) {
-                return Err(source.error(
-                    agent.source.span(),
-                    format!(
-                        "agent `{}`: remote sources are not supported for agent types yet; download the \
-                         component and give its path (with `sha256` to pin it)",
-                        name.get_ref()
-                    ),
-                ));
-            }
+            crate::source::Source::parse(agent.source.get_ref())
+                .map_err(|e| source.error(agent.source.span(), e.to_string()))?;
             agent.allow.validate(base_dir, &source)?;
             agents.insert(name.into_inner(), agent);
         }
@@ -771,10 +763,18 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("plain http is refused"), "{err}");
-        let err = parse("[agent.a]\nsource = \"oci://ghcr.io/a/b:1\"\n")
+        let p = parse("[agent.a]\nsource = \"oci://ghcr.io/a/b:1\"\n").unwrap();
+        assert_eq!(
+            p.resolve_source(p.agents["a"].source.get_ref()),
+            PathBuf::from("oci://ghcr.io/a/b:1")
+        );
+        let err = parse("[agent.a]\nsource = \"http://example.com/a.wasm\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not supported for agent types"), "{err}");
+        assert!(
+            err.starts_with("are.toml:2:10: invalid component source"),
+            "{err}"
+        );
     }
 
     #[test]

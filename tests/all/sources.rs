@@ -1,9 +1,11 @@
 //! Component sources (`are::source`): pins are checked before compiling, `http(s)://` downloads are cached by digest
 //! and reused offline, `oci://` references come from a registry (a tiny OCI distribution server in this file),
-//! unpinned remote sources are refused unless `--allow-unpinned`, and plain `http://` goes only to loopback.
+//! unpinned remote sources are refused unless `--allow-unpinned`, plain `http://` goes only to loopback, and agent
+//! types load from the same sources.
 
 use crate::cli::output;
 use crate::common::{are, engine, tempdir};
+use are::agent::AgentRuntime;
 use are::cache::CompileCache;
 use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use are::policy::{LimitsSection, Policy, Sha256Pin};
@@ -804,4 +806,74 @@ fn a_policy_component_spec_keeps_its_remote_source() {
     let spec = ComponentSpec::from_policy(&policy, "web", LimitsSection::default()).unwrap();
     assert_eq!(spec.path, PathBuf::from("https://example.com/t/web.wasm"));
     assert!(Source::from_path(&spec.path).unwrap().is_remote());
+}
+
+/// Agent types take remote sources too: a pinned download becomes an agent that answers, `policy check` reads
+/// agent sources as well, and a wrong pin stops the runtime from starting, naming the agent type.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_type_loads_from_a_pinned_download() {
+    let dir = tempdir();
+    let probe = std::fs::read(are_tests::guest("agent-probe").wasm_path()).unwrap();
+    let server = FileServer::start(HashMap::from([(
+        "/agents/probe.wasm".to_string(),
+        Response::ok("application/wasm", probe.clone()),
+    )]));
+    let url = server.url("/agents/probe.wasm");
+    let cache_dir = dir.path().join("cache");
+    let policy_path = dir.path().join("are.toml");
+    let write_policy = |pin: &[u8; 32]| {
+        std::fs::write(
+            &policy_path,
+            format!(
+                "[agent.probe]\nsource = \"{url}\"\nsha256 = \"{}\"\n",
+                hex(pin)
+            ),
+        )
+        .unwrap();
+        Policy::load(&policy_path).unwrap()
+    };
+
+    let policy = write_policy(&digest(&probe));
+    let runtime = AgentRuntime::start(&policy, engine().clone(), &CompileCache::new(&cache_dir))
+        .expect("an agent type from a pinned download starts");
+    let (_, reply) = runtime.send("probe/a", r#"{"op": "whoami"}"#).unwrap();
+    let reply = reply.await.unwrap().unwrap().unwrap_or_default();
+    let me: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(me["id"], "probe/a");
+    drop(runtime);
+    assert_eq!(server.requests(), ["GET /agents/probe.wasm"]);
+
+    let out = are_in(
+        &cache_dir,
+        &["policy", "check", policy_path.to_str().unwrap()],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .ends_with("ok, 0 component(s), 1 agent type(s)\n"),
+        "{}",
+        out.stdout
+    );
+
+    let mut wrong = digest(&probe);
+    wrong[0] ^= 1;
+    let policy = write_policy(&wrong);
+    let err = match AgentRuntime::start(&policy, engine().clone(), &CompileCache::new(&cache_dir)) {
+        Ok(_) => panic!("an agent type with a wrong pin started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.starts_with("agent type `probe`:") && err.contains("update `sha256`"),
+        "{err}"
+    );
+    let out = are_in(
+        &cache_dir,
+        &["policy", "check", policy_path.to_str().unwrap()],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("error: agent type `probe`:"),
+        "{}",
+        out.stderr
+    );
 }

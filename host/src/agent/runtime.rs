@@ -135,7 +135,7 @@ impl AgentRuntime {
             limits.timeout = limits.timeout.or(Some(Timeout(Duration::from_secs(60))));
             let spec = ComponentSpec {
                 name: name.clone(),
-                path: policy.base_dir.join(a.source.get_ref()),
+                path: policy.resolve_source(a.source.get_ref()),
                 sha256: a.sha256.clone(),
                 args: a.args.clone(),
                 grants: a.allow.clone(),

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Validate a policy: syntax, unknown keys, values, mounts, and each component's source and pin.
+    /// Validate a policy: syntax, unknown keys, values, mounts, and each component's and agent type's source and pin.
     Check {
         /// The policy file.
         #[arg(default_value = "are.toml")]
@@ -101,24 +101,41 @@ fn review(file: &std::path::Path, json: bool, deny_overgrant: bool) -> anyhow::R
 
 fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let policy = Policy::load(file)?;
+    let cache = are::cache::CompileCache::from_env();
+    let components = policy
+        .components
+        .iter()
+        .map(|(name, c)| ("component", name, c.source.get_ref(), c.sha256.as_ref()));
+    let agents = policy
+        .agents
+        .iter()
+        .map(|(name, a)| ("agent type", name, a.source.get_ref(), a.sha256.as_ref()));
     let mut problems = 0;
-    for (name, component) in &policy.components {
-        let path = policy.source_path(component);
+    for (kind, name, source, pin) in components.chain(agents) {
         // Reads a file, or fetches a remote source (from the cache when pinned), and checks the pin.
-        let cache = are::cache::CompileCache::from_env();
-        if let Err(e) = read_source(name, &path, component.sha256.as_ref(), cache.dir()) {
+        let path = policy.resolve_source(source);
+        if let Err(e) = read_source(name, &path, pin, cache.dir()) {
             problems += 1;
-            eprintln!("error: component `{name}`: {e}");
+            eprintln!("error: {kind} `{name}`: {e}");
         }
     }
     if problems > 0 {
         eprintln!("{}: {problems} problem(s)", file.display());
         return Ok(ExitCode::FAILURE);
     }
-    println!(
-        "{}: ok, {} component(s)",
-        file.display(),
-        policy.components.len()
-    );
+    if policy.agents.is_empty() {
+        println!(
+            "{}: ok, {} component(s)",
+            file.display(),
+            policy.components.len()
+        );
+    } else {
+        println!(
+            "{}: ok, {} component(s), {} agent type(s)",
+            file.display(),
+            policy.components.len(),
+            policy.agents.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
