@@ -325,7 +325,20 @@ pub fn load(
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest),
         None => Component::new(engine.engine(), &bytes).map(|c| (c, CacheOutcome::Uncached)),
     }
-    .map_err(|e| compile_error(&path, &bytes, e))?;
+    .map_err(|e| {
+        let mut error = compile_error(&path, &bytes, e);
+        // `are serve`'s pooling engine leaves component-model async off (see engine.rs); say how to serve it.
+        if let LoadError::UnsupportedFeature { message, .. } = &mut error
+            && engine.config().pooling.is_some()
+            && message.contains("component model async")
+        {
+            message.push_str(
+                "; `are serve` runs tools with the pooling allocator, which leaves component-model async off: \
+                 set `pooling = false` in the policy's [serve] table to serve this component",
+            );
+        }
+        error
+    })?;
     let description =
         ComponentDescription::from_bytes(&bytes, spec.wit_dir.as_deref()).map_err(|source| {
             LoadError::Describe {

@@ -304,6 +304,41 @@ fn a_feature_the_engine_does_not_enable_is_named() {
     }
 }
 
+/// `are serve`'s pooling engine runs without component-model async (streams, futures): a component that uses it
+/// is refused with the setting that serves it, and loads in an engine that allocates on demand.
+#[test]
+fn a_component_using_async_is_refused_by_the_pooling_engine_with_the_setting_that_serves_it() {
+    let dir = tempdir();
+    let path = write(
+        dir.path(),
+        "streams.wat",
+        "(component (type $s (stream u8)) (type (func (result $s))))",
+    );
+    let pooling = are::engine::AreEngine::new(are::engine::EngineConfig {
+        pooling: Some(are::engine::PoolingConfig {
+            max_instances: 2,
+            max_memory: 1 << 20,
+        }),
+        ..are::engine::EngineConfig::default()
+    })
+    .unwrap();
+    let err = match component::load(&pooling, None, spec_for(&path)) {
+        Ok(_) => panic!("the pooling engine loaded a component using streams"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, LoadError::UnsupportedFeature { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("component model async")
+            && message.contains("set `pooling = false` in the policy's [serve] table"),
+        "{message}"
+    );
+    component::load(engine(), None, spec_for(&path)).expect("an on-demand engine loads it");
+}
+
 #[test]
 fn a_sha256_pin_must_match() {
     let path = are_tests::guest("hash").wasm_path();
