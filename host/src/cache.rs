@@ -162,18 +162,17 @@ impl CompileCache {
             if !fingerprint_dir.is_dir() {
                 continue;
             }
-            let sources = fingerprint_dir.file_name().is_some_and(|n| n == "sources");
+            let sources = fingerprint_dir
+                .file_name()
+                .is_some_and(|n| n == crate::source::SOURCES_DIR);
             for entry in std::fs::read_dir(&fingerprint_dir)? {
                 let entry = entry?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let temporary = name.starts_with(".tmp-");
                 let is_ours = if sources {
-                    temporary
-                        || (name.starts_with("sha256-") && name.ends_with(".wasm"))
-                        || (name.starts_with("manifest-sha256-") && name.ends_with(".json"))
+                    crate::source::Fetcher::is_download(&name)
                 } else {
-                    temporary || name.ends_with(".cwasm")
+                    name.starts_with(".tmp-") || name.ends_with(".cwasm")
                 };
                 if is_ours {
                     cleared.bytes += entry.metadata().map_or(0, |m| m.len());

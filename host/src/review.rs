@@ -16,7 +16,7 @@
 
 use crate::caps::{self, Grants, denied::policy_key};
 use crate::describe::{Capability, ComponentDescription, ImportedInterface, Provision};
-use crate::policy::Policy;
+use crate::policy::{Policy, Sha256Pin};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -403,6 +403,8 @@ pub struct PolicyEntry<'a> {
     pub kind: SubjectKind,
     /// Its source, as written.
     pub source: &'a str,
+    /// The `sha256` pin of its source, if any.
+    pub pin: Option<&'a Sha256Pin>,
     /// What it is granted.
     pub grants: &'a Grants,
 }
@@ -410,16 +412,13 @@ pub struct PolicyEntry<'a> {
 impl PolicyEntry<'_> {
     /// The component's bytes: a file as it is; a remote source fetched (or found in the cache) and checked against
     /// the entry's pin, like loading it would.
-    fn read(&self, policy: &Policy, path: &Path) -> Result<Vec<u8>, crate::component::LoadError> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, crate::component::LoadError> {
         if !crate::source::Source::is_remote_text(self.source) {
             return crate::component::read_component(path);
         }
-        let pin = match self.kind {
-            SubjectKind::Component => policy.component(self.name).and_then(|c| c.sha256.as_ref()),
-            SubjectKind::Agent => policy.agents.get(self.name).and_then(|a| a.sha256.as_ref()),
-        };
         let cache = crate::cache::CompileCache::from_env();
-        crate::component::read_source(self.name, path, pin, cache.dir()).map(|(bytes, _)| bytes)
+        crate::component::read_source(self.name, path, self.pin, cache.dir())
+            .map(|(bytes, _)| bytes)
     }
 
     /// The source file, resolved against the policy's directory (a remote source as written).
@@ -434,12 +433,14 @@ pub fn policy_entries(policy: &Policy) -> Vec<PolicyEntry<'_>> {
         name,
         kind: SubjectKind::Component,
         source: c.source.get_ref(),
+        pin: c.sha256.as_ref(),
         grants: &c.allow,
     });
     let agents = policy.agents.iter().map(|(name, a)| PolicyEntry {
         name,
         kind: SubjectKind::Agent,
         source: a.source.get_ref(),
+        pin: a.sha256.as_ref(),
         grants: &a.allow,
     });
     components.chain(agents).collect()
@@ -518,7 +519,7 @@ impl Review {
             error: None,
         };
         let described = entry
-            .read(policy, &path)
+            .read(&path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 review.sha256 = Some(crate::component::hex(&crate::component::sha256(&bytes)));

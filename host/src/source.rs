@@ -386,6 +386,9 @@ pub struct Fetched {
     pub from_cache: bool,
 }
 
+/// The directory of the cache that downloads are kept in.
+pub const SOURCES_DIR: &str = "sources";
+
 /// Fetches remote sources into a content-addressed directory.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -397,7 +400,7 @@ impl Fetcher {
     /// A fetcher keeping downloads in `<cache_dir>/sources`.
     pub fn new(cache_dir: &Path, options: FetchOptions) -> Fetcher {
         Fetcher {
-            dir: cache_dir.join("sources"),
+            dir: cache_dir.join(SOURCES_DIR),
             options,
         }
     }
@@ -410,6 +413,14 @@ impl Fetcher {
     /// Where the component with sha256 `digest` is kept.
     pub fn blob_path(&self, digest: &[u8; 32]) -> PathBuf {
         self.dir.join(format!("sha256-{}.wasm", hex(digest)))
+    }
+
+    /// Whether a file named `name` in [`Fetcher::dir`] is one a fetcher writes: a component, an OCI manifest, or
+    /// a download still being written.
+    pub fn is_download(name: &str) -> bool {
+        name.starts_with(".tmp-")
+            || (name.starts_with("sha256-") && name.ends_with(".wasm"))
+            || (name.starts_with("manifest-sha256-") && name.ends_with(".json"))
     }
 
     fn manifest_path(&self, digest: &[u8; 32]) -> PathBuf {

@@ -872,7 +872,7 @@ async fn an_agent_type_loads_from_a_pinned_download() {
     );
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(
-        out.stderr.contains("error: agent type `probe`:"),
+        out.stderr.contains("error: agent `probe`:"),
         "{}",
         out.stderr
     );

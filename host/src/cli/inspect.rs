@@ -57,10 +57,7 @@ impl Opts {
             }
             // A remote one is fetched only when pinned, by the policy entry or --sha256.
             remote => {
-                let policy_pin = entry.and_then(|(policy, e)| match e.kind {
-                    review::SubjectKind::Component => policy.component(e.name)?.sha256.clone(),
-                    review::SubjectKind::Agent => policy.agents.get(e.name)?.sha256.clone(),
-                });
+                let policy_pin = entry.and_then(|(_, e)| e.pin.cloned());
                 let pin = super::pin(policy_pin, self.sha256.clone())?;
                 let name = entry.map_or_else(|| remote.default_name(), |(_, e)| e.name.to_string());
                 let cache = are::cache::CompileCache::from_env();

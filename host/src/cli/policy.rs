@@ -102,21 +102,13 @@ fn review(file: &std::path::Path, json: bool, deny_overgrant: bool) -> anyhow::R
 fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let policy = Policy::load(file)?;
     let cache = are::cache::CompileCache::from_env();
-    let components = policy
-        .components
-        .iter()
-        .map(|(name, c)| ("component", name, c.source.get_ref(), c.sha256.as_ref()));
-    let agents = policy
-        .agents
-        .iter()
-        .map(|(name, a)| ("agent type", name, a.source.get_ref(), a.sha256.as_ref()));
     let mut problems = 0;
-    for (kind, name, source, pin) in components.chain(agents) {
+    for entry in review::policy_entries(&policy) {
         // Reads a file, or fetches a remote source (from the cache when pinned), and checks the pin.
-        let path = policy.resolve_source(source);
-        if let Err(e) = read_source(name, &path, pin, cache.dir()) {
+        let path = entry.source_path(&policy);
+        if let Err(e) = read_source(entry.name, &path, entry.pin, cache.dir()) {
             problems += 1;
-            eprintln!("error: {kind} `{name}`: {e}");
+            eprintln!("error: {} `{}`: {e}", entry.kind.as_str(), entry.name);
         }
     }
     if problems > 0 {
