@@ -1459,6 +1459,7 @@ async fn one_message_cannot_fill_the_store_with_huge_payloads() {
 [agent.probe]
 source = "{probe}"
 allow.messaging = { publish = ["big"], send = ["probe/*", "sink/*", "wide/*"] }
+limits = { fuel = "unlimited" }   # building five 30 MiB payloads
 
 [agent.sink]
 source = "{probe}"
