@@ -144,7 +144,8 @@ pub mod memory {
     /// Store `value` under `key`.
     ///
     /// # Errors
-    /// When the memory quota would be exceeded.
+    /// When the memory quota (`allow.memory.quota`) or the store quota of its type (`store_quota`) would be
+    /// exceeded.
     pub fn set(key: &str, value: &str) -> Result<(), String> {
         wit::set(key, value)
     }
@@ -190,7 +191,9 @@ pub mod messaging {
     /// Send `payload` to agent `to` (`type/key`) and wait for its reply.
     ///
     /// # Errors
-    /// Denied, unknown target, timeout, loop detected, budget exhausted, or the target failed.
+    /// Denied, unknown target, timeout, loop detected, budget exhausted, too large (the payload or the reply is
+    /// over `[agents] max_payload`), quota exceeded (the target's type has no room in the store), or the target
+    /// failed.
     pub fn send(to: &str, payload: &str) -> Result<String, Error> {
         wit::send(to, payload)
     }
@@ -198,7 +201,8 @@ pub mod messaging {
     /// Publish `payload` on `topic` to every subscriber, without waiting.
     ///
     /// # Errors
-    /// Denied, loop detected (hop limit), or budget exhausted.
+    /// Denied, loop detected (hop limit), budget exhausted, too large (over `[agents] max_payload`), or quota
+    /// exceeded (a subscriber's type has no room in the store; the others got their copies).
     pub fn publish(topic: &str, payload: &str) -> Result<(), Error> {
         wit::publish(topic, payload)
     }

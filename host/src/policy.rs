@@ -145,6 +145,11 @@ pub struct AgentPolicy {
     /// Messages (sends plus publishes) one activation may emit (default 1000): stops floods.
     #[serde(default)]
     pub message_budget: Option<u32>,
+    /// Most bytes the type's agents hold in the agent store: their messages (payloads, replies, headers) and
+    /// memory (default 64 MiB). The oldest finished messages go first; pending messages and memory are refused
+    /// past it (`quota-exceeded`).
+    #[serde(default)]
+    pub store_quota: Option<Size>,
 }
 
 /// `[agents]`: settings of the agent runtime (`are run`).
@@ -157,6 +162,9 @@ pub struct AgentsSection {
     pub hop_limit: Option<u32>,
     /// How long `send` waits for a reply at most (default 30s; never past the sender's own timeout).
     pub reply_timeout: Option<Timeout>,
+    /// Largest payload of a message (external, `send`, `publish`) and of a reply (default 1 MiB): larger ones
+    /// are refused with `too-large` and never stored.
+    pub max_payload: Option<Size>,
     /// `normal` (default: a crash of the process loses nothing; a power loss may lose the last moments) or
     /// `full` (every commit reaches the disk).
     pub sync: Option<SyncMode>,

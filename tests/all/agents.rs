@@ -1431,6 +1431,264 @@ fn are_run_refuses_policies_without_agents_and_unknown_targets() {
     assert!(line["message"].as_str().unwrap().starts_with("ext-"));
 }
 
+/// Bytes of the store of the runtime in `dir`, its WAL included.
+fn store_bytes(dir: &Path) -> u64 {
+    ["agents.db", "agents.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(".are").join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The errors of a probe `bulk`, checked to be `kind` values naming `key`.
+fn bulk_errors(reply: &Value, kind: &str, key: &str) -> usize {
+    let errors = reply["errors"].as_array().expect("errors");
+    for e in errors {
+        let e = e.as_str().unwrap();
+        assert!(e.contains(kind) && e.contains(key), "{e}");
+    }
+    errors.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_message_cannot_fill_the_store_with_huge_payloads() {
+    let dir = tempdir();
+    let rt = runtime_with(
+        dir.path(),
+        r#"
+[agent.probe]
+source = "{probe}"
+allow.messaging = { publish = ["big"], send = ["probe/*", "sink/*", "wide/*"] }
+limits = { fuel = "unlimited" }   # building five 30 MiB payloads
+
+[agent.sink]
+source = "{probe}"
+allow.messaging = { subscribe = ["big"] }
+
+[agent.wide]
+source = "{probe}"
+limits = { max_output = "8 MiB" }
+"#,
+    );
+    const MIB_30: u64 = 30 << 20;
+    // One external message: publish three 30 MiB payloads, then send two.
+    let started = Instant::now();
+    let reply = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "seq", "steps": [
+            {"op": "bulk", "topic": "big", "n": 3, "bytes": MIB_30},
+            {"op": "bulk", "to": "sink/x", "n": 2, "bytes": MIB_30},
+        ]}),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let (published, sent) = (&reply[0], &reply[1]);
+    assert_eq!(
+        (published["sent"].as_u64(), sent["sent"].as_u64()),
+        (Some(0), Some(0)),
+        "{reply}"
+    );
+    assert_eq!(
+        bulk_errors(published, "TooLarge", "[agents] max_payload"),
+        3
+    );
+    assert_eq!(bulk_errors(sent, "TooLarge", "[agents] max_payload"), 2);
+    rt.until_idle().await;
+    let bytes = store_bytes(dir.path());
+    eprintln!("five 30 MiB payloads refused in {took:?}; store with its WAL: {bytes} bytes");
+    assert!(bytes < 4 << 20, "the store holds {bytes} bytes");
+    assert!(messages_to(rt.store(), "sink/big").is_empty());
+    assert!(messages_to(rt.store(), "sink/x").is_empty());
+
+    // Payloads within the limit still go.
+    let reply = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "bulk", "topic": "big", "n": 2, "bytes": 1000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply, json!({"sent": 2, "errors": []}));
+    rt.until_idle().await;
+    assert_eq!(messages_to(rt.store(), "sink/big").len(), 2);
+
+    // A reply over the limit fails the message, is not stored, and is `too-large` for an agent sender: past
+    // `[agents] max_payload`, or past the handler's own `limits.max_output` (1 MiB by default).
+    let big_reply = json!({"op": "big-reply", "bytes": 2 << 20});
+    for (to, key) in [
+        ("wide/r", "[agents] max_payload"),
+        ("sink/r", "limits.max_output"),
+    ] {
+        let reply = ask(
+            &rt,
+            "probe/a",
+            json!({"op": "send", "to": to, "payload": big_reply}),
+        )
+        .await
+        .unwrap();
+        let e = err_of(&reply);
+        assert!(e.contains("TooLarge") && e.contains(key), "{e}");
+        let stored = messages_to(rt.store(), to);
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].status, Status::Failed);
+        assert!(stored[0].reply.as_ref().unwrap().len() < 4096);
+        assert!(
+            ask(&rt, to, big_reply.clone())
+                .await
+                .unwrap_err()
+                .contains(key)
+        );
+    }
+    // An outside sender is refused before anything is stored.
+    let e = rt
+        .send("probe/a", &"x".repeat((1 << 20) + 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("over the limit of 1.0 MiB ([agents] max_payload)"),
+        "{e}"
+    );
+    rt.until_idle().await;
+    let bytes = store_bytes(dir.path());
+    assert!(bytes < 4 << 20, "the store holds {bytes} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_type_holds_no_more_than_its_store_quota() {
+    let dir = tempdir();
+    let rt = runtime_with(
+        dir.path(),
+        r#"
+[agent.probe]
+source = "{probe}"
+store_quota = "256 KiB"
+allow.memory = { quota = "10 MiB" }
+allow.messaging = { send = ["probe/*", "small/*"] }
+
+[agent.small]
+source = "{probe}"
+store_quota = "64 KiB"
+"#,
+    );
+    // Memory fills the type's share until refused; the quota is the type's, over all its agents.
+    let filled = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "fill", "prefix": "k", "n": 100, "bytes": 100_000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(filled["stored"], 2, "{filled}");
+    let e = filled["err"].as_str().unwrap();
+    assert!(
+        e.starts_with("store quota exceeded") && e.contains("[agent.probe] store_quota"),
+        "{e}"
+    );
+    let filled = ask(
+        &rt,
+        "probe/b",
+        json!({"op": "fill", "prefix": "k", "n": 1, "bytes": 100_000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(filled["stored"], 0, "{filled}");
+    assert!(rt.store().usage("probe") <= 256 << 10);
+
+    // A message the type has no room for is refused: from outside, from an agent, and as a reply.
+    let e = rt
+        .send("probe/c", &"x".repeat(80_000))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`probe/c` has no room for it") && e.contains("[agent.probe] store_quota"),
+        "{e}"
+    );
+    let reply = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "bulk", "to": "probe/c", "n": 1, "bytes": 80_000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        bulk_errors(&reply, "QuotaExceeded", "[agent.probe] store_quota"),
+        1
+    );
+    let reply = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "send", "to": "probe/c", "payload": {"op": "big-reply", "bytes": 80_000}}),
+    )
+    .await
+    .unwrap();
+    let e = err_of(&reply);
+    assert!(
+        e.contains("QuotaExceeded") && e.contains("store_quota"),
+        "{e}"
+    );
+    assert!(rt.store().usage("probe") <= 256 << 10);
+
+    // Finished messages are history: the oldest make room for new ones, so traffic never stalls.
+    let reply = ask(
+        &rt,
+        "probe/a",
+        json!({"op": "bulk", "to": "small/b", "n": 20, "bytes": 10_000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply, json!({"sent": 20, "errors": []}));
+    let kept = messages_to(rt.store(), "small/b").len();
+    assert!((4..20).contains(&kept), "{kept} messages kept");
+    assert!(rt.store().usage("small") <= 64 << 10);
+    // Small messages to the full type still go: they fit beside its memory.
+    let me = ask(&rt, "probe/c", json!({"op": "whoami"})).await.unwrap();
+    assert_eq!(me["id"], "probe/c");
+}
+
+#[test]
+fn are_run_refuses_a_payload_over_max_payload() {
+    let dir = tempdir();
+    let config = write_policy(
+        dir.path(),
+        "[agents]\nmax_payload = \"1 KiB\"\n\n[agent.probe]\nsource = \"{probe}\"\n",
+    )
+    .display()
+    .to_string();
+    let big = json!({"op": "echo", "text": "x".repeat(2000)}).to_string();
+    let out = run(&[
+        "run",
+        "--config",
+        &config,
+        "--send",
+        "probe/a",
+        &big,
+        "--until-idle",
+    ]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr.contains("cannot send to probe/a")
+            && out
+                .stderr
+                .contains("over the limit of 1.0 KiB ([agents] max_payload)"),
+        "{}",
+        out.stderr
+    );
+    let ok = json!({"op": "echo", "text": "small"}).to_string();
+    let out = run(&[
+        "run",
+        "--config",
+        &config,
+        "--send",
+        "probe/a",
+        &ok,
+        "--until-idle",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "probe/a: \"small\"");
+}
+
 /// Figures for the issue note: `cargo test --release -p are-host --test all agents_figures -- --ignored
 /// --nocapture`.
 #[tokio::test(flavor = "multi_thread")]

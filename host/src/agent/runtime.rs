@@ -4,13 +4,13 @@
 use super::AgentId;
 use super::bindings::are::agent::{llm as wit_llm, messaging::Error as SendError};
 use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
-use super::store::{Message, Status, Store, StoreError};
+use super::store::{Message, OverQuota, Refusal, Status, Store, StoreError};
 use crate::cache::CompileCache;
 use crate::caps::Grants;
 use crate::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
 use crate::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use crate::engine::AreEngine;
-use crate::invoke::ToolInstance;
+use crate::invoke::{CallError, ToolInstance};
 use crate::policy::{Policy, Timeout};
 use crate::sandbox::HostState;
 use serde_json::{Value, json};
@@ -54,6 +54,12 @@ pub enum AgentError {
     /// The `[audit]` log cannot be opened.
     #[error("{0}")]
     Audit(String),
+    /// A payload over `[agents] max_payload`.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The recipient's agent type has no room left in the store (`[agent.TYPE] store_quota`).
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 /// One configured agent type.
@@ -62,13 +68,32 @@ pub struct AgentType {
     pub component: LoadedComponent,
     idle_timeout: Duration,
     message_budget: u32,
+    /// Bytes its agents may hold in the store (`store_quota`).
+    store_quota: u64,
     has_lifecycle: bool,
 }
 
 struct Settings {
     hop_limit: u32,
     reply_timeout: Duration,
+    /// Largest payload or reply, in bytes (`[agents] max_payload`).
+    max_payload: u64,
 }
+
+/// Why a message could not be delivered.
+enum Undelivered {
+    /// The store failed.
+    Store(StoreError),
+    /// The recipient's type has no room for it.
+    OverQuota(OverQuota),
+}
+
+/// The default `[agents] max_payload`: 1 MiB.
+const DEFAULT_MAX_PAYLOAD: u64 = 1 << 20;
+/// The default `[agent.TYPE] store_quota`: 64 MiB.
+const DEFAULT_STORE_QUOTA: u64 = 64 << 20;
+/// Longest error a failed message keeps (a handler's error is cut there).
+const MAX_ERROR: usize = 4096;
 
 /// Everything the agents of one runtime share.
 pub struct Runtime {
@@ -167,6 +192,7 @@ impl AgentRuntime {
                     component,
                     idle_timeout: a.idle_timeout.map_or(Duration::from_secs(30), |t| t.0),
                     message_budget: a.message_budget.unwrap_or(1000),
+                    store_quota: a.store_quota.map_or(DEFAULT_STORE_QUOTA, |q| q.0),
                     has_lifecycle,
                 }),
             );
@@ -186,6 +212,7 @@ impl AgentRuntime {
             settings: Settings {
                 hop_limit: rt.hop_limit.unwrap_or(8),
                 reply_timeout: rt.reply_timeout.map_or(Duration::from_secs(30), |t| t.0),
+                max_payload: rt.max_payload.map_or(DEFAULT_MAX_PAYLOAD, |s| s.0),
             },
             subscribers,
             mailboxes: Mutex::default(),
@@ -230,7 +257,8 @@ impl AgentRuntime {
     /// Send `payload` to agent `to` from outside. The receiver gets the reply when the message is handled.
     ///
     /// # Errors
-    /// An invalid or unknown target, or a store failure.
+    /// An invalid or unknown target, a payload over `[agents] max_payload`, a recipient type without room in
+    /// the store, or a store failure.
     pub fn send(
         &self,
         to: &str,
@@ -249,6 +277,9 @@ impl AgentRuntime {
                     .join(", ")
             )));
         }
+        self.inner
+            .check_payload("the payload", payload.len())
+            .map_err(AgentError::TooLarge)?;
         let message = Message {
             id: self.inner.fresh_id("ext"),
             recipient: id.to_string(),
@@ -260,7 +291,12 @@ impl AgentRuntime {
             wants_reply: true,
         };
         let message_id = message.id.clone();
-        let reply = self.inner.deliver(message, true)?;
+        let reply = self.inner.deliver(message, true).map_err(|e| match e {
+            Undelivered::Store(e) => AgentError::Store(e),
+            Undelivered::OverQuota(over) => {
+                AgentError::QuotaExceeded(over_quota_message(to, &id.agent_type, over))
+            }
+        })?;
         Ok((message_id, reply.unwrap_or_else(|| oneshot::channel().1)))
     }
 
@@ -299,13 +335,35 @@ impl Runtime {
         format!("{prefix}-{ms:x}-{:x}-{n}", std::process::id())
     }
 
-    /// Accept `message` (persisting it first) and queue it for its recipient. With `wait`, returns a receiver
-    /// for its outcome, resolved at once when the message was already finished (a repeated send).
+    /// Refuse a payload or reply (`what`) of `len` bytes over `[agents] max_payload`.
+    fn check_payload(&self, what: &str, len: usize) -> Result<(), String> {
+        let max = self.settings.max_payload;
+        if len as u64 <= max {
+            return Ok(());
+        }
+        Err(format!(
+            "{what} is {} ({len} bytes), over the limit of {} ([agents] max_payload); send less, or split it",
+            crate::invoke::fmt_bytes(len as u64),
+            crate::invoke::fmt_bytes(max)
+        ))
+    }
+
+    /// The store quota of the type of agent `agent` (unlimited for a type the policy no longer has).
+    fn store_quota(&self, agent: &str) -> u64 {
+        AgentId::parse(agent)
+            .ok()
+            .and_then(|id| self.types.get(&id.agent_type))
+            .map_or(u64::MAX, |t| t.store_quota)
+    }
+
+    /// Accept `message` (persisting it first, within its recipient type's store quota) and queue it for its
+    /// recipient. With `wait`, returns a receiver for its outcome, resolved at once when the message was already
+    /// finished (a repeated send).
     fn deliver(
         self: &Arc<Self>,
         message: Message,
         wait: bool,
-    ) -> Result<Option<oneshot::Receiver<Outcome>>, StoreError> {
+    ) -> Result<Option<oneshot::Receiver<Outcome>>, Undelivered> {
         let receiver = wait.then(|| {
             let (tx, rx) = oneshot::channel();
             self.waiters
@@ -317,7 +375,13 @@ impl Runtime {
             rx
         });
         let id = message.id.clone();
-        match self.store.accept(&message) {
+        let quota = self.store_quota(&message.recipient);
+        let accepted = match self.store.accept(&message, quota) {
+            Ok(Ok(accepted)) => Ok(accepted),
+            Ok(Err(over)) => Err(Undelivered::OverQuota(over)),
+            Err(e) => Err(Undelivered::Store(e)),
+        };
+        match accepted {
             Err(e) => {
                 self.waiters
                     .lock()
@@ -367,14 +431,57 @@ impl Runtime {
         }
     }
 
+    /// Record how `message` ended and tell whoever waits.
     fn finished(&self, message: &Message, outcome: Outcome) {
-        let (status, reply) = match &outcome {
-            Ok(reply) => (Status::Done, reply.as_deref()),
-            Err(e) => (Status::Failed, Some(e.as_str())),
+        self.end(message, outcome, None);
+    }
+
+    /// Record how `message` ended (`refusal` when the runtime failed it) and tell whoever waits. A reply over
+    /// `[agents] max_payload`, or one its recipient type has no room for, fails the message instead (with a
+    /// [`Refusal`]), and is not stored.
+    fn end(&self, message: &Message, outcome: Outcome, refusal: Option<Refusal>) {
+        let quota = self.store_quota(&message.recipient);
+        let refused = |refusal: Refusal, error: String| {
+            tracing::warn!(message = %message.id, agent = %message.recipient, "{error}");
+            (Err(error), Some(refusal))
         };
-        if let Err(e) = self
-            .store
-            .finish(&message.id, &message.recipient, status, reply)
+        let (mut outcome, mut refusal) = match outcome {
+            Ok(Some(reply)) => match self.check_payload("the reply", reply.len()) {
+                Ok(()) => (Ok(Some(reply)), None),
+                Err(e) => refused(Refusal::TooLarge, e),
+            },
+            Ok(None) => (Ok(None), None),
+            Err(e) => (Err(crate::audit::truncate(e, MAX_ERROR)), refusal),
+        };
+        if let Ok(reply) = &outcome {
+            match self.store.finish(
+                &message.id,
+                &message.recipient,
+                Status::Done,
+                reply.as_deref(),
+                None,
+                quota,
+            ) {
+                Ok(Ok(())) => {}
+                Ok(Err(over)) => {
+                    let e =
+                        over_quota_message(&message.recipient, type_of(&message.recipient), over);
+                    (outcome, refusal) = refused(Refusal::QuotaExceeded, format!("the reply: {e}"));
+                }
+                Err(e) => {
+                    tracing::error!(message = %message.id, "cannot record the end of a message: {e}");
+                }
+            }
+        }
+        if let Err(error) = &outcome
+            && let Err(e) = self.store.finish(
+                &message.id,
+                &message.recipient,
+                Status::Failed,
+                Some(error),
+                refusal,
+                quota,
+            )
         {
             tracing::error!(message = %message.id, "cannot record the end of a message: {e}");
         }
@@ -445,12 +552,12 @@ impl Runtime {
             let Some(inst) = instance.as_mut() else {
                 continue;
             };
-            let outcome = self.handle(&agent_type, inst, &message, &mut emitted).await;
+            let (outcome, refusal) = self.handle(&agent_type, inst, &message, &mut emitted).await;
             if inst.is_dead() {
                 tracing::warn!(agent = %id, "instance failed; the next message starts a fresh one");
                 instance = None;
             }
-            self.finished(&message, outcome);
+            self.end(&message, outcome, refusal);
         }
     }
 
@@ -525,7 +632,7 @@ impl Runtime {
         instance: &mut ToolInstance,
         message: &Message,
         emitted: &mut u32,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Refusal>) {
         if let Err(e) = self.store.started(&message.id) {
             tracing::error!(message = %message.id, "cannot record the start of a message: {e}");
         }
@@ -547,7 +654,7 @@ impl Runtime {
             *emitted = agent.emitted;
             agent.current = None;
         }
-        match report.outcome {
+        let outcome = match report.outcome {
             Ok(out) => match out.value {
                 Value::Object(mut case) => match (case.remove("ok"), case.remove("err")) {
                     (Some(Value::String(reply)), _) => Ok(Some(reply)),
@@ -559,8 +666,17 @@ impl Runtime {
                 },
                 _ => Ok(None),
             },
+            // The handler's result over `limits.max_output` is a reply too large as well.
+            Err(
+                e @ CallError::OutputTooLarge {
+                    stream: "result", ..
+                },
+            ) => {
+                return (Err(e.to_string()), Some(Refusal::TooLarge));
+            }
             Err(e) => Err(e.to_string()),
-        }
+        };
+        (outcome, None)
     }
 }
 
@@ -620,6 +736,16 @@ impl AgentContext {
     /// This agent type's grants.
     pub fn grants(&self) -> &Grants {
         &self.agent_type.component.spec.grants
+    }
+
+    /// This agent's type, as named in the policy.
+    pub fn type_name(&self) -> &str {
+        &self.agent_type.component.spec.name
+    }
+
+    /// The bytes this agent's type may hold in the store (`[agent.TYPE] store_quota`).
+    pub fn store_quota(&self) -> u64 {
+        self.agent_type.store_quota
     }
 
     /// The tools this agent may call.
@@ -766,7 +892,7 @@ impl AgentContext {
             }
             detail
         });
-        let (_, receiver) = accepted?;
+        let (id, receiver) = accepted?;
         let wait = self
             .runtime
             .settings
@@ -774,7 +900,13 @@ impl AgentContext {
             .min(self.deadline.saturating_duration_since(Instant::now()));
         match tokio::time::timeout(wait, receiver).await {
             Ok(Ok(Ok(reply))) => Ok(reply.unwrap_or_default()),
-            Ok(Ok(Err(e))) => Err(SendError::Failed(format!("`{to}` failed: {e}"))),
+            Ok(Ok(Err(e))) => Err(match self.runtime.store.refusal(&id) {
+                Ok(Some(Refusal::TooLarge)) => SendError::TooLarge(format!("`{to}`: {e}")),
+                Ok(Some(Refusal::QuotaExceeded)) => {
+                    SendError::QuotaExceeded(format!("`{to}`: {e}"))
+                }
+                Ok(None) | Err(_) => SendError::Failed(format!("`{to}` failed: {e}")),
+            }),
             Ok(Err(_)) => Err(SendError::Failed(format!(
                 "`{to}` went away before replying"
             ))),
@@ -804,6 +936,9 @@ impl AgentContext {
                 target.agent_type
             )));
         }
+        self.runtime
+            .check_payload("the payload", payload.len())
+            .map_err(SendError::TooLarge)?;
         let hops = self.loop_check(to)?;
         self.spend_budget()?;
         let mut chain = self
@@ -826,7 +961,12 @@ impl AgentContext {
         let receiver = self
             .runtime
             .deliver(message, true)
-            .map_err(|e| SendError::Failed(e.to_string()))?
+            .map_err(|e| match e {
+                Undelivered::Store(e) => SendError::Failed(e.to_string()),
+                Undelivered::OverQuota(over) => {
+                    SendError::QuotaExceeded(over_quota_message(to, &target.agent_type, over))
+                }
+            })?
             .ok_or_else(|| SendError::Failed("no reply channel".into()))?;
         Ok((id, receiver))
     }
@@ -869,6 +1009,9 @@ impl AgentContext {
                  limit of {limit} ([agents] hop_limit)"
             )));
         }
+        self.runtime
+            .check_payload("the payload", payload.len())
+            .map_err(SendError::TooLarge)?;
         self.spend_budget()?;
         let id = self.child_id('p');
         let subscribers = self
@@ -878,6 +1021,7 @@ impl AgentContext {
             .cloned()
             .unwrap_or_default();
         let count = subscribers.len();
+        let mut refused = Vec::new();
         for agent_type in subscribers {
             let message = Message {
                 id: format!("{id}.{agent_type}"),
@@ -889,9 +1033,21 @@ impl AgentContext {
                 payload: payload.clone(),
                 wants_reply: false,
             };
-            self.runtime
-                .deliver(message, false)
-                .map_err(|e| SendError::Failed(e.to_string()))?;
+            match self.runtime.deliver(message, false) {
+                Ok(_) => {}
+                Err(Undelivered::Store(e)) => return Err(SendError::Failed(e.to_string())),
+                Err(Undelivered::OverQuota(over)) => {
+                    let recipient = format!("{agent_type}/{topic}");
+                    refused.push(over_quota_message(&recipient, &agent_type, over));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            return Err(SendError::QuotaExceeded(format!(
+                "{} of {count} subscriber types got the message on `{topic}`; {}",
+                count - refused.len(),
+                refused.join("; ")
+            )));
         }
         Ok((id, count))
     }
@@ -1018,6 +1174,8 @@ fn send_outcome<T>(result: &Result<T, SendError>) -> &'static str {
         Err(SendError::LoopDetected(_)) => "error:loop_detected",
         Err(SendError::BudgetExhausted(_)) => "error:budget_exhausted",
         Err(SendError::Failed(_)) => "error:failed",
+        Err(SendError::TooLarge(_)) => "error:too_large",
+        Err(SendError::QuotaExceeded(_)) => "error:quota_exceeded",
     }
 }
 
@@ -1028,8 +1186,25 @@ fn send_error_message(e: &SendError) -> &str {
         | SendError::Timeout(m)
         | SendError::LoopDetected(m)
         | SendError::BudgetExhausted(m)
-        | SendError::Failed(m) => m,
+        | SendError::Failed(m)
+        | SendError::TooLarge(m)
+        | SendError::QuotaExceeded(m) => m,
     }
+}
+
+/// The agent type of an agent id (`type/key`).
+fn type_of(agent: &str) -> &str {
+    agent.split_once('/').map_or(agent, |(t, _)| t)
+}
+
+/// Why `recipient` (of type `agent_type`) cannot take a message or reply.
+fn over_quota_message(recipient: &str, agent_type: &str, over: OverQuota) -> String {
+    format!(
+        "`{recipient}` has no room for it: agent type `{agent_type}` would hold {} of pending messages and \
+         memory, over its store quota of {} ([agent.{agent_type}] store_quota)",
+        crate::invoke::fmt_bytes(over.needed),
+        crate::invoke::fmt_bytes(over.quota)
+    )
 }
 
 fn from_wit(m: wit_llm::Message) -> ChatMessage {

@@ -2,9 +2,16 @@
 //!
 //! A message is written before it is accepted and marked done only after its handler finished, with the reply;
 //! so after a crash every message that was not done is delivered again (at least once, same id).
+//!
+//! Each agent type has a share of the store, bounded by its quota (`[agent.TYPE] store_quota`): the messages
+//! addressed to its agents (payload, reply and headers, plus [`ROW_OVERHEAD`] each) and their memory (keys plus
+//! values, plus [`ROW_OVERHEAD`] each). A write that would go over first drops the type's oldest finished
+//! messages (their history); when pending messages and memory alone would go over, it is refused
+//! ([`OverQuota`]). The shares are counted in memory, from the file when it is opened.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,6 +77,47 @@ pub struct Message {
     pub wants_reply: bool,
 }
 
+/// Why the runtime, not the handler, failed a message (kept with the message, so that a repeated send gets the
+/// same error value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The handler's reply was over `[agents] max_payload`.
+    TooLarge,
+    /// Storing the reply would have taken the agent type over its store quota.
+    QuotaExceeded,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::TooLarge => "too-large",
+            Refusal::QuotaExceeded => "quota-exceeded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Refusal> {
+        match s {
+            "too-large" => Some(Refusal::TooLarge),
+            "quota-exceeded" => Some(Refusal::QuotaExceeded),
+            _ => None,
+        }
+    }
+}
+
+/// A write refused because it would take an agent type over its store quota, even after dropping all of its
+/// finished messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverQuota {
+    /// The bytes the type would hold: its pending messages and memory, plus the write.
+    pub needed: u64,
+    /// Its quota.
+    pub quota: u64,
+}
+
+/// What every stored message or memory entry counts beyond its text, for the row and its index entries.
+pub const ROW_OVERHEAD: u64 = 64;
+
 /// A message and how it ended, as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredMessage {
@@ -105,8 +153,14 @@ pub struct AgentRecord {
 
 /// The store. Every operation is one short transaction; the connection is shared behind a mutex.
 pub struct Store {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
     path: String,
+}
+
+struct Inner {
+    conn: Connection,
+    /// Bytes each agent type holds (see the module docs), changed only with a committed transaction.
+    usage: HashMap<String, u64>,
 }
 
 fn now_ms() -> i64 {
@@ -147,6 +201,90 @@ CREATE TABLE IF NOT EXISTS agents (
 ) WITHOUT ROWID;
 ";
 
+/// Version 1: each message knows its agent type and how many bytes it holds (for the quotas), and why the
+/// runtime refused it, if it did.
+const MIGRATE_V1: &str = "
+ALTER TABLE messages ADD COLUMN agent_type TEXT;
+ALTER TABLE messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN refusal TEXT;
+UPDATE messages SET
+    agent_type = substr(recipient, 1, instr(recipient, '/') - 1),
+    bytes = length(CAST(id AS BLOB)) + length(CAST(recipient AS BLOB)) + length(CAST(sender AS BLOB))
+        + COALESCE(length(CAST(topic AS BLOB)), 0) + length(CAST(chain AS BLOB))
+        + length(CAST(payload AS BLOB)) + COALESCE(length(CAST(reply AS BLOB)), 0) + 64;
+CREATE INDEX messages_by_type ON messages(agent_type, seq, status, bytes);
+PRAGMA user_version = 1;
+";
+
+/// The agent type of an agent id (`type/key`).
+fn type_of(agent: &str) -> &str {
+    agent.split_once('/').map_or(agent, |(t, _)| t)
+}
+
+/// The bytes `m` holds in the store before it has a reply.
+fn message_bytes(m: &Message, chain: &str) -> u64 {
+    let text = m.id.len()
+        + m.recipient.len()
+        + m.sender.len()
+        + m.topic.as_ref().map_or(0, String::len)
+        + chain.len()
+        + m.payload.len();
+    text as u64 + ROW_OVERHEAD
+}
+
+/// Make room for `need` more bytes in `agent_type`'s share, within `quota`: when the share would go over, drop
+/// its oldest finished messages, if that is enough (nothing is dropped when it is not). Returns the bytes
+/// dropped.
+fn make_room(
+    tx: &rusqlite::Transaction<'_>,
+    agent_type: &str,
+    used: u64,
+    need: u64,
+    quota: u64,
+) -> rusqlite::Result<Result<u64, OverQuota>> {
+    let Some(excess) = used
+        .saturating_add(need)
+        .checked_sub(quota)
+        .filter(|e| *e > 0)
+    else {
+        return Ok(Ok(0));
+    };
+    let mut stmt = tx.prepare_cached(
+        "SELECT seq, bytes FROM messages WHERE agent_type = ?1 AND status != 'pending' ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([agent_type])?;
+    let mut freed = 0u64;
+    let mut last = None;
+    while freed < excess {
+        let Some(row) = rows.next()? else {
+            let history: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(bytes), 0) FROM messages WHERE agent_type = ?1 AND status != 'pending'",
+                [agent_type],
+                |r| r.get(0),
+            )?;
+            let needed = used
+                .saturating_add(need)
+                .saturating_sub(u64::try_from(history).unwrap_or(0));
+            return Ok(Err(OverQuota { needed, quota }));
+        };
+        last = Some(row.get::<_, i64>(0)?);
+        freed += u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+    }
+    drop(rows);
+    if let Some(last) = last {
+        tx.execute(
+            "DELETE FROM messages WHERE agent_type = ?1 AND status != 'pending' AND seq <= ?2",
+            params![agent_type, last],
+        )?;
+        tracing::debug!(
+            agent_type,
+            freed,
+            "dropped the oldest finished messages to stay within the store quota"
+        );
+    }
+    Ok(Ok(freed))
+}
+
 impl Store {
     /// Open (creating if needed) the store at `path`. `full_sync` makes every commit reach the disk.
     ///
@@ -173,9 +311,20 @@ impl Store {
         .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
+        // Every WAL write is bounded by `[agents] max_payload`; keep the file from staying at a past peak.
+        conn.pragma_update(None, "journal_size_limit", 16 << 20)
+            .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version < 1 {
+            conn.execute_batch(&format!("BEGIN; {MIGRATE_V1} COMMIT;"))
+                .map_err(err)?;
+        }
+        let usage = count_usage(&conn).map_err(err)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner { conn, usage }),
             path: name,
         })
     }
@@ -192,7 +341,10 @@ impl Store {
                 source,
             })?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                usage: HashMap::new(),
+            }),
             path: name,
         })
     }
@@ -201,41 +353,72 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut conn).map_err(|source| StoreError {
+        self.with_usage(|c, _| f(c))
+    }
+
+    /// Like [`with`](Self::with), with the shares of the agent types too.
+    fn with_usage<T>(
+        &self,
+        f: impl FnOnce(&mut Connection, &mut HashMap<String, u64>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner { conn, usage } = &mut *inner;
+        f(conn, usage).map_err(|source| StoreError {
             path: self.path.clone(),
             source,
         })
     }
 
+    /// The bytes agent type `agent_type` holds in the store (see the module docs).
+    pub fn usage(&self, agent_type: &str) -> u64 {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.usage.get(agent_type).copied().unwrap_or(0)
+    }
+
     /// Accept a message: store it unless a message with its id exists. Returns the stored state when it
-    /// existed already (a redelivery after a crash, or a repeated send), `None` when it is new.
+    /// existed already (a redelivery after a crash, or a repeated send), `None` when it is new; [`OverQuota`]
+    /// when it does not fit in its recipient type's `quota`.
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn accept(&self, m: &Message) -> Result<Option<StoredMessage>, StoreError> {
-        self.with(|c| {
+    pub fn accept(
+        &self,
+        m: &Message,
+        quota: u64,
+    ) -> Result<Result<Option<StoredMessage>, OverQuota>, StoreError> {
+        let agent_type = type_of(&m.recipient);
+        self.with_usage(|c, usage| {
             let tx = c.transaction()?;
-            let existing = get_message(&tx, &m.id)?;
-            if existing.is_none() {
-                tx.execute(
-                    "INSERT INTO messages (id, recipient, sender, topic, hops, chain, payload, wants_reply, status, \
-                     created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-                    params![
-                        m.id,
-                        m.recipient,
-                        m.sender,
-                        m.topic,
-                        m.hops,
-                        serde_json::to_string(&m.chain).unwrap_or_else(|_| "[]".into()),
-                        m.payload,
-                        m.wants_reply,
-                        now_ms()
-                    ],
-                )?;
+            if let Some(existing) = get_message(&tx, &m.id)? {
+                return Ok(Ok(Some(existing)));
             }
+            let chain = serde_json::to_string(&m.chain).unwrap_or_else(|_| "[]".into());
+            let bytes = message_bytes(m, &chain);
+            let used = usage.get(agent_type).copied().unwrap_or(0);
+            let freed = match make_room(&tx, agent_type, used, bytes, quota)? {
+                Ok(freed) => freed,
+                Err(over) => return Ok(Err(over)),
+            };
+            tx.execute(
+                "INSERT INTO messages (id, recipient, sender, topic, hops, chain, payload, wants_reply, status, \
+                 created_at, agent_type, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10, ?11)",
+                params![
+                    m.id,
+                    m.recipient,
+                    m.sender,
+                    m.topic,
+                    m.hops,
+                    chain,
+                    m.payload,
+                    m.wants_reply,
+                    now_ms(),
+                    agent_type,
+                    i64::try_from(bytes).unwrap_or(i64::MAX),
+                ],
+            )?;
             tx.commit()?;
-            Ok(existing)
+            usage.insert(agent_type.to_string(), used.saturating_sub(freed) + bytes);
+            Ok(Ok(None))
         })
     }
 
@@ -253,7 +436,9 @@ impl Store {
         })
     }
 
-    /// Record how message `id` ended, and count it for its recipient.
+    /// Record how message `id` ended, and count it for its recipient. A reply (of a [`Status::Done`] message)
+    /// must fit in the recipient type's `quota` ([`OverQuota`] when it does not, and nothing is written);
+    /// an error (of a [`Status::Failed`] one) is always recorded: keep it short.
     ///
     /// # Errors
     /// When SQLite fails.
@@ -263,19 +448,55 @@ impl Store {
         recipient: &str,
         status: Status,
         reply: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.with(|c| {
+        refusal: Option<Refusal>,
+        quota: u64,
+    ) -> Result<Result<(), OverQuota>, StoreError> {
+        let agent_type = type_of(recipient);
+        let bytes = reply.map_or(0, |r| r.len() as u64);
+        self.with_usage(|c, usage| {
             let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE messages SET status = ?2, reply = ?3, finished_at = ?4 WHERE id = ?1",
-                params![id, status.as_str(), reply, now_ms()],
+            let used = usage.get(agent_type).copied().unwrap_or(0);
+            let quota = if status == Status::Done { quota } else { u64::MAX };
+            let freed = match make_room(&tx, agent_type, used, bytes, quota)? {
+                Ok(freed) => freed,
+                Err(over) => return Ok(Err(over)),
+            };
+            let changed = tx.execute(
+                "UPDATE messages SET status = ?2, reply = ?3, finished_at = ?4, refusal = ?5, bytes = bytes + ?6 \
+                 WHERE id = ?1",
+                params![
+                    id,
+                    status.as_str(),
+                    reply,
+                    now_ms(),
+                    refusal.map(Refusal::as_str),
+                    i64::try_from(bytes).unwrap_or(i64::MAX)
+                ],
             )?;
             tx.execute(
                 "INSERT INTO agents (id, handled, last_active) VALUES (?1, 1, ?2) \
                  ON CONFLICT(id) DO UPDATE SET handled = handled + 1, last_active = ?2",
                 params![recipient, now_ms()],
             )?;
-            tx.commit()
+            tx.commit()?;
+            let added = if changed > 0 { bytes } else { 0 };
+            usage.insert(agent_type.to_string(), used.saturating_sub(freed) + added);
+            Ok(Ok(()))
+        })
+    }
+
+    /// Why the runtime refused message `id`, if it did.
+    ///
+    /// # Errors
+    /// When SQLite fails.
+    pub fn refusal(&self, id: &str) -> Result<Option<Refusal>, StoreError> {
+        self.with(|c| {
+            let refusal: Option<Option<String>> = c
+                .query_row("SELECT refusal FROM messages WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            Ok(refusal.flatten().as_deref().and_then(Refusal::parse))
         })
     }
 
@@ -374,8 +595,9 @@ impl Store {
         })
     }
 
-    /// Set `key` in `agent`'s memory, unless the agent's total (keys plus values, in bytes) would exceed `quota`.
-    /// Returns the total it would have reached when refused.
+    /// Set `key` in `agent`'s memory, unless the agent's total (keys plus values, in bytes) would exceed `quota`
+    /// ([`MemoryRefusal::Quota`], with the total it would have reached) or its type's share of the store would
+    /// exceed `store_quota` ([`MemoryRefusal::Store`]).
     ///
     /// # Errors
     /// When SQLite fails.
@@ -385,8 +607,10 @@ impl Store {
         key: &str,
         value: &str,
         quota: u64,
-    ) -> Result<Result<(), u64>, StoreError> {
-        self.with(|c| {
+        store_quota: u64,
+    ) -> Result<Result<(), MemoryRefusal>, StoreError> {
+        let agent_type = type_of(agent);
+        self.with_usage(|c, usage| {
             let tx = c.transaction()?;
             let used: i64 = tx.query_row(
                 "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB))), 0) FROM memory \
@@ -394,16 +618,27 @@ impl Store {
                 [agent, key],
                 |r| r.get(0),
             )?;
-            let total = u64::try_from(used).unwrap_or(0) + (key.len() + value.len()) as u64;
+            let entry = (key.len() + value.len()) as u64;
+            let total = u64::try_from(used).unwrap_or(0) + entry;
             if total > quota {
-                return Ok(Err(total));
+                return Ok(Err(MemoryRefusal::Quota(total)));
             }
+            let old = entry_bytes(&tx, agent, key)?;
+            let share = usage.get(agent_type).copied().unwrap_or(0).saturating_sub(old);
+            let freed = match make_room(&tx, agent_type, share, entry + ROW_OVERHEAD, store_quota)? {
+                Ok(freed) => freed,
+                Err(over) => return Ok(Err(MemoryRefusal::Store(over))),
+            };
             tx.execute(
                 "INSERT INTO memory (agent, key, value) VALUES (?1, ?2, ?3) \
                  ON CONFLICT(agent, key) DO UPDATE SET value = ?3",
                 [agent, key, value],
             )?;
             tx.commit()?;
+            usage.insert(
+                agent_type.to_string(),
+                share.saturating_sub(freed) + entry + ROW_OVERHEAD,
+            );
             Ok(Ok(()))
         })
     }
@@ -413,12 +648,19 @@ impl Store {
     /// # Errors
     /// When SQLite fails.
     pub fn memory_delete(&self, agent: &str, key: &str) -> Result<bool, StoreError> {
-        self.with(|c| {
-            c.execute(
+        let agent_type = type_of(agent);
+        self.with_usage(|c, usage| {
+            let tx = c.transaction()?;
+            let old = entry_bytes(&tx, agent, key)?;
+            let deleted = tx.execute(
                 "DELETE FROM memory WHERE agent = ?1 AND key = ?2",
                 [agent, key],
-            )
-            .map(|n| n > 0)
+            )? > 0;
+            tx.commit()?;
+            if let Some(share) = usage.get_mut(agent_type) {
+                *share = share.saturating_sub(old);
+            }
+            Ok(deleted)
         })
     }
 
@@ -448,6 +690,48 @@ impl Store {
             rows.collect()
         })
     }
+}
+
+/// Why a memory write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryRefusal {
+    /// Over the agent's memory quota (`allow.memory.quota`): the total it would have reached.
+    Quota(u64),
+    /// Over its type's share of the store (`[agent.TYPE] store_quota`).
+    Store(OverQuota),
+}
+
+/// The bytes one memory entry holds in its type's share (0 when there is none).
+fn entry_bytes(c: &Connection, agent: &str, key: &str) -> rusqlite::Result<u64> {
+    let len: Option<i64> = c
+        .query_row(
+            "SELECT LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB)) FROM memory \
+             WHERE agent = ?1 AND key = ?2",
+            [agent, key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(len.map_or(0, |l| u64::try_from(l).unwrap_or(0) + ROW_OVERHEAD))
+}
+
+/// The bytes each agent type holds, counted from the file.
+fn count_usage(c: &Connection) -> rusqlite::Result<HashMap<String, u64>> {
+    let mut usage: HashMap<String, u64> = HashMap::new();
+    let mut add = |sql: &str| -> rusqlite::Result<()> {
+        let mut stmt = c.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (agent_type, bytes) = row?;
+            *usage.entry(agent_type).or_default() += u64::try_from(bytes).unwrap_or(0);
+        }
+        Ok(())
+    };
+    add("SELECT agent_type, SUM(bytes) FROM messages GROUP BY agent_type")?;
+    add(&format!(
+        "SELECT substr(agent, 1, instr(agent, '/') - 1), \
+         SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(CAST(value AS BLOB)) + {ROW_OVERHEAD}) FROM memory GROUP BY 1"
+    ))?;
+    Ok(usage)
 }
 
 const SELECT: &str = "SELECT id, recipient, sender, topic, hops, chain, payload, wants_reply, status, reply, attempts, \
@@ -501,15 +785,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agents.db");
         let store = Store::open(&path, false).unwrap();
-        assert!(store.accept(&message("m1", "a/1")).unwrap().is_none());
-        assert!(store.accept(&message("m2", "b/1")).unwrap().is_none());
+        assert!(
+            store
+                .accept(&message("m1", "a/1"), u64::MAX)
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .accept(&message("m2", "b/1"), u64::MAX)
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
         let again = store
-            .accept(&message("m1", "a/1"))
+            .accept(&message("m1", "a/1"), u64::MAX)
+            .unwrap()
             .unwrap()
             .expect("exists");
         assert_eq!(again.status, Status::Pending);
         store.started("m1").unwrap();
-        store.finish("m1", "a/1", Status::Done, Some("ok")).unwrap();
+        store
+            .finish("m1", "a/1", Status::Done, Some("ok"), None, u64::MAX)
+            .unwrap()
+            .unwrap();
         drop(store);
         let store = Store::open(&path, false).unwrap();
         let pending: Vec<String> = store.pending().unwrap().into_iter().map(|m| m.id).collect();
@@ -531,15 +831,23 @@ mod tests {
     fn memory_respects_its_quota() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("m.db"), false).unwrap();
-        assert_eq!(store.memory_set("a/1", "k", "12345", 10).unwrap(), Ok(()));
         assert_eq!(
-            store.memory_set("a/1", "k", "123456789", 10).unwrap(),
+            store.memory_set("a/1", "k", "12345", 10, u64::MAX).unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .memory_set("a/1", "k", "123456789", 10, u64::MAX)
+                .unwrap(),
             Ok(()),
             "replacing counts once"
         );
-        assert_eq!(store.memory_set("a/1", "k2", "x", 10).unwrap(), Err(13));
         assert_eq!(
-            store.memory_set("b/1", "k2", "x", 10).unwrap(),
+            store.memory_set("a/1", "k2", "x", 10, u64::MAX).unwrap(),
+            Err(MemoryRefusal::Quota(13))
+        );
+        assert_eq!(
+            store.memory_set("b/1", "k2", "x", 10, u64::MAX).unwrap(),
             Ok(()),
             "quotas are per agent"
         );
@@ -550,6 +858,142 @@ mod tests {
         );
         assert!(store.memory_delete("a/1", "k").unwrap());
         assert!(!store.memory_delete("a/1", "k").unwrap());
-        assert_eq!(store.memory_set("a/1", "k2", "x", 10).unwrap(), Ok(()));
+        assert_eq!(
+            store.memory_set("a/1", "k2", "x", 10, u64::MAX).unwrap(),
+            Ok(())
+        );
+    }
+
+    fn sized(id: &str, to: &str, payload_bytes: usize) -> Message {
+        Message {
+            payload: "p".repeat(payload_bytes),
+            ..message(id, to)
+        }
+    }
+
+    #[test]
+    fn a_type_share_drops_its_oldest_history_and_refuses_what_pending_messages_and_memory_cannot_hold()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let store = Store::open(&path, false).unwrap();
+        let quota = 10_000;
+        for i in 0..3 {
+            let id = format!("m{i}");
+            assert!(
+                store
+                    .accept(&sized(&id, "a/1", 2000), quota)
+                    .unwrap()
+                    .unwrap()
+                    .is_none()
+            );
+            store
+                .finish(&id, "a/1", Status::Done, Some("r"), None, quota)
+                .unwrap()
+                .unwrap();
+        }
+        let three = store.usage("a");
+        assert!(three > 6000 && three < 7000, "{three}");
+        // Two more pending messages: the oldest finished ones make room.
+        for id in ["p1", "p2"] {
+            assert!(
+                store
+                    .accept(&sized(id, "a/1", 3000), quota)
+                    .unwrap()
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert!(store.usage("a") <= quota, "{}", store.usage("a"));
+        assert!(
+            store.message("m0").unwrap().is_none(),
+            "the oldest is dropped"
+        );
+        assert!(store.message("m2").unwrap().is_some(), "the newest is kept");
+        // Pending messages are never dropped: what they and memory cannot hold is refused, and nothing is lost.
+        let over = store
+            .accept(&sized("p3", "a/2", 6000), quota)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(over.quota, quota);
+        assert!(over.needed > quota && over.needed < 13_000, "{over:?}");
+        assert!(
+            store.message("m2").unwrap().is_some(),
+            "a refused write drops nothing"
+        );
+        assert!(matches!(
+            store
+                .memory_set("a/1", "k", &"v".repeat(5000), u64::MAX, quota)
+                .unwrap(),
+            Err(MemoryRefusal::Store(_))
+        ));
+        // A reply that does not fit is refused; an error is always recorded.
+        assert!(
+            store
+                .finish(
+                    "p1",
+                    "a/1",
+                    Status::Done,
+                    Some(&"r".repeat(5000)),
+                    None,
+                    quota
+                )
+                .unwrap()
+                .is_err()
+        );
+        store
+            .finish(
+                "p1",
+                "a/1",
+                Status::Failed,
+                Some("too big"),
+                Some(Refusal::QuotaExceeded),
+                quota,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.refusal("p1").unwrap(), Some(Refusal::QuotaExceeded));
+        assert_eq!(store.refusal("p2").unwrap(), None);
+        // Other types have shares of their own.
+        assert!(
+            store
+                .accept(&sized("b1", "b/1", 6000), quota)
+                .unwrap()
+                .unwrap()
+                .is_none()
+        );
+        // The shares are counted again from the file.
+        let (a, b) = (store.usage("a"), store.usage("b"));
+        store
+            .memory_set("a/1", "k", "v", u64::MAX, quota)
+            .unwrap()
+            .unwrap();
+        assert!(store.memory_delete("a/1", "k").unwrap());
+        assert_eq!(store.usage("a"), a);
+        drop(store);
+        let store = Store::open(&path, false).unwrap();
+        assert_eq!((store.usage("a"), store.usage("b")), (a, b));
+    }
+
+    #[test]
+    fn a_store_of_the_first_version_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v0.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute(
+                "INSERT INTO messages (id, recipient, sender, hops, chain, payload, wants_reply, status, \
+                 created_at) VALUES ('m1', 'a/1', 'external', 0, '[]', 'hello', 1, 'pending', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, false).unwrap();
+        let expected = ("m1a/1external[]hello".len() as u64) + ROW_OVERHEAD;
+        assert_eq!(store.usage("a"), expected);
+        assert_eq!(store.pending().unwrap().len(), 1);
+        drop(store);
+        assert_eq!(Store::open(&path, false).unwrap().usage("a"), expected);
     }
 }

@@ -3,9 +3,12 @@
 //! ```toml
 //! allow.memory = { quota = "1 MiB" }   # keys plus values, in bytes
 //! ```
+//!
+//! Memory also counts against the agent type's share of the store (`[agent.TYPE] store_quota`).
 
 use super::Capability;
 use crate::agent::bindings::are::agent::memory;
+use crate::agent::store::MemoryRefusal;
 use crate::policy::Size;
 use crate::sandbox::{HostState, InstanceBuilder};
 use serde::Deserialize;
@@ -61,15 +64,24 @@ impl memory::Host for HostState {
     async fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
         let agent = self.agent()?;
         let quota = agent.grants().memory.quota.map_or(0, |q| q.0);
+        let store_quota = agent.store_quota();
         Ok(agent
             .runtime
             .store()
-            .memory_set(&agent.id, &key, &value, quota)?
-            .map_err(|total| {
-                format!(
+            .memory_set(&agent.id, &key, &value, quota, store_quota)?
+            .map_err(|refusal| match refusal {
+                MemoryRefusal::Quota(total) => format!(
                     "memory quota exceeded: storing `{key}` would bring this agent to {total} bytes, over its \
                      quota of {quota} bytes (allow.memory.quota); delete keys or store less"
-                )
+                ),
+                MemoryRefusal::Store(over) => format!(
+                    "store quota exceeded: storing `{key}` would bring agent type `{}` to {} bytes of pending \
+                     messages and memory, over its quota of {} bytes ([agent.{0}] store_quota); delete keys or \
+                     store less",
+                    agent.type_name(),
+                    over.needed,
+                    over.quota
+                ),
             }))
     }
 

@@ -6,8 +6,10 @@
 //! ```
 //!
 //! `send` patterns match agent ids (`type/key`, a trailing `*` matches any rest). A message published on a topic
-//! reaches, for each agent type subscribed to it, the agent `TYPE/TOPIC`. Denials, loops, the hop limit and the
-//! per-activation message budget come back to the guest as `messaging.error` values, never traps.
+//! reaches, for each agent type subscribed to it, the agent `TYPE/TOPIC`. Denials, loops, the hop limit, the
+//! per-activation message budget, payloads and replies over `[agents] max_payload` (`too-large`) and a recipient
+//! type without room in the store (`quota-exceeded`) come back to the guest as `messaging.error` values, never
+//! traps.
 
 use super::Capability;
 use crate::agent::bindings::are::agent::messaging::{self, Error};

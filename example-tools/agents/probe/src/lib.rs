@@ -14,6 +14,9 @@
 //! | `tools` | | lists granted tools |
 //! | `ask` | `prompt`, `max_turns` | runs the model with tools |
 //! | `flood` | `topic` or `to`, `n` | publishes or sends `n` messages |
+//! | `bulk` | `topic` or `to`, `n`, `bytes` | publishes or sends `n` `echo` commands padded to `bytes` bytes, replies with how many went and each error |
+//! | `big-reply` | `bytes` | replies with `bytes` bytes |
+//! | `fill` | `prefix`, `n`, `bytes` | stores `n` values of `bytes` bytes in memory until refused, replies with how many and the error |
 //! | `spin` | | loops forever |
 //! | `hoard` | `mib` | allocates memory |
 //! | `fail` | `message` | returns an error |
@@ -133,6 +136,51 @@ impl Agent for Probe {
                     }
                 }
                 json!({ "sent": sent, "error": error })
+            }
+            "bulk" => {
+                let n = cmd["n"].as_u64().unwrap_or(1);
+                // Built in place (a 30 MiB payload takes 30 MiB of the guest's memory, not twice that), with a
+                // fill rather than a loop of pushes, so that it costs little fuel.
+                let (head, tail) = (r#"{"op":"echo","pad":""#, r#""}"#);
+                let bytes = cmd["bytes"].as_u64().unwrap_or(0) as usize;
+                let mut payload = Vec::with_capacity(head.len() + bytes + tail.len());
+                payload.extend_from_slice(head.as_bytes());
+                payload.resize(head.len() + bytes, b'b');
+                payload.extend_from_slice(tail.as_bytes());
+                let payload = String::from_utf8(payload).map_err(|e| e.to_string())?;
+                let mut sent = 0;
+                let mut errors = Vec::new();
+                for _ in 0..n {
+                    let result = match cmd.get("topic") {
+                        Some(t) => messaging::publish(t.as_str().unwrap_or_default(), &payload),
+                        None => messaging::send(field(&cmd, "to"), &payload).map(drop),
+                    };
+                    match result {
+                        Ok(()) => sent += 1,
+                        Err(e) => errors.push(format!("{e:?}")),
+                    }
+                }
+                json!({ "sent": sent, "errors": errors })
+            }
+            "big-reply" => {
+                return Ok(Some(
+                    "r".repeat(cmd["bytes"].as_u64().unwrap_or(0) as usize),
+                ));
+            }
+            "fill" => {
+                let value = "f".repeat(cmd["bytes"].as_u64().unwrap_or(0) as usize);
+                let mut stored = 0;
+                let mut error = None;
+                for i in 0..cmd["n"].as_u64().unwrap_or(1) {
+                    match memory::set(&format!("{}/{i}", field(&cmd, "prefix")), &value) {
+                        Ok(()) => stored += 1,
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                json!({ "stored": stored, "err": error })
             }
             "spin" => loop {
                 std::hint::black_box(());

@@ -7,7 +7,8 @@
 //! It runs the model with its granted tools ([`llm::Runner`]): the model asks for `fetch.get` on the source,
 //! the runner calls the tool and hands the page back, and the model answers with a summary. The finding goes to
 //! the coordinator named in `reply_to`, by a direct send: `{"job", "source", "finding", "tools"}`. A source that
-//! cannot be researched still gets a finding, saying why, so that the job can finish.
+//! cannot be researched still gets a finding, saying why, so that the job can finish; one too large to send
+//! (`too-large`, over `[agents] max_payload`) is cut to its first 64 KiB.
 //!
 //! Its policy:
 //!
@@ -57,11 +58,34 @@ impl Agent for Researcher {
             .map(|(name, ok)| format!("{name} {}", if ok { "ok" } else { "failed" }))
             .collect();
 
-        let finding = json!({ "job": job, "source": source, "finding": finding, "tools": tools });
-        let reply = messaging::send(reply_to, &finding.to_string())
-            .map_err(|e| format!("cannot hand the finding to {reply_to}: {e}"))?;
+        let report = |finding: &str| {
+            json!({ "job": job, "source": source, "finding": finding, "tools": tools }).to_string()
+        };
+        let reply = match messaging::send(reply_to, &report(&finding)) {
+            // Over the runtime's payload limit: hand over the start of it rather than nothing.
+            Err(messaging::Error::TooLarge(e)) => {
+                log::warn(&format!(
+                    "job {job}: the finding on {source} is too large to send ({e}); sending its first {SHORT} bytes"
+                ));
+                messaging::send(reply_to, &report(prefix(&finding, SHORT)))
+            }
+            sent => sent,
+        }
+        .map_err(|e| format!("cannot hand the finding to {reply_to}: {e}"))?;
         Ok(Some(reply))
     }
+}
+
+/// How much of a finding too large to send is sent instead, in bytes.
+const SHORT: usize = 64 * 1024;
+
+/// The longest start of `text` of at most `max` bytes.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 are_guest_sdk::export_agent!(Researcher);
