@@ -981,7 +981,8 @@ fn limits() -> impl Strategy<Value = LimitsModel> {
 fn http_origin() -> impl Strategy<Value = (String, String)> {
     let host = prop_oneof![
         // A DNS name: its last label is not all digits (that would read as an IP address).
-        "([a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?\\.){0,2}[a-z0-9]{0,5}[a-z]".prop_map(|h| (h.clone(), h)),
+        "([a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?\\.){0,2}[a-z0-9]{0,5}[a-z]"
+            .prop_map(|h| (h.clone(), h)),
         "[a-z0-9]{1,6}\\.[a-z]{2,4}".prop_map(|h| (format!("*.{h}"), format!("*.{h}"))),
         any::<[u8; 4]>().prop_map(|ip| {
             let ip = std::net::Ipv4Addr::from(ip).to_string();

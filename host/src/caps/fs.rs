@@ -40,12 +40,12 @@ use toml::Spanned;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystem, WasiFilesystemView};
-use wasmtime_wasi::p2::{FsError, FsResult};
 use wasmtime_wasi::p2::bindings::filesystem;
 use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as Preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
+use wasmtime_wasi::p2::{FsError, FsResult};
 
 /// The mounts granted to a component.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -96,7 +96,8 @@ impl FsGrant {
     pub fn rw_mount_holding(&self, base_dir: &Path, path: &Path) -> Option<&Mount> {
         let path = resolve_existing(&base_dir.join(path));
         self.0.iter().find(|m| {
-            m.mode == Mode::Rw && path.starts_with(resolve_existing(&base_dir.join(m.host.get_ref())))
+            m.mode == Mode::Rw
+                && path.starts_with(resolve_existing(&base_dir.join(m.host.get_ref())))
         })
     }
 }
@@ -187,7 +188,10 @@ impl Capability for FsGrant {
             let real = std::fs::canonicalize(&host).map_err(|e| {
                 source.error(
                     mount.host.span(),
-                    format!("cannot resolve mount host directory {}: {e}", host.display()),
+                    format!(
+                        "cannot resolve mount host directory {}: {e}",
+                        host.display()
+                    ),
                 )
             })?;
             for (other, other_real) in &resolved {
@@ -380,19 +384,27 @@ async fn open_at(
     flags: DescriptorFlags,
 ) -> FsResult<Resource<Descriptor>> {
     if state.fs_quotas.is_empty() {
-        return HostDescriptor::open_at(&mut state.filesystem(), fd, path_flags, path, oflags, flags)
-            .await;
+        return HostDescriptor::open_at(
+            &mut state.filesystem(),
+            fd,
+            path_flags,
+            path,
+            oflags,
+            flags,
+        )
+        .await;
     }
     let parent = fd.rep();
-    let truncating = state.fs_quotas.of(parent).filter(|_| {
-        oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE)
-    });
+    let truncating = state
+        .fs_quotas
+        .of(parent)
+        .filter(|_| oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE));
     let oflags = match truncating {
         Some(_) => oflags & !OpenFlags::TRUNCATE,
         None => oflags,
     };
-    let new =
-        HostDescriptor::open_at(&mut state.filesystem(), fd, path_flags, path, oflags, flags).await?;
+    let new = HostDescriptor::open_at(&mut state.filesystem(), fd, path_flags, path, oflags, flags)
+        .await?;
     state.fs_quotas.opened(parent, new.rep());
     if let Some(limited) = truncating {
         let file = Resource::new_borrow(new.rep());
@@ -423,13 +435,19 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await;
                     return Ok((wit_result(written)?,));
                 };
-                let reserved =
-                    match quota::reserve_write(&state.table, &limited, &fd, offset, buf.len() as u64)? {
-                        Ok(reserved) => reserved,
-                        Err(code) => return Ok((Err(code),)),
-                    };
-                let written =
-                    wit_result(HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await)?;
+                let reserved = match quota::reserve_write(
+                    &state.table,
+                    &limited,
+                    &fd,
+                    offset,
+                    buf.len() as u64,
+                )? {
+                    Ok(reserved) => reserved,
+                    Err(code) => return Ok((Err(code),)),
+                };
+                let written = wit_result(
+                    HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await,
+                )?;
                 quota::settle_write(&limited, reserved, written.as_ref().ok().copied());
                 Ok((written,))
             })
@@ -478,7 +496,10 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store, (fd,): (Resource<Descriptor>,)| {
             let state = store.data_mut();
             let limited = state.fs_quotas.of(fd.rep());
-            let stream = wit_result(HostDescriptor::append_via_stream(&mut state.filesystem(), fd))?;
+            let stream = wit_result(HostDescriptor::append_via_stream(
+                &mut state.filesystem(),
+                fd,
+            ))?;
             match (stream, limited) {
                 (Ok(stream), Some(limited)) => Ok((Ok(quota::limit_stream(
                     &mut state.table,
@@ -492,15 +513,26 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     types.func_wrap_async(
         "[method]descriptor.rename-at",
-        |mut store, (fd, old_path, new_fd, new_path): (Resource<Descriptor>, String, Resource<Descriptor>, String)| {
+        |mut store,
+         (fd, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
             Box::new(async move {
                 let state = store.data_mut();
                 if state.fs_quotas.crosses(fd.rep(), new_fd.rep()) {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
-                let renamed =
-                    HostDescriptor::rename_at(&mut state.filesystem(), fd, old_path, new_fd, new_path)
-                        .await;
+                let renamed = HostDescriptor::rename_at(
+                    &mut state.filesystem(),
+                    fd,
+                    old_path,
+                    new_fd,
+                    new_path,
+                )
+                .await;
                 Ok((wit_result(renamed)?,))
             })
         },

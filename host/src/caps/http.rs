@@ -191,10 +191,7 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
         if label.len() > 63 {
             return Err(format!("label {label:?} is longer than 63 characters"));
         }
-        if !label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!(
                 "label {label:?} has characters other than letters, digits and `-`"
             ));

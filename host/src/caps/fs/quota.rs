@@ -6,8 +6,9 @@
 //! [`MAX_MEASURED_ENTRIES`] entries), then kept as one count that every instance mounting it shares. The host
 //! shadows each `wasi:filesystem/types` method that can grow a file (`write`, `set-size`, and the streams of
 //! `write-via-stream` and `append-via-stream`): the growth a write would cause is reserved before it runs, and a
-//! write that would take the count past the quota fails with `insufficient-space` (what a full disk gives; a
-//! Rust guest sees `StorageFull`), never a trap. Shrinking a file with `set-size` gives its bytes back; space
+//! write that would take the count past the quota fails with `insufficient-space` (what a full disk gives), never a
+//! trap: `write` and `set-size` return the code, a stream write fails with an error that `filesystem-error-code`
+//! reads as it (wasi-libc, and so Rust's `std`, reports every failed stream write as `EIO`). Shrinking a file with `set-size` gives its bytes back; space
 //! freed by deleting or truncating on open is seen at the next measure. `rename-at` and `link-at` between a
 //! mount with a quota and another mount fail with `cross-device`, so bytes written elsewhere cannot be moved in.
 //!
@@ -64,8 +65,9 @@ pub fn measure(root: &Path) -> anyhow::Result<u64> {
         let read = std::fs::read_dir(&dir)
             .map_err(|e| anyhow::anyhow!("cannot measure {} for its quota: {e}", dir.display()))?;
         for entry in read {
-            let entry = entry
-                .map_err(|e| anyhow::anyhow!("cannot measure {} for its quota: {e}", dir.display()))?;
+            let entry = entry.map_err(|e| {
+                anyhow::anyhow!("cannot measure {} for its quota: {e}", dir.display())
+            })?;
             entries += 1;
             if entries > MAX_MEASURED_ENTRIES {
                 anyhow::bail!(
@@ -75,7 +77,10 @@ pub fn measure(root: &Path) -> anyhow::Result<u64> {
                 );
             }
             let meta = entry.metadata().map_err(|e| {
-                anyhow::anyhow!("cannot measure {} for its quota: {e}", entry.path().display())
+                anyhow::anyhow!(
+                    "cannot measure {} for its quota: {e}",
+                    entry.path().display()
+                )
             })?;
             if meta.is_dir() {
                 pending.push(entry.path());
@@ -341,12 +346,16 @@ impl LimitedStream {
         let (growth, next) = self.at.after(n as u64);
         if self.limited.reserve(growth).is_err() {
             self.refused = true;
-            let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
-            return Err(StreamError::LastOperationFailed(full.into()));
+            return Err(StreamError::LastOperationFailed(no_space().into()));
         }
         self.at = next;
         Ok(())
     }
+}
+
+/// The error of a refused stream write: `filesystem-error-code` reads it as `insufficient-space`.
+fn no_space() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::ENOSPC)
 }
 
 #[wasmtime_wasi::async_trait]
@@ -406,6 +415,13 @@ mod tests {
         let (growth, _) = at.after(3);
         assert_eq!(growth, 3);
         assert_eq!(StreamAt::End.after(5).0, 5);
+    }
+
+    #[test]
+    fn a_refused_stream_write_reads_as_insufficient_space() {
+        let error: wasmtime::Error = no_space().into();
+        let io = error.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(ErrorCode::from(io), ErrorCode::InsufficientSpace);
     }
 
     #[test]
