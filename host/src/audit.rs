@@ -92,8 +92,9 @@ pub enum Fsync {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
-    /// The JSON Lines file, relative to the policy. No audit trail when absent.
-    pub path: Option<String>,
+    /// The JSON Lines file, relative to the policy. No audit trail when absent. It must not be inside an `rw`
+    /// mount (checked when the policy is read), or a guest could rewrite the trail of its own calls.
+    pub path: Option<toml::Spanned<String>>,
     /// When records are forced to disk (default `interval`).
     #[serde(default)]
     pub fsync: Fsync,
@@ -229,7 +230,7 @@ impl AuditLog {
             return Ok(None);
         };
         Ok(Some(Arc::new(AuditLog::open(
-            &policy.base_dir.join(path),
+            &policy.base_dir.join(path.get_ref()),
             policy.audit.fsync,
         )?)))
     }

@@ -508,10 +508,7 @@ pub struct SourceText {
 impl SourceText {
     /// An error at `span` of this text.
     pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
-        let start = span.start.min(self.text.len());
-        let before = &self.text[..start];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = self.line_column(span);
         PolicyError::Invalid {
             path: self.path.clone(),
             line,
@@ -521,13 +518,26 @@ impl SourceText {
     }
 }
 
+impl SourceText {
+    /// The 1-based line and column where `span` starts, for a message that points at a second place.
+    pub fn line_column(&self, span: Range<usize>) -> (usize, usize) {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+}
+
 impl Policy {
     /// Read, parse and validate a policy file.
     ///
     /// # Errors
     /// [`PolicyError::Read`] when the file cannot be read; [`PolicyError::Invalid`] with line and column for bad
-    /// TOML, unknown keys, bad values, component names outside `[A-Za-z0-9_-]`, and mounts whose host directory
-    /// does not exist.
+    /// TOML, unknown keys, bad values, component names outside `[A-Za-z0-9_-]`, mounts whose host directory
+    /// does not exist, ambiguous grants (a wildcard host that is not `*.` and a DNS name, overlapping mounts of
+    /// different modes, a `quota` on a `ro` mount or on a mount that overlaps another), and an audit file inside
+    /// an `rw` mount.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             path: path.to_path_buf(),
@@ -575,6 +585,9 @@ impl Policy {
                 .map_err(|e| source.error(agent.source.span(), e.to_string()))?;
             agent.allow.validate(base_dir, &source)?;
             agents.insert(name.into_inner(), agent);
+        }
+        if let Some(audit_path) = &file.audit.path {
+            check_audit_outside_rw_mounts(audit_path, base_dir, &source, &components, &agents)?;
         }
         Ok(Policy {
             path: Some(path.to_path_buf()),
@@ -635,6 +648,39 @@ impl Policy {
         let own = component.map(|c| c.limits).unwrap_or_default();
         self.defaults.overlay(own)
     }
+}
+
+/// Refuse an audit file inside (or equal to) an `rw` mount of any component or agent: its guest could rewrite the
+/// trail of its own calls.
+fn check_audit_outside_rw_mounts(
+    audit_path: &Spanned<String>,
+    base_dir: &Path,
+    source: &SourceText,
+    components: &BTreeMap<String, ComponentPolicy>,
+    agents: &BTreeMap<String, AgentPolicy>,
+) -> Result<(), PolicyError> {
+    let grants = components
+        .iter()
+        .map(|(name, c)| ("component", name, &c.allow))
+        .chain(agents.iter().map(|(name, a)| ("agent", name, &a.allow)));
+    for (kind, name, allow) in grants {
+        if let Some(mount) = allow
+            .fs
+            .rw_mount_holding(base_dir, Path::new(audit_path.get_ref()))
+        {
+            let (line, column) = source.line_column(mount.host.span());
+            return Err(source.error(
+                audit_path.span(),
+                format!(
+                    "the audit file {:?} is inside the rw mount {:?} of {kind} {name:?} at {line}:{column}: its \
+                     guest could rewrite the trail of its own calls; keep the audit file outside every rw mount",
+                    audit_path.get_ref(),
+                    mount.host.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_component_name(name: &str) -> Result<(), String> {
@@ -783,6 +829,64 @@ mod tests {
             err.starts_with("are.toml:2:10: invalid component source"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ambiguous_hosts_are_refused_with_line_and_column() {
+        let component = "[component.a]\nsource = \"a.wasm\"\n";
+        for (grant, at, expected) in [
+            (
+                "allow.http = [\"https://ok.example\", \"https://*.1\"]",
+                "\"https://*.1\"",
+                "a wildcard must be `*.` followed by a DNS name, and in \"*.1\" the last label \"1\" is all digits",
+            ),
+            (
+                "allow.http = [\"https://*.0.0.1:8443\"]",
+                "\"https://*.0.0.1",
+                "the last label \"1\" is all digits, which reads as an IP address",
+            ),
+            (
+                "allow.http = [\"http://*.\"]",
+                "\"http://*.\"",
+                "the name is empty",
+            ),
+            (
+                "allow.http = [\"https://api.*.example.com\"]",
+                "\"https://api.*",
+                "only a whole leading `*.`",
+            ),
+            (
+                "allow.http = [\"https://10.1\"]",
+                "\"https://10.1\"",
+                "\"10.1\" is neither an IP address nor a DNS name",
+            ),
+            (
+                "allow.sockets = [\"tcp://*.db.internal:5432\"]",
+                "\"tcp://*",
+                "sockets take no wildcards",
+            ),
+            (
+                "allow.http = [\"https://*.example.com\"]\nallow.secrets = [{ host = \"*.example.com\", header = \"Authorization\", from_env = \"T\" }]",
+                "\"*.example.com\", header",
+                "invalid secret host \"*.example.com\": a secret goes to one exact host",
+            ),
+        ] {
+            let text = format!("{component}{grant}\n");
+            let offset = text.find(at).unwrap();
+            let line = text[..offset].matches('\n').count() + 1;
+            let column = offset - text[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("are.toml:{line}:{column}: ")),
+                "{grant}: {err}"
+            );
+            assert!(err.contains(expected), "{grant}: {err}");
+        }
+        let p = parse(&format!(
+            "{component}allow.http = [\"https://*.example.com\", \"https://1.2.3.4\"]\n\
+             allow.secrets = [{{ host = \"api.example.com:443\", header = \"X-Key\", from_env = \"T\" }}]\n"
+        ));
+        assert!(p.is_ok(), "{p:?}");
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct HostState {
     agent: Option<crate::agent::AgentContext>,
     /// Where capability uses and denials are recorded.
     pub(crate) audit: Option<crate::audit::AuditScope>,
+    /// The quotas of this instance's mounts.
+    pub(crate) fs_quotas: crate::caps::fs::quota::Quotas,
 }
 
 impl HostState {
@@ -87,6 +89,8 @@ pub struct InstanceBuilder {
     pub audit: Option<crate::audit::AuditScope>,
     /// Headers the host adds to requests to certain hosts (the guest never sees them).
     pub secrets: Arc<Vec<crate::caps::secrets::Secret>>,
+    /// The mounts with a quota, and what their directories hold.
+    pub fs_quotas: crate::caps::fs::quota::Quotas,
 }
 
 impl InstanceBuilder {
@@ -112,6 +116,7 @@ impl InstanceBuilder {
             socket_rules: Arc::default(),
             audit,
             secrets: Arc::default(),
+            fs_quotas: Default::default(),
         };
         for cap in grants.all() {
             cap.prepare(&mut builder)?;
@@ -131,6 +136,7 @@ impl InstanceBuilder {
             deadline: Instant::now() + limits.timeout,
             agent,
             audit: builder.audit,
+            fs_quotas: builder.fs_quotas,
         })
     }
 }

@@ -1060,6 +1060,10 @@ fn policy_check_points_at_mistakes() {
             format!("[component.\"bad name\"]\nsource = {hash}\n"),
             ":1:12: invalid component name \"bad name\"",
         ),
+        (
+            format!("[component.hash]\nsource = {hash}\nallow.http = [\"https://*.0.0.1\"]\n"),
+            ":3:15: invalid http origin \"https://*.0.0.1\": a wildcard must be `*.` followed by a DNS name",
+        ),
     ] {
         let policy = write_policy(dir.path(), &text);
         let p = policy.to_str().unwrap();

@@ -377,6 +377,154 @@ fn fs_policy_refuses_relative_or_climbing_guest_paths() {
     assert!(message.contains("mounted twice"), "{message}");
 }
 
+#[test]
+fn fs_policy_refuses_overlapping_mounts_of_different_modes() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.path().join("out/inner")).unwrap();
+    std::fs::create_dir_all(dir.path().join("other")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("out/inner"), dir.path().join("alias")).unwrap();
+    let policy = |a: &str, mode_a: &str, b: &str, mode_b: &str| {
+        format!(
+            "[component.files]\nsource = \"files.wasm\"\nallow.fs = [\n  {{ host = \"{a}\", guest = \"/a\", mode = \"{mode_a}\" }},\n  {{ host = \"{b}\", guest = \"/b\", mode = \"{mode_b}\" }},\n]\n"
+        )
+    };
+    // `ro` inside `rw` (writable through the outer mount), `rw` inside `ro`, one directory twice, and a symlink
+    // that leads inside the other mount.
+    for (a, b) in [
+        ("out", "out/inner"),
+        ("out/inner", "./out"),
+        ("out", "out/"),
+        ("out", "alias"),
+    ] {
+        let text = policy(a, "rw", b, "ro");
+        let (line, column, message) = policy_error(&text, dir.path());
+        assert_eq!(
+            (line, column),
+            position(&text, &format!("\"{b}\", guest = \"/b\"")),
+            "{message}"
+        );
+        let (a_line, a_column) = position(&text, &format!("\"{a}\", guest = \"/a\""));
+        assert!(
+            message.contains(&format!(
+                "mount \"{b}\" (ro) overlaps mount \"{a}\" (rw) at {a_line}:{a_column}"
+            )),
+            "{message}"
+        );
+        assert!(message.contains("give them the same mode"), "{message}");
+    }
+    // The same mode may overlap, and directories apart may have any modes.
+    for (a, mode_a, b, mode_b) in [
+        ("out", "rw", "out/inner", "rw"),
+        ("out", "ro", "alias", "ro"),
+        ("out", "rw", "other", "ro"),
+    ] {
+        let text = policy(a, mode_a, b, mode_b);
+        Policy::parse(&text, Path::new("are.toml"), dir.path())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+}
+
+#[test]
+fn fs_policy_quota_needs_an_rw_mount_that_overlaps_no_other() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.path().join("out/inner")).unwrap();
+    let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [{ host = \"out\", guest = \"/o\", mode = \"rw\", quota = \"10 MiB\" }]\n";
+    let policy = Policy::parse(text, Path::new("are.toml"), dir.path()).unwrap();
+    assert_eq!(
+        are::caps::Capability::entries(&policy.components["files"].allow.fs),
+        ["out -> /o (rw, quota 10.0 MiB)"]
+    );
+    let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [{ host = \"out\", guest = \"/o\", quota = \"10 MiB\" }]\n";
+    let (line, column, message) = policy_error(text, dir.path());
+    assert_eq!((line, column), position(text, "\"10 MiB\""), "{message}");
+    assert!(message.contains("a `ro` mount has none"), "{message}");
+    let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [{ host = \"out\", guest = \"/o\", mode = \"rw\", quota = \"lots\" }]\n";
+    let (line, column, message) = policy_error(text, dir.path());
+    assert_eq!((line, column), position(text, "\"lots\""), "{message}");
+    assert!(message.contains("invalid size \"lots\""), "{message}");
+    let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [\n  { host = \"out\", guest = \"/o\", mode = \"rw\", quota = \"1 MiB\" },\n  { host = \"out/inner\", guest = \"/i\", mode = \"rw\" },\n]\n";
+    let (line, column, message) = policy_error(text, dir.path());
+    assert_eq!((line, column), position(text, "\"out/inner\""), "{message}");
+    assert!(message.contains("one has a `quota`"), "{message}");
+}
+
+#[test]
+fn audit_file_inside_an_rw_mount_is_refused() {
+    let dir = tempdir();
+    for sub in ["out/sub", "logs", "data"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink(dir.path().join("out"), dir.path().join("alias")).unwrap();
+    let policy = |audit: &str, table: &str| {
+        format!(
+            "[audit]\npath = \"{audit}\"\n\n[{table}]\nsource = \"files.wasm\"\nallow.fs = [\n  {{ host = \"data\", guest = \"/data\" }},\n  {{ host = \"out\", guest = \"/out\", mode = \"rw\" }},\n]\n"
+        )
+    };
+    for (audit, table) in [
+        ("out/audit.jsonl", "component.files"),
+        ("out", "component.files"),
+        ("./out/../out/missing/audit.jsonl", "component.files"),
+        ("alias/sub/audit.jsonl", "component.files"),
+        ("out/audit.jsonl", "agent.files"),
+    ] {
+        let text = policy(audit, table);
+        let (line, column, message) = policy_error(&text, dir.path());
+        assert_eq!((line, column), (2, 8), "{audit}: {message}");
+        let (mount_line, mount_column) = position(&text, "\"out\", guest");
+        let kind = table.split('.').next().unwrap();
+        assert!(
+            message.contains(&format!(
+                "the audit file \"{audit}\" is inside the rw mount \"out\" of {kind} \"files\" at \
+                 {mount_line}:{mount_column}"
+            )),
+            "{message}"
+        );
+    }
+    // Beside the mounts, or in a read-only one, the audit file is fine.
+    for audit in ["logs/audit.jsonl", "audit.jsonl", "data/audit.jsonl"] {
+        let text = policy(audit, "component.files");
+        Policy::parse(&text, Path::new("are.toml"), dir.path())
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+}
+
+#[tokio::test]
+async fn fs_quota_refuses_writes_past_it_and_the_mount_stays_under() {
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("existing.bin"), [0u8; 300]).unwrap();
+    let files = load_spec(spec(
+        "files",
+        r#"fs = [{ host = "out", guest = "/out", mode = "rw", quota = "1 KiB" }]"#,
+        dir.path(),
+    ));
+    let write = |path: &str, bytes: usize| json!({"path": path, "contents": "x".repeat(bytes)});
+    // 300 bytes were there; 600 more fit in 1024.
+    let done = call_ok(&files, "files.write", write("/out/a.txt", 600)).await;
+    assert_eq!(done, json!({"ok": 600}));
+    // 200 more do not: the guest gets an error value, not a trap. (The host fails the stream write with
+    // `insufficient-space`; wasi-libc reports any failed stream write as EIO.)
+    let refused = call_ok(&files, "files.write", write("/out/b.txt", 200)).await;
+    let message = refused["err"]["other"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{refused}"));
+    assert!(message.starts_with("`/out/b.txt`: "), "{message}");
+    let used = are::caps::fs::quota::measure(&out).unwrap();
+    assert!(used <= 1024, "the mount holds {used} bytes");
+    assert_eq!(used, 900, "nothing of the refused write landed");
+    // Rewriting a file gives back what it held: 700 bytes replace 600.
+    let done = call_ok(&files, "files.write", write("/out/a.txt", 700)).await;
+    assert_eq!(done, json!({"ok": 700}));
+    // The next instance measures again: space freed on the host counts.
+    std::fs::remove_file(out.join("existing.bin")).unwrap();
+    let done = call_ok(&files, "files.write", write("/out/b.txt", 300)).await;
+    assert_eq!(done, json!({"ok": 300}));
+    let refused = call_ok(&files, "files.write", write("/out/c.txt", 100)).await;
+    assert!(refused["err"]["other"].is_string(), "{refused}");
+    assert!(are::caps::fs::quota::measure(&out).unwrap() <= 1024);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // env and args
 // ---------------------------------------------------------------------------------------------------------------

@@ -980,7 +980,9 @@ fn limits() -> impl Strategy<Value = LimitsModel> {
 /// An `allow.http` entry: what is written, and how the parsed origin displays.
 fn http_origin() -> impl Strategy<Value = (String, String)> {
     let host = prop_oneof![
-        "[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?(\\.[a-z0-9]{1,6}){0,2}".prop_map(|h| (h.clone(), h)),
+        // A DNS name: its last label is not all digits (that would read as an IP address).
+        "([a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?\\.){0,2}[a-z0-9]{0,5}[a-z]"
+            .prop_map(|h| (h.clone(), h)),
         "[a-z0-9]{1,6}\\.[a-z]{2,4}".prop_map(|h| (format!("*.{h}"), format!("*.{h}"))),
         any::<[u8; 4]>().prop_map(|ip| {
             let ip = std::net::Ipv4Addr::from(ip).to_string();
@@ -1015,7 +1017,8 @@ fn http_origin() -> impl Strategy<Value = (String, String)> {
 /// An `allow.sockets` entry: what is written, and how the parsed entry displays.
 fn socket_entry() -> impl Strategy<Value = (String, String)> {
     let host = prop_oneof![
-        "[a-zA-Z0-9][a-zA-Z0-9.-]{0,12}".prop_map(|h| (h.clone(), h.to_ascii_lowercase())),
+        "([a-zA-Z0-9]([a-zA-Z0-9-]{0,3}[a-zA-Z0-9])?\\.){0,2}[a-zA-Z0-9]{0,3}[a-zA-Z]"
+            .prop_map(|h| (h.clone(), h.to_ascii_lowercase())),
         any::<[u8; 4]>().prop_map(|ip| {
             let ip = std::net::Ipv4Addr::from(ip).to_string();
             (ip.clone(), ip)
@@ -1062,9 +1065,14 @@ fn mounts() -> impl Strategy<Value = Vec<MountModel>> {
     )
     .prop_map(|mounts| {
         let mut seen = BTreeSet::new();
+        // Mounts of one directory must share a mode: the first one's.
+        let mut modes = std::collections::BTreeMap::new();
         mounts
             .into_iter()
             .filter(|(_, _, guest, _)| seen.insert(guest.clone()))
+            .filter(|(dir, _, _, mode)| {
+                *modes.entry(*dir).or_insert(mode.unwrap_or("ro")) == mode.unwrap_or("ro")
+            })
             .map(|(dir, dotted, guest, mode)| MountModel {
                 host: if dotted {
                     format!("./{dir}")

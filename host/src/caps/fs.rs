@@ -10,27 +10,42 @@
 //! `rename-at`, `unlink-file-at`, …) are not recorded.
 //!
 //! ```toml
-//! allow.fs = [{ host = "./data", guest = "/data", mode = "ro" }]
+//! allow.fs = [
+//!     { host = "./data", guest = "/data", mode = "ro" },
+//!     { host = "./out", guest = "/out", mode = "rw", quota = "10 MiB" },
+//! ]
 //! ```
+//!
+//! An `rw` mount may take a `quota`: writes that would bring the bytes of the files under its host directory past
+//! it fail with `insufficient-space`, as on a full disk (see [`quota`] for exactly what is counted, and when).
+//!
+//! A policy is refused when it is ambiguous about what a guest may write: two mounts of one component (or agent)
+//! whose host directories overlap (one is, or is inside, the other, after symlinks are resolved) must have the same
+//! mode, since a `ro` mount inside an `rw` one could be written through the outer mount; a mount with a `quota`
+//! must not overlap another mount at all, since writes through the other would not be counted; and the audit
+//! file must not be inside any `rw` mount, or a guest could rewrite the trail of its own calls. Mounts of
+//! different components may overlap: that is how components share files.
+
+pub mod quota;
 
 use super::Capability;
-use crate::policy::{PolicyError, SourceText};
+use crate::policy::{PolicyError, Size, SourceText};
 use crate::sandbox::{HostState, InstanceBuilder};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::Spanned;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystem, WasiFilesystemView};
-use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem;
 use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as Preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
+use wasmtime_wasi::p2::{FsError, FsResult};
 
 /// The mounts granted to a component.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -48,6 +63,10 @@ pub struct Mount {
     /// `ro` (default) or `rw`.
     #[serde(default)]
     pub mode: Mode,
+    /// For an `rw` mount, the most bytes the files under `host` may hold, e.g. `"10 MiB"`: a write that would
+    /// pass it fails with `insufficient-space`. Unlimited when absent.
+    #[serde(default)]
+    pub quota: Option<Spanned<Size>>,
 }
 
 /// Whether a mount may be written.
@@ -59,6 +78,50 @@ pub enum Mode {
     Ro,
     /// Also create, write, rename and delete.
     Rw,
+}
+
+impl Mode {
+    /// `ro` or `rw`, as written in a policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Ro => "ro",
+            Mode::Rw => "rw",
+        }
+    }
+}
+
+impl FsGrant {
+    /// The first `rw` mount whose host directory holds `path` (or is it), both resolved against `base_dir` with
+    /// symlinks followed as far as they exist.
+    pub fn rw_mount_holding(&self, base_dir: &Path, path: &Path) -> Option<&Mount> {
+        let path = resolve_existing(&base_dir.join(path));
+        self.0.iter().find(|m| {
+            m.mode == Mode::Rw
+                && path.starts_with(resolve_existing(&base_dir.join(m.host.get_ref())))
+        })
+    }
+}
+
+/// `path` with its longest existing ancestor canonicalized (symlinks resolved) and the rest appended as written.
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut existing = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 impl Capability for FsGrant {
@@ -74,17 +137,22 @@ impl Capability for FsGrant {
         self.0
             .iter()
             .map(|m| {
-                let mode = match m.mode {
-                    Mode::Ro => "ro",
-                    Mode::Rw => "rw",
-                };
-                format!("{} -> {} ({mode})", m.host.get_ref(), m.guest.get_ref())
+                let quota = m.quota.as_ref().map_or(String::new(), |q| {
+                    format!(", quota {}", bytesize::ByteSize(q.get_ref().0))
+                });
+                format!(
+                    "{} -> {} ({}{quota})",
+                    m.host.get_ref(),
+                    m.guest.get_ref(),
+                    m.mode.as_str()
+                )
             })
             .collect()
     }
 
     fn validate(&self, base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
         let mut seen = std::collections::BTreeSet::new();
+        let mut resolved: Vec<(&Mount, PathBuf)> = Vec::with_capacity(self.0.len());
         for mount in &self.0 {
             let host = base_dir.join(mount.host.get_ref());
             if !host.is_dir() {
@@ -109,6 +177,56 @@ impl Capability for FsGrant {
                     format!("guest path {guest:?} is mounted twice"),
                 ));
             }
+            if let Some(quota) = &mount.quota
+                && mount.mode == Mode::Ro
+            {
+                return Err(source.error(
+                    quota.span(),
+                    "`quota` limits writes and a `ro` mount has none: remove it, or make the mount `rw`",
+                ));
+            }
+            let real = std::fs::canonicalize(&host).map_err(|e| {
+                source.error(
+                    mount.host.span(),
+                    format!(
+                        "cannot resolve mount host directory {}: {e}",
+                        host.display()
+                    ),
+                )
+            })?;
+            for (other, other_real) in &resolved {
+                if !(real.starts_with(other_real) || other_real.starts_with(&real)) {
+                    continue;
+                }
+                let (line, column) = source.line_column(other.host.span());
+                let both = format!(
+                    "mount {:?} ({}) overlaps mount {:?} ({}) at {line}:{column}",
+                    mount.host.get_ref(),
+                    mount.mode.as_str(),
+                    other.host.get_ref(),
+                    other.mode.as_str()
+                );
+                if mount.mode != other.mode {
+                    return Err(source.error(
+                        mount.host.span(),
+                        format!(
+                            "{both}: the files they share would be both read-only and writable (a `ro` mount \
+                             inside an `rw` one can be written through the outer one); give them the same mode, \
+                             or mount directories that do not overlap"
+                        ),
+                    ));
+                }
+                if mount.quota.is_some() || other.quota.is_some() {
+                    return Err(source.error(
+                        mount.host.span(),
+                        format!(
+                            "{both}, and one has a `quota`: writes through the other would not count against \
+                             it; mount directories that do not overlap"
+                        ),
+                    ));
+                }
+            }
+            resolved.push((mount, real));
         }
         Ok(())
     }
@@ -121,7 +239,17 @@ impl Capability for FsGrant {
         filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(linker, |s| {
             wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(s)
         })?;
-        link_audited_opens(linker)?;
+        let quotas = self.0.iter().any(|m| m.quota.is_some());
+        linker.allow_shadowing(true);
+        let shadowed = shadow_opens(linker).and_then(|()| {
+            if quotas {
+                shadow_writes(linker)
+            } else {
+                Ok(())
+            }
+        });
+        linker.allow_shadowing(false);
+        shadowed?;
         Ok(&["wasi:filesystem/types", "wasi:filesystem/preopens"])
     }
 
@@ -132,6 +260,11 @@ impl Capability for FsGrant {
                 Mode::Ro => FsPerms::ReadOnly,
                 Mode::Rw => FsPerms::ReadWrite,
             };
+            if let Some(quota) = &mount.quota {
+                builder
+                    .fs_quotas
+                    .mount(&host, mount.guest.get_ref(), quota.get_ref().0)?;
+            }
             builder
                 .wasi
                 .preopened_dir(&host, mount.guest.get_ref(), perms)
@@ -154,21 +287,19 @@ const TYPES: &str = "wasi:filesystem/types@0.2.12";
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
 /// Replace `descriptor.open-at` and `get-directories` with versions that record `fs.open` events when the
-/// instance has an audit trail. Without one they call the wasmtime-wasi implementations straight after a single
-/// `Option` check.
-fn link_audited_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let linked = shadow_opens(linker);
-    linker.allow_shadowing(false);
-    linked
-}
-
+/// instance has an audit trail, and note which mount each descriptor is in when it has a quota. Without either
+/// they call the wasmtime-wasi implementations straight after two checks.
 fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker
         .instance(PREOPENS)?
         .func_wrap("get-directories", |mut store, (): ()| {
             let state = store.data_mut();
             let dirs = Preopens::get_directories(&mut state.filesystem())?;
+            if !state.fs_quotas.is_empty() {
+                for (fd, name) in &dirs {
+                    state.fs_quotas.preopened(fd.rep(), name);
+                }
+            }
             if state.audit.is_some() {
                 let paths = guest_paths(&mut state.table)?;
                 for (fd, name) in &dirs {
@@ -189,9 +320,8 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         )| {
             Box::new(async move {
                 let Some(audit) = store.data().audit.clone() else {
-                    let mut fs = store.data_mut().filesystem();
-                    let opened =
-                        HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags).await;
+                    let state = store.data_mut();
+                    let opened = open_at(state, fd, path_flags, path, oflags, flags).await;
                     return Ok((wit_result(opened)?,));
                 };
                 let state = store.data_mut();
@@ -202,15 +332,7 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     .unwrap_or_else(|| "?".into());
                 let guest_path = join_guest_path(&base, &path);
                 let mode = open_mode(oflags, flags);
-                let opened = HostDescriptor::open_at(
-                    &mut state.filesystem(),
-                    fd,
-                    path_flags,
-                    path,
-                    oflags,
-                    flags,
-                )
-                .await;
+                let opened = open_at(state, fd, path_flags, path, oflags, flags).await;
                 let opened = match opened {
                     Ok(fd) => Ok(fd),
                     Err(e) => match e.downcast() {
@@ -245,6 +367,201 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 };
                 audit.record("fs.open", &outcome, detail);
                 Ok((opened,))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// `open-at`, keeping quotas: a new descriptor is in its parent's mount, and in a mount with a quota a truncating
+/// open for writing truncates after opening, here, so that the bytes it frees are given back to the quota.
+async fn open_at(
+    state: &mut HostState,
+    fd: Resource<Descriptor>,
+    path_flags: PathFlags,
+    path: String,
+    oflags: OpenFlags,
+    flags: DescriptorFlags,
+) -> FsResult<Resource<Descriptor>> {
+    if state.fs_quotas.is_empty() {
+        return HostDescriptor::open_at(
+            &mut state.filesystem(),
+            fd,
+            path_flags,
+            path,
+            oflags,
+            flags,
+        )
+        .await;
+    }
+    let parent = fd.rep();
+    let truncating = state
+        .fs_quotas
+        .of(parent)
+        .filter(|_| oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE));
+    let oflags = match truncating {
+        Some(_) => oflags & !OpenFlags::TRUNCATE,
+        None => oflags,
+    };
+    let new = HostDescriptor::open_at(&mut state.filesystem(), fd, path_flags, path, oflags, flags)
+        .await?;
+    state.fs_quotas.opened(parent, new.rep());
+    if let Some(limited) = truncating {
+        let file = Resource::new_borrow(new.rep());
+        let truncated = quota::set_size(&mut state.filesystem(), &limited, file, 0)
+            .await
+            .map_err(FsError::trap)?;
+        if let Err(code) = truncated {
+            state.table.delete(new)?;
+            return Err(code.into());
+        }
+    }
+    Ok(new)
+}
+
+/// Replace the `descriptor` methods that can add bytes to a mount (`write`, `set-size`, `write-via-stream`,
+/// `append-via-stream`) or carry them in from another mount (`rename-at`, `link-at`) with versions that hold
+/// writes to the mount's quota (see [`quota`]). Linked only for a grant with a quota; a descriptor outside every
+/// mount with a quota goes straight to wasmtime-wasi after one map lookup.
+fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut types = linker.instance(TYPES)?;
+    types.func_wrap_async(
+        "[method]descriptor.write",
+        |mut store, (fd, buf, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let Some(limited) = state.fs_quotas.of(fd.rep()) else {
+                    let written =
+                        HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await;
+                    return Ok((wit_result(written)?,));
+                };
+                let reserved = match quota::reserve_write(
+                    &state.table,
+                    &limited,
+                    &fd,
+                    offset,
+                    buf.len() as u64,
+                )? {
+                    Ok(reserved) => reserved,
+                    Err(code) => return Ok((Err(code),)),
+                };
+                let written = wit_result(
+                    HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await,
+                )?;
+                quota::settle_write(&limited, reserved, written.as_ref().ok().copied());
+                Ok((written,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.set-size",
+        |mut store, (fd, size): (Resource<Descriptor>, u64)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let Some(limited) = state.fs_quotas.of(fd.rep()) else {
+                    let resized = HostDescriptor::set_size(&mut state.filesystem(), fd, size).await;
+                    return Ok((wit_result(resized)?,));
+                };
+                Ok((quota::set_size(&mut state.filesystem(), &limited, fd, size).await?,))
+            })
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store, (fd, offset): (Resource<Descriptor>, u64)| {
+            let state = store.data_mut();
+            let limited = state.fs_quotas.of(fd.rep());
+            let size = match &limited {
+                Some(_) => Some(quota::file_size(&state.table, &fd)?),
+                None => None,
+            };
+            let stream = wit_result(HostDescriptor::write_via_stream(
+                &mut state.filesystem(),
+                fd,
+                offset,
+            ))?;
+            match (stream, limited, size) {
+                (Ok(stream), Some(limited), Some(size)) => Ok((Ok(quota::limit_stream(
+                    &mut state.table,
+                    stream,
+                    limited,
+                    Some((offset, size)),
+                )?),)),
+                (stream, _, _) => Ok((stream,)),
+            }
+        },
+    )?;
+    types.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store, (fd,): (Resource<Descriptor>,)| {
+            let state = store.data_mut();
+            let limited = state.fs_quotas.of(fd.rep());
+            let stream = wit_result(HostDescriptor::append_via_stream(
+                &mut state.filesystem(),
+                fd,
+            ))?;
+            match (stream, limited) {
+                (Ok(stream), Some(limited)) => Ok((Ok(quota::limit_stream(
+                    &mut state.table,
+                    stream,
+                    limited,
+                    None,
+                )?),)),
+                (stream, _) => Ok((stream,)),
+            }
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.rename-at",
+        |mut store,
+         (fd, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if state.fs_quotas.crosses(fd.rep(), new_fd.rep()) {
+                    return Ok((Err(ErrorCode::CrossDevice),));
+                }
+                let renamed = HostDescriptor::rename_at(
+                    &mut state.filesystem(),
+                    fd,
+                    old_path,
+                    new_fd,
+                    new_path,
+                )
+                .await;
+                Ok((wit_result(renamed)?,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.link-at",
+        |mut store,
+         (fd, old_flags, old_path, new_fd, new_path): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if state.fs_quotas.crosses(fd.rep(), new_fd.rep()) {
+                    return Ok((Err(ErrorCode::CrossDevice),));
+                }
+                let linked = HostDescriptor::link_at(
+                    &mut state.filesystem(),
+                    fd,
+                    old_flags,
+                    old_path,
+                    new_fd,
+                    new_path,
+                )
+                .await;
+                Ok((wit_result(linked)?,))
             })
         },
     )?;

@@ -1,7 +1,9 @@
 //! `allow.http`: outbound HTTP (`wasi:http/outgoing-handler`) to an allowlist of origins.
 //!
 //! Entries are `scheme://host[:port]`. Without a port an entry allows only the scheme's default port. A host may
-//! start with `*.` to allow every subdomain (not the bare domain). A request to anything else gets the WASI HTTP
+//! start with `*.` to allow every subdomain (not the bare domain); what follows `*.` must be a DNS name whose last
+//! label is not all digits, so `*.1` or `*.0.0.1` (which a resolver may read as IP addresses) are refused when the
+//! policy is read, with the entry's line and column. A request to anything else gets the WASI HTTP
 //! error code `HTTP-request-denied` back in the guest: a denial is an error value, not a trap.
 //!
 //! The host resolves names itself and checks every address before it connects, then connects to exactly the
@@ -142,10 +144,18 @@ impl FromStr for Origin {
         let pattern = if let Some(ip) = parse_ip_host(&host) {
             HostPattern::Ip(ip)
         } else if let Some(suffix) = host.strip_prefix("*.") {
-            check_hostname(suffix).map_err(|why| bad(&why))?;
+            check_dns_name(suffix).map_err(|why| {
+                bad(&format!(
+                    "a wildcard must be `*.` followed by a DNS name, and in {host:?} {why}"
+                ))
+            })?;
             HostPattern::Subdomains(suffix.to_string())
         } else {
-            check_hostname(&host).map_err(|why| bad(&why))?;
+            check_dns_name(&host).map_err(|why| {
+                bad(&format!(
+                    "{host:?} is neither an IP address nor a DNS name: {why}"
+                ))
+            })?;
             HostPattern::Name(host)
         };
         Ok(Origin {
@@ -156,28 +166,53 @@ impl FromStr for Origin {
     }
 }
 
-fn check_hostname(host: &str) -> Result<(), String> {
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{host:?} is not a valid host name (wildcards are only allowed as a leading `*.`)"
-        ))
+/// Check that `name` is a DNS host name: at most 253 characters of dot-separated labels, each 1 to 63 letters,
+/// digits and inner hyphens, the last one not all digits (so `10.1` or `0.0.1` cannot pass for a name, and a
+/// grant never depends on how a resolver reads a partial IP address). `*` is not part of a name: a wildcard is
+/// the caller's leading `*.` only.
+///
+/// # Errors
+/// What is wrong, worded to follow "in NAME …" or "…: ".
+pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
     }
+    if name.len() > 253 {
+        return Err("the name is longer than 253 characters".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    for label in &labels {
+        if label.is_empty() {
+            return Err("a label is empty (a leading, trailing or doubled `.`)".into());
+        }
+        if label.contains('*') {
+            return Err("`*` appears where only a whole leading `*.` is allowed".into());
+        }
+        if label.len() > 63 {
+            return Err(format!("label {label:?} is longer than 63 characters"));
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!(
+                "label {label:?} has characters other than letters, digits and `-`"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label {label:?} starts or ends with `-`"));
+        }
+    }
+    let last = labels.last().copied().unwrap_or_default();
+    if last.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "the last label {last:?} is all digits, which reads as an IP address, not a name \
+             (grant an IP address by writing all of it, without `*.`)"
+        ));
+    }
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for Origin {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        super::parse_str(d)
     }
 }
 
@@ -549,6 +584,18 @@ mod tests {
             "https://a:99999",
             "https://a*.b",
             "https://u@h",
+            "https://*.1",
+            "https://*.0.0.1",
+            "https://*.0.0.1:8080",
+            "https://*.",
+            "https://*",
+            "https://*.*.example.com",
+            "https://a.*.example.com",
+            "https://*.[::1]",
+            "https://*.example.com.",
+            "https://*.-a.example.com",
+            "http://1.2.3",
+            "http://10.1",
         ] {
             let err = bad.parse::<Origin>().unwrap_err();
             assert!(
@@ -556,6 +603,23 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn wildcards_cover_dns_names_only() {
+        let err = "https://*.1".parse::<Origin>().unwrap_err();
+        assert!(err.contains("the last label \"1\" is all digits"), "{err}");
+        let err = "https://*.a.*.b".parse::<Origin>().unwrap_err();
+        assert!(err.contains("only a whole leading `*.`"), "{err}");
+        assert_eq!(
+            origin("https://*.s3.eu-1.example2.com").host,
+            HostPattern::Subdomains("s3.eu-1.example2.com".into())
+        );
+        assert_eq!(
+            origin("https://*.1password.com").host,
+            HostPattern::Subdomains("1password.com".into()),
+            "a label may start with a digit; only an all-digit last label reads as an address"
+        );
     }
 
     #[test]

@@ -163,6 +163,29 @@ impl Grants {
     }
 }
 
+/// Deserialize a `T` from a string with its [`FromStr`](std::str::FromStr), inside the string's own deserializer,
+/// so that a parse error points at the string (with toml: its line and column, not the enclosing array's).
+///
+/// # Errors
+/// When the value is not a string, or does not parse.
+pub(crate) fn parse_str<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    struct Parse<T>(std::marker::PhantomData<T>);
+    impl<T: std::str::FromStr<Err = String>> serde::de::Visitor<'_> for Parse<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+            v.parse().map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Parse(std::marker::PhantomData))
+}
+
 /// Whether `name` matches `pattern`: equal, or, for a pattern ending in `*`, starting with what precedes it
 /// (`*` alone matches everything).
 pub fn matches_pattern(pattern: &str, name: &str) -> bool {

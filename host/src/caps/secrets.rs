@@ -122,6 +122,20 @@ impl Capability for SecretsGrant {
 
     fn validate(&self, _base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
         for entry in &self.0 {
+            let (host, _) = entry.host_and_port();
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if literal.parse::<std::net::IpAddr>().is_err() {
+                super::http::check_dns_name(&host).map_err(|why| {
+                    source.error(
+                        entry.host.span(),
+                        format!(
+                            "invalid secret host {:?}: a secret goes to one exact host (a DNS name or an IP \
+                             address, optionally with `:port`; no wildcards), and {why}",
+                            entry.host.get_ref()
+                        ),
+                    )
+                })?;
+            }
             if http::HeaderName::from_bytes(entry.header.get_ref().as_bytes()).is_err() {
                 return Err(source.error(
                     entry.header.span(),

@@ -80,14 +80,12 @@ impl FromStr for SocketEntry {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
-        let valid_name = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-        if host.parse::<IpAddr>().is_err() && !valid_name {
-            return Err(bad(&format!(
-                "{host:?} is not a host name or IP address (no wildcards)"
-            )));
+        if host.parse::<IpAddr>().is_err() {
+            super::http::check_dns_name(&host).map_err(|why| {
+                bad(&format!(
+                    "{host:?} is neither an IP address nor a DNS name (sockets take no wildcards): {why}"
+                ))
+            })?;
         }
         Ok(SocketEntry {
             protocol,
@@ -99,9 +97,7 @@ impl FromStr for SocketEntry {
 
 impl<'de> Deserialize<'de> for SocketEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        super::parse_str(d)
     }
 }
 
@@ -476,7 +472,17 @@ mod tests {
             (e.protocol, e.host.as_str(), e.port),
             (Protocol::Udp, "::1", 53)
         );
-        for bad in ["db", "ftp://a:1", "a:0", "*.x:1", "a:port"] {
+        for bad in [
+            "db",
+            "ftp://a:1",
+            "a:0",
+            "*.x:1",
+            "a:port",
+            "10.1:53",
+            "tcp://1.2.3:80",
+            "a..b:1",
+            "-db.internal:5432",
+        ] {
             assert!(
                 bad.parse::<SocketEntry>()
                     .unwrap_err()

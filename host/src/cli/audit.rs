@@ -87,7 +87,7 @@ impl Cmd {
                                 c.display()
                             )
                         })?;
-                        policy.base_dir.join(path)
+                        policy.base_dir.join(path.get_ref())
                     }
                     (None, None) => anyhow::bail!(
                         "name the audit log: `are audit show FILE` or `--config are.toml`"
