@@ -4,9 +4,12 @@
 //! absolute paths and symlinks that lead out of a mount are refused by the host, whatever the guest asks for.
 //! Without a mount the guest sees no filesystem at all.
 //!
+//! Every `open-at` is counted against `limits.open_files` until the file it opened is closed (see
+//! [`crate::descriptors`]); one past the limit fails with `insufficient-memory`.
+//!
 //! With an audit trail, every `open-at` (how a guest opens any file or directory, reads and writes included) is
-//! recorded as an `fs.open` event with the guest path, the mode asked for and the outcome, refusals included;
-//! see [`crate::audit`]. Path operations that open nothing (`stat-at`, `readlink-at`, `create-directory-at`,
+//! recorded as an `fs.open` event with the guest path, the mode asked for and the outcome, refusals included
+//! (a refusal by a descriptor limit carries its `reason`); see [`crate::audit`]. Path operations that open nothing (`stat-at`, `readlink-at`, `create-directory-at`,
 //! `rename-at`, `unlink-file-at`, …) are not recorded.
 //!
 //! ```toml
@@ -153,9 +156,9 @@ const TYPES: &str = "wasi:filesystem/types@0.2.12";
 /// See [`TYPES`].
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
-/// Replace `descriptor.open-at` and `get-directories` with versions that record `fs.open` events when the
-/// instance has an audit trail. Without one they call the wasmtime-wasi implementations straight after a single
-/// `Option` check.
+/// Replace `descriptor.open-at` and `get-directories` with versions that count open files and record `fs.open`
+/// events when the instance has an audit trail. Without one they call the wasmtime-wasi implementations straight
+/// after the count and a single `Option` check.
 fn link_audited_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let linked = shadow_opens(linker);
@@ -188,11 +191,25 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             DescriptorFlags,
         )| {
             Box::new(async move {
+                let reserved = store.data_mut().open_files.reserve();
                 let Some(audit) = store.data().audit.clone() else {
-                    let mut fs = store.data_mut().filesystem();
-                    let opened =
-                        HostDescriptor::open_at(&mut fs, fd, path_flags, path, oflags, flags).await;
-                    return Ok((wit_result(opened)?,));
+                    let permit = match reserved {
+                        Ok(permit) => permit,
+                        Err(refusal) => return Ok((Err(refused_open(&path, refusal)),)),
+                    };
+                    let state = store.data_mut();
+                    let opened = HostDescriptor::open_at(
+                        &mut state.filesystem(),
+                        fd,
+                        path_flags,
+                        path,
+                        oflags,
+                        flags,
+                    )
+                    .await;
+                    let opened = wit_result(opened)?;
+                    track_opened(state, &opened, permit)?;
+                    return Ok((opened,));
                 };
                 let state = store.data_mut();
                 let base = guest_paths(&mut state.table)?
@@ -202,6 +219,16 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     .unwrap_or_else(|| "?".into());
                 let guest_path = join_guest_path(&base, &path);
                 let mode = open_mode(oflags, flags);
+                let permit = match reserved {
+                    Ok(permit) => permit,
+                    Err(refusal) => {
+                        let detail = serde_json::json!({
+                            "path": guest_path, "mode": mode, "reason": refusal.reason(),
+                        });
+                        audit.record("fs.open", "denied", detail);
+                        return Ok((Err(refused_open(&path, refusal)),));
+                    }
+                };
                 let opened = HostDescriptor::open_at(
                     &mut state.filesystem(),
                     fd,
@@ -222,6 +249,7 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         }
                     },
                 };
+                track_opened(state, &opened, permit)?;
                 let mut detail = serde_json::json!({ "path": guest_path, "mode": mode });
                 let outcome = match &opened {
                     Ok(new) => {
@@ -249,6 +277,32 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Count a file or directory the guest just opened against `limits.open_files`, for as long as its host
+/// descriptor stays open (streams share it); a failed open gives the room back.
+fn track_opened(
+    state: &mut HostState,
+    opened: &Result<Resource<Descriptor>, ErrorCode>,
+    permit: crate::descriptors::ProcessPermit,
+) -> wasmtime::Result<()> {
+    if let Ok(new) = opened {
+        let file = match state.table.get(new)? {
+            Descriptor::File(f) => &f.file,
+            Descriptor::Dir(d) => &d.dir,
+        };
+        let file = file.clone();
+        state.open_files.track(&file, permit);
+    }
+    Ok(())
+}
+
+/// Log an `open-at` refused by a descriptor limit, and the error the guest gets for it: there is no "too many
+/// open files" in `wasi:filesystem`, and `insufficient-memory` (ENOMEM) is the resource shortage it has.
+fn refused_open(path: &str, refusal: crate::descriptors::Refusal) -> ErrorCode {
+    let path = crate::audit::truncate(path.to_string(), crate::audit::MAX_FIELD);
+    tracing::info!(%path, "open refused: {refusal}");
+    ErrorCode::InsufficientMemory
 }
 
 /// A filesystem result as the guest sees it: an error code, or a trap.
