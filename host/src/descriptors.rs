@@ -310,7 +310,11 @@ mod tests {
         let two = connections.acquire().unwrap();
         let refused = connections.acquire().unwrap_err();
         assert_eq!(refused.reason(), "limits.connections");
-        assert!(refused.to_string().starts_with("limits.connections (2) reached"));
+        assert!(
+            refused
+                .to_string()
+                .starts_with("limits.connections (2) reached")
+        );
         drop(one);
         assert_eq!(connections.held(), 1);
         let _three = connections.acquire().unwrap();

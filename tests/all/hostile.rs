@@ -513,14 +513,21 @@ async fn descriptor_hoarding_stops_at_the_instance_limits() {
         hoard.outcome.expect("files").value,
         json!({"held": 8, "refused": "insufficient-memory"})
     );
-    let hoard = call_limited(&hog, "attack.sockets", json!({"count": 0, "hold-ms": 0}), limits).await;
+    let hoard = call_limited(
+        &hog,
+        "attack.sockets",
+        json!({"count": 0, "hold-ms": 0}),
+        limits,
+    )
+    .await;
     assert_eq!(
         hoard.outcome.expect("sockets").value,
         json!({"held": 3, "refused": "new-socket-limit"})
     );
     // Responses whose bodies are never read keep their connections open.
     let authority = format!("127.0.0.1:{}", server.port);
-    let requests = json!({"authority": authority, "path": "/bytes?n=16000000", "count": 0, "hold-ms": 0});
+    let requests =
+        json!({"authority": authority, "path": "/bytes?n=16000000", "count": 0, "hold-ms": 0});
     let hoard = call_limited(&hog, "attack.requests", requests, limits).await;
     let hoard = hoard.outcome.expect("requests").value;
     assert_eq!(hoard["held"], 3, "{hoard}");

@@ -373,7 +373,14 @@ impl WasiHttpHooks for PolicyHooks {
                     .insert(secret.header.clone(), secret.value.clone());
                 injected.push(secret.header.as_str().to_string());
             }
-            let result = send(request, &target, &addrs, options.unwrap_or_default(), permit).await;
+            let result = send(
+                request,
+                &target,
+                &addrs,
+                options.unwrap_or_default(),
+                permit,
+            )
+            .await;
             match &result {
                 Ok((response, _)) => record(
                     "ok",
