@@ -36,11 +36,12 @@
 //! | event | when | detail |
 //! |---|---|---|
 //! | `call` | an exported function was called (CLI, MCP, agent handler, tool) | `function`, `fuel`, `duration_us`, `peak_memory`, `error` |
-//! | `fs.open` | the guest opened a file or directory (`open-at`), refusals included; other path operations (stat, mkdir, rename, unlink) are not recorded | `path` (guest path as asked, `..` kept), `mode` (`read`, `write`, `create`, `exclusive`, `truncate`, `directory`, `mutate-directory`), `kind` (`file`/`dir`) or `error` (WASI error code) |
+//! | `fs.open` | the guest opened a file or directory (`open-at`), refusals included; other path operations (stat, mkdir, rename, unlink) are not recorded | `path` (guest path as asked, `..` kept), `mode` (`read`, `write`, `create`, `exclusive`, `truncate`, `directory`, `mutate-directory`), `kind` (`file`/`dir`) or `error` (WASI error code), or `reason` when a descriptor limit refused it (`limits.open_files`, `rlimit_nofile`) |
 //! | `env.read` | the guest read its environment | `names` (never values) |
 //! | `http.request` | an outgoing HTTP request, allowed or not | `method`, `url` (without query), `status` or `reason`/`error`, `secrets` (names of injected headers) |
 //! | `socket.connect` | a TCP connect, or the first UDP send to an address (every refused one) | `protocol`, `addr`, `port`, `host` (the granted name it resolved from) |
 //! | `socket.bind`, `socket.listen` | a refused bind to a non-wildcard address, or a listen/accept (always refused) | `protocol`, `addr`, `port`, `use` |
+//! | `socket.create` | a socket refused by a descriptor limit (created sockets are not recorded) | `protocol`, `reason` (`limits.connections` or `rlimit_nofile`) |
 //! | `dns.lookup` | a name lookup (IP literals are not lookups) | `name`, `addresses` |
 //! | `capability.denied` | the guest called an import its policy does not grant | `import` |
 //! | `tool.call` | an agent called a tool | `tool`, `fuel`, `error` |
@@ -108,7 +109,7 @@ pub struct Record {
     /// RFC 3339 time with milliseconds, UTC.
     pub time: String,
     /// What happened: `call`, `fs.open`, `env.read`, `http.request`, `socket.connect`, `socket.bind`,
-    /// `socket.listen`, `dns.lookup`, `capability.denied`, `tool.call`, `llm.call`, `message.send`,
+    /// `socket.listen`, `socket.create`, `dns.lookup`, `capability.denied`, `tool.call`, `llm.call`, `message.send`,
     /// `message.publish` (see the module docs).
     pub event: String,
     /// The component (or agent type) it concerns.

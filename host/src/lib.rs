@@ -16,6 +16,7 @@ pub mod caps;
 pub mod catalog;
 pub mod component;
 pub mod describe;
+pub mod descriptors;
 pub mod engine;
 pub mod guest_build;
 pub mod invoke;

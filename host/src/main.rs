@@ -10,5 +10,9 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Guests get a share of the descriptors the process may open (see `are::descriptors`): make it as large as
+    // the system allows before anything is opened.
+    #[cfg(unix)]
+    let _ = are::descriptors::raise_nofile_limit();
     cli::main()
 }

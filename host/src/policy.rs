@@ -9,6 +9,8 @@
 //! memory = "64 MiB"           # all linear memories and tables of one instance
 //! timeout = "5s"              # wall clock, enforced with epochs
 //! max_output = "1 MiB"        # result JSON, and each of stdout and stderr
+//! open_files = 64             # files and directories one instance holds open at once
+//! connections = 16            # sockets and outgoing HTTP connections one instance holds at once
 //!
 //! [component.fetch]
 //! source = "tools/fetch.wasm" # relative to this file; or https://… or oci://… (see below)
@@ -285,6 +287,10 @@ pub struct LimitsSection {
     pub timeout: Option<Timeout>,
     /// Largest result JSON, and largest stdout and stderr each, e.g. `"1 MiB"`.
     pub max_output: Option<Size>,
+    /// Files and directories one instance may hold open at once.
+    pub open_files: Option<u32>,
+    /// Sockets and outgoing HTTP connections one instance may hold at once.
+    pub connections: Option<u32>,
 }
 
 impl LimitsSection {
@@ -295,6 +301,8 @@ impl LimitsSection {
             memory: over.memory.or(self.memory),
             timeout: over.timeout.or(self.timeout),
             max_output: over.max_output.or(self.max_output),
+            open_files: over.open_files.or(self.open_files),
+            connections: over.connections.or(self.connections),
         }
     }
 
@@ -306,6 +314,8 @@ impl LimitsSection {
             memory: self.memory.map_or(defaults.memory, |s| s.0),
             timeout: self.timeout.map_or(defaults.timeout, |t| t.0),
             max_output: self.max_output.map_or(defaults.max_output, |s| s.0),
+            open_files: self.open_files.unwrap_or(defaults.open_files),
+            connections: self.connections.unwrap_or(defaults.connections),
         }
     }
 }
@@ -322,16 +332,22 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest result JSON, and largest stdout and stderr each, in bytes.
     pub max_output: u64,
+    /// Files and directories one instance may hold open at once (see [`crate::descriptors`]).
+    pub open_files: u32,
+    /// Sockets and outgoing HTTP connections one instance may hold at once (see [`crate::descriptors`]).
+    pub connections: u32,
 }
 
 impl Default for Limits {
-    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB.
+    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB, 64 open files, 16 connections.
     fn default() -> Self {
         Limits {
             fuel: Some(1_000_000_000),
             memory: 64 << 20,
             timeout: Duration::from_secs(5),
             max_output: 1 << 20,
+            open_files: 64,
+            connections: 16,
         }
     }
 }
@@ -725,10 +741,12 @@ mod tests {
             source = "a.wasm"
             limits.timeout = "250ms"
             limits.fuel = "unlimited"
+            limits.open_files = 8
             "#,
         )
         .unwrap();
         let l = p.limits_for(p.component("a")).resolve();
+        assert_eq!((l.open_files, l.connections), (8, 16));
         assert_eq!(l.fuel, None);
         assert_eq!(l.memory, 8 << 20);
         assert_eq!(l.timeout, Duration::from_millis(250));

@@ -5,8 +5,10 @@ use crate::caps::Grants;
 use crate::caps::http::{HttpGrant, PolicyHooks};
 use crate::caps::sockets::SocketRules;
 use crate::caps::stdio::Capture;
+use crate::descriptors::{ConnectionPermit, Connections, OpenFiles};
 use crate::engine::AreEngine;
 use crate::policy::Limits;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +24,12 @@ pub struct HostState {
     http_ctx: WasiHttpCtx,
     http_hooks: PolicyHooks,
     pub(crate) socket_rules: Arc<SocketRules>,
+    /// Files the guest holds open (`limits.open_files`).
+    pub(crate) open_files: OpenFiles,
+    /// Sockets and HTTP connections the guest holds (`limits.connections`), shared with the HTTP hooks.
+    pub(crate) connections: Arc<Connections>,
+    /// The permit of each socket the guest holds, by its handle.
+    pub(crate) socket_permits: HashMap<u32, ConnectionPermit>,
     limiter: MemoryLimiter,
     capture: Capture,
     /// When the running call must end; see [`arm`].
@@ -121,6 +129,7 @@ impl InstanceBuilder {
         for cap in grants.all() {
             cap.prepare(&mut builder)?;
         }
+        let connections = Connections::new(limits.connections as usize);
         Ok(HostState {
             wasi: builder.wasi.build(),
             table: ResourceTable::new(),
@@ -129,8 +138,12 @@ impl InstanceBuilder {
                 builder.http_grant,
                 builder.secrets,
                 builder.audit.clone(),
+                connections.clone(),
             ),
             socket_rules: builder.socket_rules,
+            open_files: OpenFiles::new(limits.open_files as usize),
+            connections,
+            socket_permits: HashMap::new(),
             limiter: MemoryLimiter::new(limits.memory),
             capture,
             deadline: Instant::now() + limits.timeout,
@@ -237,7 +250,8 @@ pub fn new_store(engine: &AreEngine, state: HostState) -> Store<HostState> {
     store
 }
 
-/// Prepare `store` for one call under `limits`: refill its fuel and set its deadline. Returns the deadline.
+/// Prepare `store` for one call under `limits`: refill its fuel, set its deadline, and bring its count of open
+/// files up to date (a session instance may have closed some since its last call). Returns the deadline.
 ///
 /// # Errors
 /// When fuel cannot be set (a bug: the engine meters fuel whenever this is called with fuel on).
@@ -248,6 +262,7 @@ pub fn arm(
 ) -> wasmtime::Result<Instant> {
     let deadline = Instant::now() + limits.timeout;
     store.data_mut().deadline = deadline;
+    store.data_mut().open_files.forget_closed();
     if engine.config().fuel {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
     }

@@ -485,6 +485,74 @@ async fn handle_exhaustion_is_contained() {
     text_still_works().await;
 }
 
+/// Files, sockets and HTTP connections that an instance opens and never closes stop at `limits.open_files` and
+/// `limits.connections`, each with the WASI error of a full descriptor table; what an instance closes is counted
+/// as closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptor_hoarding_stops_at_the_instance_limits() {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/f.txt"), "x").unwrap();
+    let server = TestServer::start().await;
+    let hog = load_spec(spec(
+        "hostile-handles",
+        &format!(
+            "fs = [{{ host = \"data\", guest = \"/data\" }}]\nsockets = [\"127.0.0.1:9\"]\nhttp = [{:?}]",
+            server.origin()
+        ),
+        dir.path(),
+    ));
+    let limits = Limits {
+        open_files: 8,
+        connections: 3,
+        ..Limits::default()
+    };
+    let files = json!({"dir": "/data", "file": "f.txt", "count": 0, "hold-ms": 0});
+    let hoard = call_limited(&hog, "attack.files", files.clone(), limits).await;
+    assert_eq!(
+        hoard.outcome.expect("files").value,
+        json!({"held": 8, "refused": "insufficient-memory"})
+    );
+    let hoard = call_limited(
+        &hog,
+        "attack.sockets",
+        json!({"count": 0, "hold-ms": 0}),
+        limits,
+    )
+    .await;
+    assert_eq!(
+        hoard.outcome.expect("sockets").value,
+        json!({"held": 3, "refused": "new-socket-limit"})
+    );
+    // Responses whose bodies are never read keep their connections open.
+    let authority = format!("127.0.0.1:{}", server.port);
+    let requests =
+        json!({"authority": authority, "path": "/bytes?n=16000000", "count": 0, "hold-ms": 0});
+    let hoard = call_limited(&hog, "attack.requests", requests, limits).await;
+    let hoard = hoard.outcome.expect("requests").value;
+    assert_eq!(hoard["held"], 3, "{hoard}");
+    assert!(
+        hoard["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("ConnectionLimitReached")),
+        "{hoard}"
+    );
+    // Closed files and sockets make room again.
+    let churn = json!({"dir": "/data", "file": "f.txt", "count": 100});
+    let churned = call_limited(&hog, "attack.churn", churn, limits).await;
+    assert_eq!(
+        churned.outcome.expect("churn").value,
+        json!({"held": 100, "refused": null})
+    );
+    // The defaults.
+    let hoard = call(&hog, "attack.files", files).await;
+    assert_eq!(
+        hoard.outcome.expect("files").value,
+        json!({"held": 64, "refused": "insufficient-memory"})
+    );
+    text_still_works().await;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // everything at once, and next to benign calls
 // ---------------------------------------------------------------------------------------------------------------
@@ -526,6 +594,7 @@ async fn everything_hostile_at_once_is_contained() {
         memory: 16 * MIB,
         timeout: Duration::from_secs(2),
         max_output: 64 << 10,
+        ..Limits::default()
     };
 
     let started = Instant::now();

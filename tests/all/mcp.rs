@@ -127,6 +127,8 @@ struct Serve {
     bind: String,
     http: Option<HttpProcess>,
     stderr: Arc<Mutex<String>>,
+    /// `RLIMIT_NOFILE` (soft and hard) of the server process, when lowered.
+    nofile: Option<u64>,
 }
 
 struct HttpProcess {
@@ -166,6 +168,7 @@ impl Serve {
             bind: "127.0.0.1:0".to_string(),
             http: None,
             stderr: Arc::default(),
+            nofile: None,
         };
         if transport == Transport::Http {
             serve.http = Some(serve.spawn_http().await);
@@ -183,6 +186,24 @@ impl Serve {
             bind: bind.to_string(),
             http: None,
             stderr: Arc::default(),
+            nofile: None,
+        };
+        serve.http = Some(serve.spawn_http().await);
+        serve
+    }
+
+    /// Serve `policy` over HTTP from a process whose `RLIMIT_NOFILE` is `nofile`, soft and hard (so that the
+    /// server cannot raise it).
+    async fn http_with_nofile(policy: &Path, nofile: u64) -> Serve {
+        let mut serve = Serve {
+            transport: Transport::Http,
+            policy: policy.to_path_buf(),
+            args: Vec::new(),
+            token: None,
+            bind: "127.0.0.1:0".to_string(),
+            http: None,
+            stderr: Arc::default(),
+            nofile: Some(nofile),
         };
         serve.http = Some(serve.spawn_http().await);
         serve
@@ -198,6 +219,22 @@ impl Serve {
         if let Some(token) = &self.token {
             cmd.env("ARE_TEST_TOKEN", token)
                 .args(["--token-env", "ARE_TEST_TOKEN"]);
+        }
+        if let Some(nofile) = self.nofile {
+            let limit = libc::rlimit {
+                rlim_cur: nofile,
+                rlim_max: nofile,
+            };
+            // SAFETY: setrlimit is async-signal-safe and reads a struct that lives in the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         cmd
     }
@@ -1648,4 +1685,94 @@ async fn http_health_and_metrics() {
     assert!(metrics.contains("# TYPE are_tool_call_duration_seconds histogram"));
     assert_eq!(count("are_session_instances"), 0.0);
     client.close().await;
+}
+
+/// Session instances that hoard every descriptor they can get and keep them between calls, next to another
+/// tenant reading a file, in a server allowed 512 descriptors: each hog stops at `limits.open_files` and
+/// `limits.connections` with the WASI errors of a full descriptor table, and every call of the other tenant
+/// succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptor_hogs_do_not_starve_other_tenants() {
+    const NOFILE: u64 = 512;
+    const HOGS: usize = 4;
+    const VICTIM_CALLS: usize = 64;
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/notes.txt"), "the victim's notes").unwrap();
+    let mount = r#"allow.fs = [{ host = "data", guest = "/data" }]"#;
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "[component.hog]\nsource = {hog}\nmode = \"session\"\n{mount}\n\
+             allow.sockets = [\"127.0.0.1:9\"]\n\n\
+             [component.files]\nsource = {files}\nmax_concurrency = 8\n{mount}\n",
+            hog = guest_source("hostile-handles"),
+            files = guest_source("files"),
+        ),
+    );
+    let serve = Serve::http_with_nofile(&policy, NOFILE).await;
+    let mut hogs = Vec::new();
+    for _ in 0..HOGS {
+        let hog = serve.connect().await;
+        let sockets = hog
+            .ok("hog.sockets", json!({"count": 0, "hold-ms": 0}))
+            .await;
+        let files = hog
+            .ok(
+                "hog.files",
+                json!({"dir": "/data", "file": "notes.txt", "count": 0, "hold-ms": 0}),
+            )
+            .await;
+        hogs.push((hog, sockets, files));
+    }
+
+    // Every hog now holds what it got, in its session instance, while the victim calls.
+    let victim = serve.connect().await;
+    let mut calls = tokio::task::JoinSet::new();
+    for lane in 0..4 {
+        let peer = victim.peer();
+        calls.spawn(async move {
+            let mut succeeded = 0;
+            for _ in 0..VICTIM_CALLS / 4 {
+                let read = params("files.read", json!({"path": "/data/notes.txt"}));
+                match peer.call_tool(read).await {
+                    Ok(result)
+                        if result.is_error != Some(true)
+                            && text_of(&result) == "the victim's notes" =>
+                    {
+                        succeeded += 1
+                    }
+                    Ok(result) => eprintln!("victim lane {lane}: {}", text_of(&result)),
+                    Err(e) => eprintln!("victim lane {lane}: {e}"),
+                }
+            }
+            succeeded
+        });
+    }
+    let succeeded: usize = calls.join_all().await.into_iter().sum();
+    eprintln!("victim calls next to {HOGS} descriptor hogs: {succeeded}/{VICTIM_CALLS} succeeded");
+    assert_eq!(succeeded, VICTIM_CALLS, "stderr:\n{}", serve.stderr());
+
+    for (hog, sockets, files) in hogs {
+        assert_eq!(
+            sockets,
+            json!({"held": 16, "refused": "new-socket-limit"}),
+            "limits.connections"
+        );
+        assert_eq!(
+            files,
+            json!({"held": 64, "refused": "insufficient-memory"}),
+            "limits.open_files"
+        );
+        // The instance still holds them: the next open is refused at once.
+        let again = hog
+            .ok(
+                "hog.files",
+                json!({"dir": "/data", "file": "notes.txt", "count": 1, "hold-ms": 0}),
+            )
+            .await;
+        assert_eq!(again, json!({"held": 0, "refused": "insufficient-memory"}));
+        hog.close().await;
+    }
+    victim.close().await;
 }

@@ -958,6 +958,7 @@ impl LimitsModel {
             memory: self.memory.as_ref().map(SizeModel::expected),
             timeout: self.timeout.as_ref().map(TimeoutModel::expected),
             max_output: self.max_output.as_ref().map(SizeModel::expected),
+            ..LimitsSection::default()
         }
     }
 }

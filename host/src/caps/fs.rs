@@ -4,9 +4,12 @@
 //! absolute paths and symlinks that lead out of a mount are refused by the host, whatever the guest asks for.
 //! Without a mount the guest sees no filesystem at all.
 //!
+//! Every `open-at` is counted against `limits.open_files` until the file it opened is closed (see
+//! [`crate::descriptors`]); one past the limit fails with `insufficient-memory`.
+//!
 //! With an audit trail, every `open-at` (how a guest opens any file or directory, reads and writes included) is
-//! recorded as an `fs.open` event with the guest path, the mode asked for and the outcome, refusals included;
-//! see [`crate::audit`]. Path operations that open nothing (`stat-at`, `readlink-at`, `create-directory-at`,
+//! recorded as an `fs.open` event with the guest path, the mode asked for and the outcome, refusals included
+//! (a refusal by a descriptor limit carries its `reason`); see [`crate::audit`]. Path operations that open nothing (`stat-at`, `readlink-at`, `create-directory-at`,
 //! `rename-at`, `unlink-file-at`, …) are not recorded.
 //!
 //! ```toml
@@ -286,9 +289,10 @@ const TYPES: &str = "wasi:filesystem/types@0.2.12";
 /// See [`TYPES`].
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
-/// Replace `descriptor.open-at` and `get-directories` with versions that record `fs.open` events when the
-/// instance has an audit trail, and note which mount each descriptor is in when it has a quota. Without either
-/// they call the wasmtime-wasi implementations straight after two checks.
+/// Replace `descriptor.open-at` and `get-directories` with versions that count open files against
+/// `limits.open_files`, record `fs.open` events when the instance has an audit trail, and note which mount each
+/// descriptor is in when it has a quota. Without an audit trail or a quota they call the wasmtime-wasi
+/// implementations straight after the count and two checks.
 fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker
         .instance(PREOPENS)?
@@ -319,10 +323,16 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             DescriptorFlags,
         )| {
             Box::new(async move {
+                let reserved = store.data_mut().open_files.reserve();
                 let Some(audit) = store.data().audit.clone() else {
+                    let permit = match reserved {
+                        Ok(permit) => permit,
+                        Err(refusal) => return Ok((Err(refused_open(&path, refusal)),)),
+                    };
                     let state = store.data_mut();
-                    let opened = open_at(state, fd, path_flags, path, oflags, flags).await;
-                    return Ok((wit_result(opened)?,));
+                    let opened = wit_result(open_at(state, fd, path_flags, path, oflags, flags).await)?;
+                    track_opened(state, &opened, permit)?;
+                    return Ok((opened,));
                 };
                 let state = store.data_mut();
                 let base = guest_paths(&mut state.table)?
@@ -332,6 +342,16 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                     .unwrap_or_else(|| "?".into());
                 let guest_path = join_guest_path(&base, &path);
                 let mode = open_mode(oflags, flags);
+                let permit = match reserved {
+                    Ok(permit) => permit,
+                    Err(refusal) => {
+                        let detail = serde_json::json!({
+                            "path": guest_path, "mode": mode, "reason": refusal.reason(),
+                        });
+                        audit.record("fs.open", "denied", detail);
+                        return Ok((Err(refused_open(&path, refusal)),));
+                    }
+                };
                 let opened = open_at(state, fd, path_flags, path, oflags, flags).await;
                 let opened = match opened {
                     Ok(fd) => Ok(fd),
@@ -344,6 +364,7 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         }
                     },
                 };
+                track_opened(state, &opened, permit)?;
                 let mut detail = serde_json::json!({ "path": guest_path, "mode": mode });
                 let outcome = match &opened {
                     Ok(new) => {
@@ -566,6 +587,33 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+
+/// Count a file or directory the guest just opened against `limits.open_files`, for as long as its host
+/// descriptor stays open (streams share it); a failed open gives the room back.
+fn track_opened(
+    state: &mut HostState,
+    opened: &Result<Resource<Descriptor>, ErrorCode>,
+    permit: crate::descriptors::ProcessPermit,
+) -> wasmtime::Result<()> {
+    if let Ok(new) = opened {
+        let file = match state.table.get(new)? {
+            Descriptor::File(f) => &f.file,
+            Descriptor::Dir(d) => &d.dir,
+        };
+        let file = file.clone();
+        state.open_files.track(&file, permit);
+    }
+    Ok(())
+}
+
+/// Log an `open-at` refused by a descriptor limit, and the error the guest gets for it: there is no "too many
+/// open files" in `wasi:filesystem`, and `insufficient-memory` (ENOMEM) is the resource shortage it has.
+fn refused_open(path: &str, refusal: crate::descriptors::Refusal) -> ErrorCode {
+    let path = crate::audit::truncate(path.to_string(), crate::audit::MAX_FIELD);
+    tracing::info!(%path, "open refused: {refusal}");
+    ErrorCode::InsufficientMemory
 }
 
 /// A filesystem result as the guest sees it: an error code, or a trap.

@@ -16,6 +16,7 @@
 //! ```
 
 use super::Capability;
+use crate::descriptors::{ConnectionPermit, Connections};
 use crate::sandbox::{HostState, InstanceBuilder};
 use http_body_util::BodyExt;
 use serde::Deserialize;
@@ -308,19 +309,23 @@ pub struct PolicyHooks {
     grant: Arc<HttpGrant>,
     secrets: Arc<Vec<super::secrets::Secret>>,
     audit: Option<crate::audit::AuditScope>,
+    connections: Arc<Connections>,
 }
 
 impl PolicyHooks {
-    /// Hooks enforcing `grant`, injecting `secrets`, recording to `audit`.
+    /// Hooks enforcing `grant`, injecting `secrets`, recording to `audit`, and holding each connection open
+    /// against the instance's `connections`.
     pub fn new(
         grant: Arc<HttpGrant>,
         secrets: Arc<Vec<super::secrets::Secret>>,
         audit: Option<crate::audit::AuditScope>,
+        connections: Arc<Connections>,
     ) -> PolicyHooks {
         PolicyHooks {
             grant,
             secrets,
             audit,
+            connections,
         }
     }
 }
@@ -343,6 +348,7 @@ impl WasiHttpHooks for PolicyHooks {
         let grant = self.grant.clone();
         let secrets = self.secrets.clone();
         let audit = self.audit.clone();
+        let connections = self.connections.clone();
         Box::new(async move {
             let target = Target::of(request.uri())?;
             // The URL without its query: queries may carry data the audit trail should not keep.
@@ -381,6 +387,17 @@ impl WasiHttpHooks for PolicyHooks {
                     return Err(e);
                 }
             };
+            let permit = match connections.acquire() {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    tracing::info!(host = %target.host, port = target.port, "http request refused: {refusal}");
+                    record(
+                        "denied",
+                        serde_json::json!({ "method": method, "url": url, "reason": refusal.reason() }),
+                    );
+                    return Err(HttpError::ConnectionLimitReached);
+                }
+            };
             let mut injected = Vec::new();
             for secret in secrets
                 .iter()
@@ -391,7 +408,14 @@ impl WasiHttpHooks for PolicyHooks {
                     .insert(secret.header.clone(), secret.value.clone());
                 injected.push(secret.header.as_str().to_string());
             }
-            let result = send(request, &target, &addrs, options.unwrap_or_default()).await;
+            let result = send(
+                request,
+                &target,
+                &addrs,
+                options.unwrap_or_default(),
+                permit,
+            )
+            .await;
             match &result {
                 Ok((response, _)) => record(
                     "ok",
@@ -478,6 +502,7 @@ async fn send(
     target: &Target,
     addrs: &[SocketAddr],
     options: RequestOptions,
+    permit: ConnectionPermit,
 ) -> SendResult {
     let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
     let first_byte_timeout = options
@@ -517,10 +542,13 @@ async fn send(
     )
     .await
     .map_err(|_| HttpError::ConnectionTimeout)??;
-    // The connection task ends when the response body is dropped or finished.
+    // The connection task ends when the response body is dropped or finished, and closes the connection:
+    // the instance's count of connections follows it.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let _ = done_tx.send(conn.await.map_err(HttpError::from));
+        let closed = conn.await.map_err(HttpError::from);
+        drop(permit);
+        let _ = done_tx.send(closed);
     });
     // Origin-form request target: the connection already knows scheme and authority.
     let path = request

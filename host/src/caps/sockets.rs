@@ -28,7 +28,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
 use wasmtime_wasi::p2::bindings::sockets::{
     instance_network, network, tcp, tcp_create_socket, udp, udp_create_socket,
 };
-use wasmtime_wasi::p2::{DynPollable, Network, Pollable};
+use wasmtime_wasi::p2::{DynPollable, Network, Pollable, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 
 /// The hosts and ports a component may open sockets to.
@@ -273,6 +273,10 @@ impl Capability for SocketsGrant {
         instance_network::add_to_linker::<HostState, WasiSockets>(linker, view)?;
         network::add_to_linker::<HostState, WasiSockets>(linker, &Default::default(), view)?;
         link_name_lookup(linker)?;
+        linker.allow_shadowing(true);
+        let counted = link_counted_sockets(linker);
+        linker.allow_shadowing(false);
+        counted?;
         Ok(&[
             "wasi:sockets/tcp",
             "wasi:sockets/udp",
@@ -306,6 +310,103 @@ impl Capability for SocketsGrant {
 
 /// The version of `wasi:sockets` our name-lookup implementation is defined at; 0.2.x imports resolve to it.
 const IP_NAME_LOOKUP: &str = "wasi:sockets/ip-name-lookup@0.2.12";
+/// See [`IP_NAME_LOOKUP`].
+const TCP: &str = "wasi:sockets/tcp@0.2.12";
+/// See [`IP_NAME_LOOKUP`].
+const UDP: &str = "wasi:sockets/udp@0.2.12";
+/// See [`IP_NAME_LOOKUP`].
+const TCP_CREATE_SOCKET: &str = "wasi:sockets/tcp-create-socket@0.2.12";
+/// See [`IP_NAME_LOOKUP`].
+const UDP_CREATE_SOCKET: &str = "wasi:sockets/udp-create-socket@0.2.12";
+
+/// Replace socket creation and the sockets' destructors with versions that count each socket against the
+/// instance's `limits.connections` (see [`crate::descriptors`]) from its creation until the guest drops it. A
+/// socket's streams are its children, so the socket outlives them: its descriptor is closed when it is dropped.
+/// A refused creation is `new-socket-limit`, as when the system runs out of descriptors.
+fn link_counted_sockets(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.instance(TCP)?.resource(
+        "tcp-socket",
+        ResourceType::host::<TcpSocket>(),
+        |mut store, rep| {
+            let state = store.data_mut();
+            state.table.delete(Resource::<TcpSocket>::new_own(rep))?;
+            state.socket_permits.remove(&rep);
+            Ok(())
+        },
+    )?;
+    linker.instance(UDP)?.resource(
+        "udp-socket",
+        ResourceType::host::<UdpSocket>(),
+        |mut store, rep| {
+            let state = store.data_mut();
+            state.table.delete(Resource::<UdpSocket>::new_own(rep))?;
+            state.socket_permits.remove(&rep);
+            Ok(())
+        },
+    )?;
+    linker.instance(TCP_CREATE_SOCKET)?.func_wrap(
+        "create-tcp-socket",
+        |mut store, (family,): (network::IpAddressFamily,)| {
+            let state = store.data_mut();
+            let permit = match state.connections.acquire() {
+                Ok(permit) => permit,
+                Err(refusal) => return Ok((Err(refused(state, Protocol::Tcp, refusal)),)),
+            };
+            let created = tcp_create_socket::Host::create_tcp_socket(&mut state.sockets(), family);
+            let created = socket_result(created)?;
+            if let Ok(socket) = &created {
+                state.socket_permits.insert(socket.rep(), permit);
+            }
+            Ok((created,))
+        },
+    )?;
+    linker.instance(UDP_CREATE_SOCKET)?.func_wrap_async(
+        "create-udp-socket",
+        |mut store, (family,): (network::IpAddressFamily,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let permit = match state.connections.acquire() {
+                    Ok(permit) => permit,
+                    Err(refusal) => return Ok((Err(refused(state, Protocol::Udp, refusal)),)),
+                };
+                let created =
+                    udp_create_socket::Host::create_udp_socket(&mut state.sockets(), family).await;
+                let created = socket_result(created)?;
+                if let Ok(socket) = &created {
+                    state.socket_permits.insert(socket.rep(), permit);
+                }
+                Ok((created,))
+            })
+        },
+    )?;
+    Ok(())
+}
+
+/// Log and record a socket the instance may not create, and the error the guest gets for it.
+fn refused(
+    state: &HostState,
+    protocol: Protocol,
+    refusal: crate::descriptors::Refusal,
+) -> ErrorCode {
+    let protocol = match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    tracing::info!(protocol, "socket refused: {refusal}");
+    if let Some(audit) = &state.audit {
+        let detail = serde_json::json!({ "protocol": protocol, "reason": refusal.reason() });
+        audit.record("socket.create", "denied", detail);
+    }
+    ErrorCode::NewSocketLimit
+}
+
+/// A sockets result as the guest sees it: an error code, or a trap.
+fn socket_result<T>(result: SocketResult<T>) -> wasmtime::Result<Result<T, ErrorCode>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => e.downcast().map(Err),
+    }
+}
 
 /// A name lookup in flight or finished: the host side of `resolve-address-stream`.
 pub struct NameLookup {

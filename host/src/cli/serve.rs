@@ -41,8 +41,9 @@ pub struct Opts {
 impl Opts {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         let policy = Policy::load(&self.config)?;
-        let engine =
-            AreEngine::new(engine_config(&policy)).context("cannot configure the engine")?;
+        let config = engine_config(&policy);
+        warn_if_descriptors_overcommitted(&policy, &config);
+        let engine = AreEngine::new(config).context("cannot configure the engine")?;
         let server = McpServer::start(engine, CompileCache::from_env(), &self.config)?;
         let tools = server.catalog().tools().len();
         if self.watch {
@@ -84,6 +85,43 @@ impl Opts {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Say so when the instances the server may keep at once could together hold more descriptors than the guests'
+/// share of `RLIMIT_NOFILE`: each still stops at its own limits, and the host keeps its reserve, but a tenant's
+/// open may then fail because others hold the share.
+fn warn_if_descriptors_overcommitted(policy: &Policy, config: &EngineConfig) {
+    let instances = match config.pooling {
+        Some(pool) => u64::from(pool.max_instances),
+        None => {
+            let concurrent: u64 = policy
+                .components
+                .values()
+                .map(|c| u64::from(c.max_concurrency))
+                .sum();
+            concurrent + are::mcp::sessions::MAX_SESSION_INSTANCES as u64
+        }
+    };
+    let per_instance = policy
+        .components
+        .values()
+        .map(|c| {
+            let limits = policy.limits_for(Some(c)).resolve();
+            u64::from(limits.open_files) + u64::from(limits.connections)
+        })
+        .max()
+        .unwrap_or(0);
+    let budget = are::descriptors::process_budget() as u64;
+    if instances.saturating_mul(per_instance) > budget {
+        tracing::warn!(
+            instances,
+            per_instance,
+            budget,
+            "{instances} instances × {per_instance} descriptors (limits.open_files + limits.connections) exceed \
+             the guests' share of RLIMIT_NOFILE ({budget}): raise `ulimit -n`, or lower [serve] max_instances \
+             or those limits, so that no tenant can be short of descriptors because of another"
+        );
     }
 }
 
