@@ -284,7 +284,9 @@ impl ServeSection {
     pub fn bounds(&self) -> ServeBounds {
         let defaults = ServeBounds::default();
         ServeBounds {
-            max_sessions: self.max_sessions.map_or(defaults.max_sessions, |n| n.max(1)),
+            max_sessions: self
+                .max_sessions
+                .map_or(defaults.max_sessions, |n| n.max(1)),
             max_connections: self
                 .max_connections
                 .map_or(defaults.max_connections, |n| n.max(1)),

@@ -1674,7 +1674,8 @@ fn text_policy_serving(dir: &Path, serve: &str) -> PathBuf {
 
 /// Open a session with a raw `initialize`; its `Mcp-Session-Id`.
 async fn raw_session(addr: SocketAddr) -> String {
-    let (status, head, body) = http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+    let (status, head, body) =
+        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
     assert_eq!(status, 200, "{head}\n{body}");
     let id = head
         .lines()
@@ -1718,7 +1719,12 @@ async fn open_stream(addr: SocketAddr, session: &str) -> tokio::net::TcpStream {
             .await
             .expect("a response head")
             .expect("read");
-        assert_eq!(n, 1, "closed before the head: {}", String::from_utf8_lossy(&head));
+        assert_eq!(
+            n,
+            1,
+            "closed before the head: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head);
@@ -1743,10 +1749,17 @@ async fn http_sessions_are_bounded_evicting_the_least_recently_used_idle_one() {
     let (status, body) = raw_post(addr, &a, set).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("structuredContent"), "{body}");
-    assert_eq!(sample(&serve.metrics().await, "are_session_instances"), Some(1.0));
+    assert_eq!(
+        sample(&serve.metrics().await, "are_session_instances"),
+        Some(1.0)
+    );
     let b = raw_session(addr).await;
     let c = raw_session(addr).await;
-    assert_eq!(raw_post(addr, &a, LIST).await.0, 404, "the evicted session is gone");
+    assert_eq!(
+        raw_post(addr, &a, LIST).await.0,
+        404,
+        "the evicted session is gone"
+    );
     assert_eq!(
         sample(&serve.metrics().await, "are_session_instances"),
         Some(0.0),
@@ -1757,31 +1770,44 @@ async fn http_sessions_are_bounded_evicting_the_least_recently_used_idle_one() {
     // With a stream open on each, no session is idle: a new one is refused, with 503 and a JSON-RPC error.
     let stream_b = open_stream(addr, &b).await;
     let _stream_c = open_stream(addr, &c).await;
-    let (status, head, body) = http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+    let (status, head, body) =
+        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
     assert_eq!(status, 503, "{head}\n{body}");
-    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
     let error: Value = serde_json::from_str(&body).expect("a JSON-RPC error body");
     assert_eq!(error["id"], Value::Null, "{error}");
     assert_eq!(error["error"]["code"], -32000, "{error}");
     let message = error["error"]["message"].as_str().expect("a message");
     assert!(
-        message.contains("too many MCP sessions: all 2") && message.contains("[serve] max_sessions"),
+        message.contains("too many MCP sessions: all 2")
+            && message.contains("[serve] max_sessions"),
         "{message}"
     );
     // The client of `b` goes: its session is idle again and gives way to a new one.
     drop(stream_b);
     let until = Instant::now() + PATIENCE;
     loop {
-        let (status, _, body) = http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+        let (status, _, body) =
+            http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
         if status == 200 {
             break;
         }
         assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < until, "the session of a client that left stayed busy");
+        assert!(
+            Instant::now() < until,
+            "the session of a client that left stayed busy"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(raw_post(addr, &b, LIST).await.0, 404);
-    assert_eq!(raw_post(addr, &c, LIST).await.0, 200, "the busy session stays");
+    assert_eq!(
+        raw_post(addr, &c, LIST).await.0,
+        200,
+        "the busy session stays"
+    );
 }
 
 /// Read until the server closes `stream`; how long that took.
@@ -1858,9 +1884,15 @@ async fn http_connections_that_stall_are_closed() {
     // A client with its stream open and nothing to say past the idle timeout is not cut: the stream carries a
     // keep-alive comment, and the calls after the pause are served.
     let client = serve.connect().await;
-    assert_eq!(client.ok("text.slugify", json!({"text": "A b"})).await, "a-b");
+    assert_eq!(
+        client.ok("text.slugify", json!({"text": "A b"})).await,
+        "a-b"
+    );
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(client.ok("text.slugify", json!({"text": "C d"})).await, "c-d");
+    assert_eq!(
+        client.ok("text.slugify", json!({"text": "C d"})).await,
+        "c-d"
+    );
     client.close().await;
 }
 
@@ -1873,7 +1905,10 @@ async fn http_host_and_origin_are_checked_on_every_endpoint() {
         let (status, _, body) =
             http_request(addr, "GET", path, &[("Host", "evil.example")], None).await;
         assert_eq!(status, 403, "{path}: {body}");
-        assert!(body.contains("Host header is not allowed"), "{path}: {body}");
+        assert!(
+            body.contains("Host header is not allowed"),
+            "{path}: {body}"
+        );
         let (status, _, body) = http_request(
             addr,
             "GET",
@@ -1883,7 +1918,10 @@ async fn http_host_and_origin_are_checked_on_every_endpoint() {
         )
         .await;
         assert_eq!(status, 403, "{path}: {body}");
-        assert!(body.contains("Origin header is not allowed"), "{path}: {body}");
+        assert!(
+            body.contains("Origin header is not allowed"),
+            "{path}: {body}"
+        );
     }
     for path in ["/metrics", "/healthz"] {
         let (status, _, body) = http_request(
@@ -1954,7 +1992,10 @@ async fn stdio_answers_an_oversized_request_and_goes_on() {
         .iter()
         .find(|a| a["id"] == 3)
         .unwrap_or_else(|| panic!("no answer to the next request in {answers:?}"));
-    assert_eq!(result["result"]["structuredContent"], json!({"result": "still-here"}));
+    assert_eq!(
+        result["result"]["structuredContent"],
+        json!({"result": "still-here"})
+    );
     drop(stdin);
     let status = tokio::time::timeout(PATIENCE, child.wait())
         .await

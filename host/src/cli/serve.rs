@@ -52,8 +52,11 @@ impl Opts {
             None => {
                 tracing::info!(tools, policy = %self.config.display(), "serving MCP on stdio");
                 let max_request_size = policy.serve.bounds().max_request_size;
-                are::mcp::serve_stdio(server, usize::try_from(max_request_size).unwrap_or(usize::MAX))
-                    .await?;
+                are::mcp::serve_stdio(
+                    server,
+                    usize::try_from(max_request_size).unwrap_or(usize::MAX),
+                )
+                .await?;
             }
             Some(addr) => {
                 let token = match &self.token_env {

@@ -256,7 +256,11 @@ impl Gate {
         let Some(host) = host else {
             return Some("Host header is missing or malformed".into());
         };
-        if !self.hosts.iter().any(|allowed| host_matches(allowed, &host)) {
+        if !self
+            .hosts
+            .iter()
+            .any(|allowed| host_matches(allowed, &host))
+        {
             return Some(format!(
                 "Host header is not allowed: `{host}` does not name this server (add it with --allowed-host)"
             ));
@@ -267,7 +271,11 @@ impl Gate {
             .to_str()
             .ok()
             .and_then(|o| o.parse::<Uri>().ok())
-            .is_some_and(|o| self.origins.iter().any(|allowed| origin_matches(allowed, &o)));
+            .is_some_and(|o| {
+                self.origins
+                    .iter()
+                    .any(|allowed| origin_matches(allowed, &o))
+            });
         (!allowed).then(|| {
             format!(
                 "Origin header is not allowed: {origin:?} (allow it with --allow-origin or [serve] allowed_origins)"
@@ -277,7 +285,11 @@ impl Gate {
 }
 
 /// Refuse, with 403, a request whose `Host` or `Origin` the [`Gate`] does not allow.
-async fn check_host_and_origin(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+async fn check_host_and_origin(
+    State(gate): State<Arc<Gate>>,
+    request: Request,
+    next: Next,
+) -> Response {
     match gate.refusal(request.uri(), request.headers()) {
         None => next.run(request).await,
         Some(why) => {
@@ -322,11 +334,13 @@ fn origin_matches(allowed: &str, origin: &Uri) -> bool {
     ) else {
         return false;
     };
-    let (Some(allowed_scheme), Some(allowed_authority)) = (allowed.scheme_str(), allowed.authority())
+    let (Some(allowed_scheme), Some(allowed_authority)) =
+        (allowed.scheme_str(), allowed.authority())
     else {
         return false;
     };
-    let port_of = |scheme: &str, a: &http::uri::Authority| a.port_u16().or_else(|| default_port(scheme));
+    let port_of =
+        |scheme: &str, a: &http::uri::Authority| a.port_u16().or_else(|| default_port(scheme));
     allowed_scheme.eq_ignore_ascii_case(scheme)
         && normalized_host(allowed_authority.host()) == normalized_host(authority.host())
         && (any_port || port_of(allowed_scheme, allowed_authority) == port_of(scheme, authority))
@@ -364,11 +378,20 @@ mod tests {
     #[test]
     fn host_and_origin() {
         let gate = Gate {
-            hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into(), "mcp.example:8443".into()],
-            origins: vec!["http://localhost:*".into(), "https://app.example.com".into()],
+            hosts: vec![
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+                "mcp.example:8443".into(),
+            ],
+            origins: vec![
+                "http://localhost:*".into(),
+                "https://app.example.com".into(),
+            ],
         };
         let uri = Uri::from_static("/metrics");
-        let allowed = |pairs: &[(header::HeaderName, &str)]| gate.refusal(&uri, &headers(pairs)).is_none();
+        let allowed =
+            |pairs: &[(header::HeaderName, &str)]| gate.refusal(&uri, &headers(pairs)).is_none();
         assert!(allowed(&[(header::HOST, "127.0.0.1:8080")]));
         assert!(allowed(&[(header::HOST, "LOCALHOST")]));
         assert!(allowed(&[(header::HOST, "[::1]:9")]));
@@ -378,12 +401,30 @@ mod tests {
         assert!(!allowed(&[(header::HOST, "localhost.evil.example")]));
         assert!(!allowed(&[]), "no Host at all");
         let host = (header::HOST, "localhost:1");
-        assert!(allowed(&[host.clone(), (header::ORIGIN, "http://localhost:5173")]));
-        assert!(allowed(&[host.clone(), (header::ORIGIN, "https://app.example.com")]));
-        assert!(allowed(&[host.clone(), (header::ORIGIN, "https://app.example.com:443")]));
-        assert!(!allowed(&[host.clone(), (header::ORIGIN, "https://app.example.com:8443")]));
-        assert!(!allowed(&[host.clone(), (header::ORIGIN, "http://app.example.com")]));
-        assert!(!allowed(&[host.clone(), (header::ORIGIN, "https://localhost:5173")]));
+        assert!(allowed(&[
+            host.clone(),
+            (header::ORIGIN, "http://localhost:5173")
+        ]));
+        assert!(allowed(&[
+            host.clone(),
+            (header::ORIGIN, "https://app.example.com")
+        ]));
+        assert!(allowed(&[
+            host.clone(),
+            (header::ORIGIN, "https://app.example.com:443")
+        ]));
+        assert!(!allowed(&[
+            host.clone(),
+            (header::ORIGIN, "https://app.example.com:8443")
+        ]));
+        assert!(!allowed(&[
+            host.clone(),
+            (header::ORIGIN, "http://app.example.com")
+        ]));
+        assert!(!allowed(&[
+            host.clone(),
+            (header::ORIGIN, "https://localhost:5173")
+        ]));
         assert!(!allowed(&[host.clone(), (header::ORIGIN, "null")]));
         assert!(!allowed(&[host, (header::ORIGIN, "https://evil.example")]));
     }

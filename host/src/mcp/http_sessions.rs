@@ -240,7 +240,10 @@ impl<M: SessionManager> SessionManager for BoundedSessions<M> {
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        self.inner.has_session(id).await.map_err(SessionError::Inner)
+        self.inner
+            .has_session(id)
+            .await
+            .map_err(SessionError::Inner)
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {

@@ -5,9 +5,9 @@
 
 use bytes::BytesMut;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
-use rmcp::{ErrorData, RoleServer};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{AsyncRwTransport, JsonRpcMessageCodec, JsonRpcMessageCodecError};
+use rmcp::{ErrorData, RoleServer};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio_util::codec::Decoder as _;
 
@@ -144,7 +144,9 @@ mod tests {
         let writer = tokio::spawn(async move {
             // 8 MiB in one line, 8192 times the limit, then a request that fits.
             let chunk = vec![b'x'; 64 * 1024];
-            client_in.write_all(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"a":""#).await?;
+            client_in
+                .write_all(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"a":""#)
+                .await?;
             for _ in 0..128 {
                 client_in.write_all(&chunk).await?;
             }
