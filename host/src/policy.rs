@@ -273,6 +273,72 @@ pub struct ServeSection {
     /// Origins allowed to call the HTTP endpoint besides loopback ones, e.g. `https://app.example.com`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// MCP sessions kept at once over HTTP (default 1024); past this the least recently used idle session is
+    /// closed, or, when none is idle, a new session is refused with 503.
+    pub max_sessions: Option<u32>,
+    /// HTTP connections served at once (default 4096); more wait in the listen backlog.
+    pub max_connections: Option<u32>,
+    /// Largest JSON-RPC message a client may send, an HTTP request body or a stdio line (default 4 MiB).
+    pub max_request_size: Option<Size>,
+    /// Time a client has to send a request's headers, counted from when the server starts waiting for them (a
+    /// new connection, or the end of the previous response on a kept-alive one), so it also closes idle
+    /// kept-alive connections (default 10s).
+    pub header_read_timeout: Option<Timeout>,
+    /// An HTTP connection on which no byte moves either way for this long is closed, mid-request too: a stalled
+    /// upload, a client that stopped reading (default 60s).
+    pub connection_idle_timeout: Option<Timeout>,
+}
+
+impl ServeSection {
+    /// The server's bounds, every unset one at its default.
+    pub fn bounds(&self) -> ServeBounds {
+        let defaults = ServeBounds::default();
+        ServeBounds {
+            max_sessions: self
+                .max_sessions
+                .map_or(defaults.max_sessions, |n| n.max(1)),
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| n.max(1)),
+            max_request_size: self
+                .max_request_size
+                .map_or(defaults.max_request_size, |s| s.0.max(1)),
+            header_read_timeout: self
+                .header_read_timeout
+                .map_or(defaults.header_read_timeout, |t| t.0),
+            connection_idle_timeout: self
+                .connection_idle_timeout
+                .map_or(defaults.connection_idle_timeout, |t| t.0),
+        }
+    }
+}
+
+/// What `are serve` holds for its clients at most: sessions, connections, request sizes and how long a
+/// connection may stall (`[serve]`, resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeBounds {
+    /// MCP sessions over HTTP (`max_sessions`).
+    pub max_sessions: u32,
+    /// HTTP connections (`max_connections`).
+    pub max_connections: u32,
+    /// Bytes of one client message (`max_request_size`).
+    pub max_request_size: u64,
+    /// Until a request's headers are in (`header_read_timeout`).
+    pub header_read_timeout: Duration,
+    /// With no byte moving on a connection (`connection_idle_timeout`).
+    pub connection_idle_timeout: Duration,
+}
+
+impl Default for ServeBounds {
+    fn default() -> Self {
+        ServeBounds {
+            max_sessions: 1024,
+            max_connections: 4096,
+            max_request_size: 4 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            connection_idle_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Limits as written in a policy: every field optional, later layers override earlier ones.

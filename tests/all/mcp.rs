@@ -1524,6 +1524,13 @@ async fn http_requires_the_token_when_set() {
     let (status, _, _) =
         http_request(addr, "GET", "/metrics", &[("Authorization", &bearer)], None).await;
     assert_eq!(status, 200);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let auth = format!("{scheme} {token}");
+        let (status, _, body) =
+            http_request(addr, "GET", "/metrics", &[("Authorization", &auth)], None).await;
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
     // rmcp's client with the token.
     let client = serve.connect().await;
     assert_eq!(
@@ -1775,4 +1782,350 @@ async fn descriptor_hogs_do_not_starve_other_tenants() {
         hog.close().await;
     }
     victim.close().await;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bounded server state: sessions, connections, request sizes, and the checks on every endpoint.
+
+/// The `text` component, with `serve` as the `[serve]` table.
+fn text_policy_serving(dir: &Path, serve: &str) -> PathBuf {
+    write_policy(
+        dir,
+        &format!(
+            "[serve]\n{serve}\n\n[component.text]\nsource = {}\n\n[component.kv]\nsource = {}\nmode = \"session\"\n",
+            guest_source("text"),
+            guest_source("kv")
+        ),
+    )
+}
+
+/// Open a session with a raw `initialize`; its `Mcp-Session-Id`.
+async fn raw_session(addr: SocketAddr) -> String {
+    let (status, head, body) =
+        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+    assert_eq!(status, 200, "{head}\n{body}");
+    let id = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("mcp-session-id")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no Mcp-Session-Id in {head}"));
+    let (status, _) = raw_post(
+        addr,
+        &id,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    id
+}
+
+/// POST `message` in `session`; the status and the body.
+async fn raw_post(addr: SocketAddr, session: &str, message: &str) -> (u16, String) {
+    let mut headers: Vec<(&str, &str)> = POST_HEADERS.to_vec();
+    headers.push(("Mcp-Session-Id", session));
+    headers.push(("MCP-Protocol-Version", "2025-11-25"));
+    let (status, _, body) = http_request(addr, "POST", "/mcp", &headers, Some(message)).await;
+    (status, body)
+}
+
+/// Open the session's standalone SSE stream (`GET /mcp`) and keep it open: the session is busy while it is.
+async fn open_stream(addr: SocketAddr, session: &str) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\
+         MCP-Protocol-Version: 2025-11-25\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut byte))
+            .await
+            .expect("a response head")
+            .expect("read");
+        assert_eq!(
+            n,
+            1,
+            "closed before the head: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    stream
+}
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sessions_are_bounded_evicting_the_least_recently_used_idle_one() {
+    let dir = tempdir();
+    let policy = text_policy_serving(
+        dir.path(),
+        "max_sessions = 2\nconnection_idle_timeout = \"3s\"",
+    );
+    let serve = Serve::start(Transport::Http, &policy).await;
+    let addr = serve.addr();
+    // `a` keeps a session instance; then `b`; a third session closes `a`, the one used longest ago.
+    let a = raw_session(addr).await;
+    let set = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"kv.set","arguments":{"key":"k","value":"v"}}}"#;
+    let (status, body) = raw_post(addr, &a, set).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("structuredContent"), "{body}");
+    assert_eq!(
+        sample(&serve.metrics().await, "are_session_instances"),
+        Some(1.0)
+    );
+    let b = raw_session(addr).await;
+    let c = raw_session(addr).await;
+    assert_eq!(
+        raw_post(addr, &a, LIST).await.0,
+        404,
+        "the evicted session is gone"
+    );
+    assert_eq!(
+        sample(&serve.metrics().await, "are_session_instances"),
+        Some(0.0),
+        "and its session instance with it"
+    );
+    assert_eq!(raw_post(addr, &b, LIST).await.0, 200);
+    assert_eq!(raw_post(addr, &c, LIST).await.0, 200);
+    // With a stream open on each, no session is idle: a new one is refused, with 503 and a JSON-RPC error.
+    let stream_b = open_stream(addr, &b).await;
+    let _stream_c = open_stream(addr, &c).await;
+    let (status, head, body) =
+        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+    assert_eq!(status, 503, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    let error: Value = serde_json::from_str(&body).expect("a JSON-RPC error body");
+    assert_eq!(error["id"], Value::Null, "{error}");
+    assert_eq!(error["error"]["code"], -32000, "{error}");
+    let message = error["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("too many MCP sessions: all 2")
+            && message.contains("[serve] max_sessions"),
+        "{message}"
+    );
+    // The client of `b` goes: its session is idle again and gives way to a new one.
+    drop(stream_b);
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let (status, _, body) =
+            http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            Instant::now() < until,
+            "the session of a client that left stayed busy"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(raw_post(addr, &b, LIST).await.0, 404);
+    assert_eq!(
+        raw_post(addr, &c, LIST).await.0,
+        200,
+        "the busy session stays"
+    );
+}
+
+/// Read until the server closes `stream`; how long that took.
+async fn time_to_close(stream: &mut tokio::net::TcpStream) -> Duration {
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    match tokio::time::timeout(PATIENCE, stream.read_to_end(&mut sink)).await {
+        Ok(_) => started.elapsed(),
+        Err(_) => panic!(
+            "the server kept the connection open; it sent {:?}",
+            String::from_utf8_lossy(&sink)
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_that_stall_are_closed() {
+    let dir = tempdir();
+    let policy = text_policy_serving(
+        dir.path(),
+        "header_read_timeout = \"1s\"\nconnection_idle_timeout = \"3s\"\nmax_request_size = \"64 KiB\"",
+    );
+    let serve = Serve::start(Transport::Http, &policy).await;
+    let addr = serve.addr();
+    let connect = || async move { tokio::net::TcpStream::connect(addr).await.expect("connect") };
+    // Half a request head (slowloris): closed after the header-read timeout.
+    let mut half = connect().await;
+    half.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let waited = time_to_close(&mut half).await;
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    // A kept-alive connection that sends nothing more: closed after the same clock.
+    let mut kept = connect().await;
+    kept.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"ok\n") {
+        let mut chunk = [0u8; 256];
+        let n = kept.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "closed before the response");
+        response.extend_from_slice(&chunk[..n]);
+    }
+    let waited = time_to_close(&mut kept).await;
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    // A body that stops coming: closed after the idle timeout.
+    let mut stalled = connect().await;
+    stalled
+        .write_all(
+            format!(
+                "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{{\"jsonrpc\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let waited = time_to_close(&mut stalled).await;
+    assert!(
+        waited >= Duration::from_millis(2900) && waited < Duration::from_secs(12),
+        "{waited:?}"
+    );
+    // A body over max_request_size is refused.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    let (status, _, _) = http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(&big)).await;
+    assert_eq!(status, 413);
+    // A client with its stream open and nothing to say past the idle timeout is not cut: the stream carries a
+    // keep-alive comment, and the calls after the pause are served.
+    let client = serve.connect().await;
+    assert_eq!(
+        client.ok("text.slugify", json!({"text": "A b"})).await,
+        "a-b"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        client.ok("text.slugify", json!({"text": "C d"})).await,
+        "c-d"
+    );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_host_and_origin_are_checked_on_every_endpoint() {
+    let dir = tempdir();
+    let serve = Serve::start(Transport::Http, &text_policy(dir.path())).await;
+    let addr = serve.addr();
+    for path in ["/metrics", "/healthz", "/mcp", "/no-such-path"] {
+        let (status, _, body) =
+            http_request(addr, "GET", path, &[("Host", "evil.example")], None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body.contains("Host header is not allowed"),
+            "{path}: {body}"
+        );
+        let (status, _, body) = http_request(
+            addr,
+            "GET",
+            path,
+            &[("Origin", "https://evil.example")],
+            None,
+        )
+        .await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body.contains("Origin header is not allowed"),
+            "{path}: {body}"
+        );
+    }
+    for path in ["/metrics", "/healthz"] {
+        let (status, _, body) = http_request(
+            addr,
+            "GET",
+            path,
+            &[("Origin", "http://localhost:5173")],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_answers_an_oversized_request_and_goes_on() {
+    let dir = tempdir();
+    let policy = text_policy_serving(dir.path(), "max_request_size = \"64 KiB\"");
+    let mut child = tokio::process::Command::from(are())
+        .arg("serve")
+        .arg("--config")
+        .arg(&policy)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start are serve");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"text.slugify","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let messages = [
+        INITIALIZE.to_string(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+        huge,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"text.slugify","arguments":{"text":"Still Here"}}}"#.to_string(),
+    ];
+    for message in messages {
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .expect("write");
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 3 {
+        let line = tokio::time::timeout(PATIENCE, stdout.next_line())
+            .await
+            .expect("an answer for every message")
+            .expect("read")
+            .expect("a line");
+        answers.push(serde_json::from_str::<Value>(&line).expect("JSON-RPC"));
+    }
+    let refused = answers
+        .iter()
+        .find(|a| a.get("error").is_some())
+        .unwrap_or_else(|| panic!("no error answer in {answers:?}"));
+    assert_eq!(refused["id"], Value::Null, "{refused}");
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let message = refused["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("more than 65536 bytes") && message.contains("[serve] max_request_size"),
+        "{message}"
+    );
+    let result = answers
+        .iter()
+        .find(|a| a["id"] == 3)
+        .unwrap_or_else(|| panic!("no answer to the next request in {answers:?}"));
+    assert_eq!(
+        result["result"]["structuredContent"],
+        json!({"result": "still-here"})
+    );
+    drop(stdin);
+    let status = tokio::time::timeout(PATIENCE, child.wait())
+        .await
+        .expect("are serve should exit when its client goes")
+        .expect("wait");
+    assert!(status.success(), "{status}");
 }

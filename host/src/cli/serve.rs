@@ -52,7 +52,12 @@ impl Opts {
         match self.http {
             None => {
                 tracing::info!(tools, policy = %self.config.display(), "serving MCP on stdio");
-                are::mcp::serve_stdio(server).await?;
+                let max_request_size = policy.serve.bounds().max_request_size;
+                are::mcp::serve_stdio(
+                    server,
+                    usize::try_from(max_request_size).unwrap_or(usize::MAX),
+                )
+                .await?;
             }
             Some(addr) => {
                 let token = match &self.token_env {
@@ -71,6 +76,7 @@ impl Opts {
                     token,
                     allowed_origins,
                     allowed_hosts: self.allowed_hosts.clone(),
+                    bounds: policy.serve.bounds(),
                 };
                 let listening = http::bind(server, options).await?;
                 eprintln!(

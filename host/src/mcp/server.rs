@@ -456,14 +456,20 @@ fn level_rank(level: LoggingLevel) -> u8 {
     }
 }
 
-/// Serve MCP over stdin/stdout until the client disconnects.
+/// Serve MCP over stdin/stdout until the client disconnects; a message longer than `max_request_size` bytes
+/// gets a JSON-RPC error.
 ///
 /// # Errors
 /// When the transport fails to start or breaks.
-pub async fn serve_stdio(server: Arc<McpServer>) -> anyhow::Result<()> {
+pub async fn serve_stdio(server: Arc<McpServer>, max_request_size: usize) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
+    let (input, output) = stdio_transport();
     let running = Handler(server)
-        .serve(stdio_transport())
+        .serve(super::stdio::BoundedLines::new(
+            input,
+            output,
+            max_request_size,
+        ))
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the MCP session on stdio: {e}"))?;
     running.waiting().await?;
