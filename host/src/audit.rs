@@ -1510,7 +1510,11 @@ mod tests {
 
         // A new, valid chain of as many records in place of the old one: another record where they end.
         std::fs::remove_file(&log.path).unwrap();
-        write_log(&log.path, 4);
+        let rewritten = AuditLog::open(&log.path, Fsync::Never).unwrap();
+        for i in 0..4 {
+            rewritten.append("call", "text", "ab", "cli", "ok", json!({ "forged": i }));
+        }
+        drop(rewritten);
         let t = log.verify(&log.trusted()).unwrap_err();
         assert_eq!(t.record, 2, "{t}");
         assert!(t.problem.contains("rewritten"), "{t}");
