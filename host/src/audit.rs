@@ -86,6 +86,7 @@
 //! written to the file before the call goes on (a crash of the process loses nothing); [`Fsync`] decides how
 //! hard it is pushed to disk.
 
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -94,7 +95,6 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -369,8 +369,7 @@ impl AuditLog {
         if w.fsync == Fsync::Always {
             sync(&mut w, &self.path);
         }
-        if w
-            .checkpoints
+        if w.checkpoints
             .as_ref()
             .is_some_and(|c| w.seq - c.covered >= c.settings.every)
         {
@@ -477,7 +476,10 @@ fn last_line(file: &mut File) -> std::io::Result<Option<(String, bool)>> {
             if line.is_empty() {
                 return Ok(None);
             }
-            return Ok(Some((String::from_utf8_lossy(line).into_owned(), terminated)));
+            return Ok(Some((
+                String::from_utf8_lossy(line).into_owned(),
+                terminated,
+            )));
         }
     }
     Ok(None)
@@ -525,7 +527,8 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The signed bytes: a versioned text naming the count, the head and the time.
     pub fn message(records: u64, head: &str, time: &str) -> Vec<u8> {
-        format!("are audit checkpoint v1\nrecords {records}\nhead {head}\ntime {time}\n").into_bytes()
+        format!("are audit checkpoint v1\nrecords {records}\nhead {head}\ntime {time}\n")
+            .into_bytes()
     }
 
     /// A checkpoint of `records` records ending in `head`, signed now by `key`.
@@ -714,7 +717,10 @@ fn key_path(policy: &crate::policy::Policy, log: &Path) -> Result<PathBuf, Audit
         })?,
     };
     let canonical_dir = |p: &Path| {
-        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
     };
     if canonical_dir(&key).starts_with(canonical_dir(log)) {
@@ -741,7 +747,12 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
         path: path.to_path_buf(),
         source,
     };
-    let invalid = |message: String| err(std::io::Error::new(std::io::ErrorKind::InvalidData, message));
+    let invalid = |message: String| {
+        err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            message,
+        ))
+    };
     if create && !path.exists() {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
@@ -751,8 +762,11 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
                 .map_err(err)?;
         }
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| err(std::io::Error::other(format!("no randomness for a key: {e}"))))?;
+        getrandom::fill(&mut seed).map_err(|e| {
+            err(std::io::Error::other(format!(
+                "no randomness for a key: {e}"
+            )))
+        })?;
         let made = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -764,7 +778,9 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
             });
         seed.fill(0);
         match made {
-            Ok(()) => tracing::info!(key = %path.display(), "made the audit checkpoint signing key"),
+            Ok(()) => {
+                tracing::info!(key = %path.display(), "made the audit checkpoint signing key")
+            }
             // Made by another process meanwhile: read that one.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(err(e)),
@@ -1061,18 +1077,29 @@ fn walk(
 ) -> std::io::Result<Result<Chain, Tampered>> {
     let mut by_record: std::collections::HashMap<u64, Vec<&Claim>> = Default::default();
     for claim in claims {
-        by_record.entry(claim.checkpoint.records).or_default().push(claim);
+        by_record
+            .entry(claim.checkpoint.records)
+            .or_default()
+            .push(claim);
     }
     let mut prev = GENESIS.to_string();
     let mut expected_seq = 1u64;
     let mut head_found = head == Some(GENESIS);
     let mut lines = 0u64;
     // Record 0 is the empty log: a checkpoint of it must say GENESIS.
-    if let Some(bad) = by_record.get(&0).into_iter().flatten().find(|c| c.checkpoint.head != GENESIS) {
+    if let Some(bad) = by_record
+        .get(&0)
+        .into_iter()
+        .flatten()
+        .find(|c| c.checkpoint.head != GENESIS)
+    {
         return Ok(Err(Tampered {
             record: 1,
             line: 1,
-            problem: format!("{} is of an empty log with another head: not this log's", bad.from),
+            problem: format!(
+                "{} is of an empty log with another head: not this log's",
+                bad.from
+            ),
         }));
     }
     let mut reader = BufReader::new(File::open(path)?);
@@ -1381,7 +1408,11 @@ mod tests {
             // `a` spelled `\u0061`: the same string to a JSON reader.
             original[1].replacen("\"call\"", "\"c\\u0061ll\"", 1),
             // A duplicate key: readers that keep the first see `denied`, serde_json keeps the last.
-            original[1].replacen("\"outcome\":\"ok\"", "\"outcome\":\"denied\",\"outcome\":\"ok\"", 1),
+            original[1].replacen(
+                "\"outcome\":\"ok\"",
+                "\"outcome\":\"denied\",\"outcome\":\"ok\"",
+                1,
+            ),
             // Whitespace.
             original[1].replacen(",\"time\"", ", \"time\"", 1),
         ];
@@ -1425,7 +1456,12 @@ mod tests {
         assert!(v.key_trusted);
         // Closing a log with nothing new signs nothing more.
         drop(log.open().unwrap());
-        assert_eq!(read_checkpoints(&checkpoints_path(&log.path)).unwrap().len(), 3);
+        assert_eq!(
+            read_checkpoints(&checkpoints_path(&log.path))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]
@@ -1444,7 +1480,9 @@ mod tests {
         open.append("call", "text", "ab", "cli", "ok", json!({}));
         let until = Instant::now() + Duration::from_secs(10);
         while !checkpoints_path(&log.path).exists()
-            || read_checkpoints(&checkpoints_path(&log.path)).unwrap().is_empty()
+            || read_checkpoints(&checkpoints_path(&log.path))
+                .unwrap()
+                .is_empty()
         {
             assert!(Instant::now() < until, "no timed checkpoint");
             std::thread::sleep(Duration::from_millis(20));
@@ -1474,7 +1512,10 @@ mod tests {
         assert!(t.problem.contains("truncated"), "{t}");
         // The writer refuses to sign over it.
         let refused = log.open().err().expect("opening a truncated log fails");
-        assert!(refused.to_string().contains("truncated or rewritten"), "{refused}");
+        assert!(
+            refused.to_string().contains("truncated or rewritten"),
+            "{refused}"
+        );
 
         // Its checkpoints cut back too, consistently: only what is kept elsewhere tells.
         let mut own = std::fs::read_to_string(checkpoints_path(&log.path)).unwrap();
@@ -1486,7 +1527,10 @@ mod tests {
             ..log.trusted()
         };
         let t = log.verify(&with_anchor).unwrap_err();
-        assert!(t.problem.contains("the anchor") && t.problem.contains("truncated"), "{t}");
+        assert!(
+            t.problem.contains("the anchor") && t.problem.contains("truncated"),
+            "{t}"
+        );
         let with_head = VerifyOptions {
             head: Some(head),
             ..log.trusted()
@@ -1538,7 +1582,10 @@ mod tests {
         assert!(!log.verify(&VerifyOptions::default()).unwrap().key_trusted);
         // An anchor kept elsewhere catches it without the key too.
         let kept = VerifyOptions {
-            anchors: anchor.into_iter().map(|c| (PathBuf::from("kept"), c)).collect(),
+            anchors: anchor
+                .into_iter()
+                .map(|c| (PathBuf::from("kept"), c))
+                .collect(),
             ..VerifyOptions::default()
         };
         assert!(log.verify(&kept).is_err());
@@ -1553,7 +1600,10 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
-        assert_eq!(signing_key(&path, true).unwrap().to_bytes(), made.to_bytes());
+        assert_eq!(
+            signing_key(&path, true).unwrap().to_bytes(),
+            made.to_bytes()
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = signing_key(&path, false).err().unwrap().to_string();
         assert!(e.contains("chmod 600"), "{e}");

@@ -778,7 +778,14 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
     std::fs::write(&config, config_text).unwrap();
     for text in ["a", "b", "c"] {
         let args = json!({ "text": text }).to_string();
-        let out = run(&["call", "--config", &config, "hash", "hash.sha256-hex", &args]);
+        let out = run(&[
+            "call",
+            "--config",
+            &config,
+            "hash",
+            "hash.sha256-hex",
+            &args,
+        ]);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
     }
     let log = dir.path().join("logs/audit.jsonl");
@@ -790,7 +797,13 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
 
     // Each `are call` signed a checkpoint when it exited: every record is covered.
     let out = run(&[
-        "audit", "verify", &file, "--public-key", &public, "--require-covered", "--json",
+        "audit",
+        "verify",
+        &file,
+        "--public-key",
+        &public,
+        "--require-covered",
+        "--json",
     ]);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     let report = out.json();
@@ -813,12 +826,25 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
         .collect();
     std::fs::write(are::audit::checkpoints_path(&log), kept.join("\n") + "\n").unwrap();
     let out = run(&["audit", "verify", &file, "--public-key", &public]);
-    assert_eq!(out.code, Some(0), "a consistent cut passes alone: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "a consistent cut passes alone: {}",
+        out.stderr
+    );
     for (flag, value, word) in [
         ("--anchor", anchor.as_str(), "truncated"),
         ("--head", head.as_str(), "--head"),
     ] {
-        let out = run(&["audit", "verify", &file, "--public-key", &public, flag, value]);
+        let out = run(&[
+            "audit",
+            "verify",
+            &file,
+            "--public-key",
+            &public,
+            flag,
+            value,
+        ]);
         assert_eq!(out.code, Some(1), "{flag}: {}", out.stdout);
         assert!(
             out.stderr.contains(&format!("record {records} ")) && out.stderr.contains(word),
@@ -835,7 +861,15 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
         forged.append("call", "hash", "00", "cli", "ok", json!({ "i": i }));
     }
     drop(forged);
-    let out = run(&["audit", "verify", &file, "--public-key", &public, "--anchor", &anchor]);
+    let out = run(&[
+        "audit",
+        "verify",
+        &file,
+        "--public-key",
+        &public,
+        "--anchor",
+        &anchor,
+    ]);
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(out.stderr.contains("rewritten"), "{}", out.stderr);
     let out = run(&["audit", "verify", &file, "--require-covered"]);

@@ -8,7 +8,8 @@ use serde_json::json;
 /// Escape sequences that clear the screen, set the window title, ring the bell, overwrite the line with a
 /// carriage return, recolour it with an 8-bit CSI, and reverse it with a bidi override; then a newline that
 /// starts a line looking like the host's own.
-const FORGERY: &str = "\u{1b}[2J\u{1b}]0;owned\u{7}\rok\u{9b}31m\u{202e}desrever\nERROR are: forged by the guest";
+const FORGERY: &str =
+    "\u{1b}[2J\u{1b}]0;owned\u{7}\rok\u{9b}31m\u{202e}desrever\nERROR are: forged by the guest";
 
 /// Whether `text` holds a character that drives a terminal (tab and newline aside).
 fn drives_the_terminal(text: &str) -> bool {
@@ -130,7 +131,17 @@ fn an_agent_log_line_stays_one_escaped_line_marked_with_the_agent() {
         "--until-idle",
     ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(!drives_the_terminal(&out.stderr), "{:?}", out.stderr);
+    // The host colours its own log lines; none of the guest's sequences gets through.
+    for raw in [
+        "\u{1b}[2J",
+        "\u{1b}]0;",
+        "\u{7}",
+        "\r",
+        "\u{9b}",
+        "\u{202e}",
+    ] {
+        assert!(!out.stderr.contains(raw), "{raw:?} in {:?}", out.stderr);
+    }
     let line = out
         .stderr
         .lines()

@@ -196,7 +196,8 @@ impl Cmd {
                         println!("{r}");
                     } else {
                         // Fields come from guests and from whoever could write the file: escaped.
-                        let field = |key: &str| escape(r[key].as_str().unwrap_or_default()).into_owned();
+                        let field =
+                            |key: &str| escape(r[key].as_str().unwrap_or_default()).into_owned();
                         println!(
                             "{:>6} {} {:<17} {:<12} {:<22} {:<14} {}",
                             r["seq"].to_string(),
@@ -246,7 +247,9 @@ fn signing_key_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 fn default_key_path() -> anyhow::Result<PathBuf> {
     are::audit::default_key_path().ok_or_else(|| {
-        anyhow::anyhow!("there is no user config directory for the audit key: name one with --config")
+        anyhow::anyhow!(
+            "there is no user config directory for the audit key: name one with --config"
+        )
     })
 }
 

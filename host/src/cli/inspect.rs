@@ -139,7 +139,11 @@ fn print_tools(desc: &ComponentDescription) {
         // Names and docs come from the component: printed with their control characters escaped.
         println!(
             "  {}",
-            escape(&format!("{}({}){result}", f.qualified_name(), params.join(", ")))
+            escape(&format!(
+                "{}({}){result}",
+                f.qualified_name(),
+                params.join(", ")
+            ))
         );
         if let Some(docs) = &f.docs {
             for line in docs.lines() {

@@ -38,7 +38,10 @@ impl exports::hostile::output::attack::Guest for Output {
     }
 
     fn forge_terminal(text: String) {
-        let _ = io::stdout().write_all(text.as_bytes());
+        let mut stdout = io::stdout();
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
         let _ = io::stderr().write_all(text.as_bytes());
     }
 }
