@@ -63,10 +63,7 @@ mod tests {
     fn escaped_text_has_no_control_character_left() {
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
         let escaped = escape(&all);
-        assert!(
-            !escaped.chars().any(|c| super::needs_escape(c)),
-            "{escaped:?}"
-        );
+        assert!(!escaped.chars().any(super::needs_escape), "{escaped:?}");
         assert!(!escaped.contains('\n') && !escaped.contains('\x1b'));
     }
 }
