@@ -26,4 +26,5 @@ pub mod review;
 pub mod sandbox;
 pub mod schema;
 pub mod source;
+pub mod terminal;
 pub mod value;

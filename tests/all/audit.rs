@@ -753,3 +753,158 @@ fn show_filters_by_component_denial_event_and_time() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("--since"), "{}", out.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// signed checkpoints (issue 11 point 9)
+// ---------------------------------------------------------------------------------------------------------------
+
+#[test]
+fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught() {
+    let dir = tempdir();
+    let hash = are_tests::guest("hash");
+    // The key apart from the log's directory, as the policy must have it.
+    let config = write_policy(
+        dir.path(),
+        "never",
+        &format!(
+            "[component.hash]\nsource = \"{}\"\n",
+            hash.wasm_path().display()
+        ),
+    );
+    let config_text = std::fs::read_to_string(&config).unwrap().replace(
+        "fsync = \"never\"\n",
+        "fsync = \"never\"\nkey = \"keys/audit.key\"\ncheckpoint_every = 1000\n",
+    );
+    std::fs::write(&config, config_text).unwrap();
+    for text in ["a", "b", "c"] {
+        let args = json!({ "text": text }).to_string();
+        let out = run(&[
+            "call",
+            "--config",
+            &config,
+            "hash",
+            "hash.sha256-hex",
+            &args,
+        ]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+    }
+    let log = dir.path().join("logs/audit.jsonl");
+    let file = log.display().to_string();
+    let key = run(&["audit", "key", "--config", &config]);
+    assert_eq!(key.code, Some(0), "{}", key.stderr);
+    let public = key.stdout.trim().to_string();
+    assert_eq!(public.len(), 64, "{public}");
+
+    // Each `are call` signed a checkpoint when it exited: every record is covered.
+    let out = run(&[
+        "audit",
+        "verify",
+        &file,
+        "--public-key",
+        &public,
+        "--require-covered",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(report["records"], report["covered"], "{report}");
+    assert_eq!(report["checkpoints"], 3, "{report}");
+    assert_eq!(report["key_trusted"], true);
+    let records = report["records"].as_u64().unwrap();
+    let head = report["last_hash"].as_str().unwrap().to_string();
+    let anchor = dir.path().join("anchor.checkpoints");
+    std::fs::copy(are::audit::checkpoints_path(&log), &anchor).unwrap();
+    let anchor = anchor.display().to_string();
+
+    // The last record cut off, and its checkpoints file cut back to match.
+    let original = lines(&log);
+    let checkpoints = std::fs::read_to_string(are::audit::checkpoints_path(&log)).unwrap();
+    std::fs::write(&log, original[..original.len() - 1].join("\n") + "\n").unwrap();
+    let kept: Vec<&str> = checkpoints
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["records"].as_u64() < Some(records))
+        .collect();
+    std::fs::write(are::audit::checkpoints_path(&log), kept.join("\n") + "\n").unwrap();
+    let out = run(&["audit", "verify", &file, "--public-key", &public]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "a consistent cut passes alone: {}",
+        out.stderr
+    );
+    for (flag, value, word) in [
+        ("--anchor", anchor.as_str(), "truncated"),
+        ("--head", head.as_str(), "--head"),
+    ] {
+        let out = run(&[
+            "audit",
+            "verify",
+            &file,
+            "--public-key",
+            &public,
+            flag,
+            value,
+        ]);
+        assert_eq!(out.code, Some(1), "{flag}: {}", out.stdout);
+        assert!(
+            out.stderr.contains(&format!("record {records} ")) && out.stderr.contains(word),
+            "{flag}: {}",
+            out.stderr
+        );
+    }
+
+    // A whole new chain in place of the log: the kept anchor's heads are not in it.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(are::audit::checkpoints_path(&log)).unwrap();
+    let forged = AuditLog::open(&log, Fsync::Never).unwrap();
+    for i in 0..records {
+        forged.append("call", "hash", "00", "cli", "ok", json!({ "i": i }));
+    }
+    drop(forged);
+    let out = run(&[
+        "audit",
+        "verify",
+        &file,
+        "--public-key",
+        &public,
+        "--anchor",
+        &anchor,
+    ]);
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(out.stderr.contains("rewritten"), "{}", out.stderr);
+    let out = run(&["audit", "verify", &file, "--require-covered"]);
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(out.stderr.contains("not covered"), "{}", out.stderr);
+}
+
+#[test]
+fn show_escapes_what_guests_and_editors_put_in_records() {
+    let dir = tempdir();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path, Fsync::Never).unwrap();
+    log.append(
+        "fs.open",
+        "\u{1b}[2Jevil",
+        "00",
+        "cli",
+        "denied",
+        json!({ "path": "/data/\u{9b}31m\u{202e}txt.exe\rok" }),
+    );
+    drop(log);
+    let out = run(&["audit", "show", &path.display().to_string()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        !out.stdout
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{:?}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\\u{1b}[2Jevil"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("\\u{9b}31m\\u{202e}txt.exe\\rok"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.lines().count(), 1);
+}

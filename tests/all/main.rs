@@ -16,6 +16,7 @@ mod properties;
 mod review;
 mod secrets;
 mod sources;
+mod terminal;
 mod tools;
 
 /// The header of a binary component: `\0asm`, version 0x0d, layer 1.

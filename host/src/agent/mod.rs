@@ -100,6 +100,8 @@ impl identity::Host for HostState {
 impl log::Host for HostState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let agent = self.agent()?.id.clone();
+        // One line, control characters escaped: a newline in `message` cannot start a line of the host's own.
+        let message = crate::terminal::escape(&message);
         match level {
             log::Level::Debug => tracing::debug!(%agent, "{message}"),
             log::Level::Info => tracing::info!(%agent, "{message}"),

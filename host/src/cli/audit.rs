@@ -1,19 +1,45 @@
-//! `are audit`: check the audit trail's hash chain, and show its records.
+//! `are audit`: check the audit trail's hash chain and signed checkpoints, show its records, and print the
+//! public key that checks the checkpoints.
 
-use are::audit::{read, verify};
+use are::audit::{Checkpoint, VerifyOptions, read, read_checkpoints, verify_with};
 use are::policy::Policy;
-use std::path::PathBuf;
+use are::terminal::escape;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Cmd {
-    /// Check that no record was edited, deleted, inserted or reordered; name the first bad one.
+    /// Check that no record was edited, deleted, inserted or reordered, that every record is in its canonical
+    /// form, and that the signed checkpoints (and anchors) hold: name the first bad record.
     Verify {
-        /// The audit log (JSON Lines).
+        /// The audit log (JSON Lines); its checkpoints are read from `<FILE>.checkpoints` when it exists.
         file: PathBuf,
+        /// The public key (64 hex digits, as `are audit key` prints it) the checkpoints must be signed with.
+        /// Default: that of the key of --config, else of the default key when it is on this machine.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+        /// A policy whose `[audit] key` names the signing key whose public key to trust.
+        #[arg(long, visible_alias = "policy", value_name = "are.toml")]
+        config: Option<PathBuf>,
+        /// A copy of checkpoints (lines of `<FILE>.checkpoints`) kept elsewhere: the log must hold the records
+        /// and head each one signs for (fails on a truncated tail or a rewrite).
+        #[arg(long, value_name = "FILE")]
+        anchor: Vec<PathBuf>,
+        /// A record hash kept elsewhere (the last hash a previous `verify` printed): the log must hold it.
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+        /// Fail unless a signed checkpoint covers every record (a log whose writer exited cleanly has one).
+        #[arg(long)]
+        require_covered: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the public key (hex) that checks the log's checkpoints, making the signing key when it is missing.
+    Key {
+        /// A policy whose `[audit] key` names the signing key; default: `audit.key` in the user's config directory.
+        #[arg(long, visible_alias = "policy", value_name = "are.toml")]
+        config: Option<PathBuf>,
     },
     /// Show records, oldest first.
     Show {
@@ -44,20 +70,62 @@ pub enum Cmd {
 impl Cmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
-            Cmd::Verify { file, json } => {
-                let result = verify(&file)
+            Cmd::Verify {
+                file,
+                public_key,
+                config,
+                anchor,
+                head,
+                require_covered,
+                json,
+            } => {
+                let options = VerifyOptions {
+                    public_key: trusted_key(public_key.as_deref(), config.as_deref())?,
+                    checkpoints: None,
+                    anchors: read_anchors(&anchor)?,
+                    head,
+                    require_covered,
+                };
+                let result = verify_with(&file, &options)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
                 match (result, json) {
                     (Ok(v), true) => println!(
                         "{}",
-                        serde_json::json!({ "ok": true, "records": v.records, "last_hash": v.last_hash })
+                        serde_json::json!({
+                            "ok": true,
+                            "records": v.records,
+                            "last_hash": v.last_hash,
+                            "checkpoints": v.checkpoints,
+                            "covered": v.covered,
+                            "key": v.key,
+                            "key_trusted": v.key_trusted,
+                        })
                     ),
-                    (Ok(v), false) => println!(
-                        "{}: ok, {} records, last hash {} (keep it elsewhere to detect truncation)",
-                        file.display(),
-                        v.records,
-                        v.last_hash
-                    ),
+                    (Ok(v), false) => {
+                        println!(
+                            "{}: ok, {} records, last hash {} (keep it elsewhere to detect truncation)",
+                            file.display(),
+                            v.records,
+                            v.last_hash
+                        );
+                        match (&v.key, v.key_trusted) {
+                            (None, _) => println!(
+                                "  no signed checkpoints: a truncated tail or a rewritten log goes unnoticed \
+                                 without --anchor or --head"
+                            ),
+                            (Some(key), trusted) => println!(
+                                "  {} checkpoints signed by {key} ({}), covering {} of {} records",
+                                v.checkpoints,
+                                if trusted {
+                                    "the trusted key"
+                                } else {
+                                    "the key they name: pass --public-key to trust one"
+                                },
+                                v.covered,
+                                v.records
+                            ),
+                        }
+                    }
                     (Err(t), true) => {
                         println!("{}", serde_json::json!({ "ok": false, "first_bad": t }));
                         return Ok(ExitCode::FAILURE);
@@ -67,6 +135,11 @@ impl Cmd {
                         return Ok(ExitCode::FAILURE);
                     }
                 }
+            }
+            Cmd::Key { config } => {
+                let path = signing_key_path(config.as_deref())?;
+                let key = are::audit::signing_key(&path, true)?;
+                println!("{}", are::component::hex(key.verifying_key().as_bytes()));
             }
             Cmd::Show {
                 file,
@@ -122,15 +195,18 @@ impl Cmd {
                     if json {
                         println!("{r}");
                     } else {
+                        // Fields come from guests and from whoever could write the file: escaped.
+                        let field =
+                            |key: &str| escape(r[key].as_str().unwrap_or_default()).into_owned();
                         println!(
                             "{:>6} {} {:<17} {:<12} {:<22} {:<14} {}",
                             r["seq"].to_string(),
-                            r["time"].as_str().unwrap_or_default(),
-                            r["event"].as_str().unwrap_or_default(),
-                            r["component"].as_str().unwrap_or_default(),
-                            r["caller"].as_str().unwrap_or_default(),
-                            r["outcome"].as_str().unwrap_or_default(),
-                            r["detail"]
+                            field("time"),
+                            field("event"),
+                            field("component"),
+                            field("caller"),
+                            field("outcome"),
+                            escape(&r["detail"].to_string())
                         );
                     }
                 }
@@ -153,4 +229,61 @@ fn parse_since(s: &str) -> anyhow::Result<std::time::SystemTime> {
     std::time::SystemTime::now()
         .checked_sub(ago)
         .ok_or_else(|| anyhow::anyhow!("--since {s:?}: too far back"))
+}
+
+/// The signing key of `config`'s `[audit] key`, else the default one.
+fn signing_key_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match config {
+        Some(c) => {
+            let policy = Policy::load(c)?;
+            match &policy.audit.key {
+                Some(key) => Ok(policy.base_dir.join(key)),
+                None => default_key_path(),
+            }
+        }
+        None => default_key_path(),
+    }
+}
+
+fn default_key_path() -> anyhow::Result<PathBuf> {
+    are::audit::default_key_path().ok_or_else(|| {
+        anyhow::anyhow!(
+            "there is no user config directory for the audit key: name one with --config"
+        )
+    })
+}
+
+/// The public key checkpoints must be signed with: `--public-key`, else that of the signing key of `--config`,
+/// else that of the default key when it exists here.
+fn trusted_key(
+    hex: Option<&str>,
+    config: Option<&Path>,
+) -> anyhow::Result<Option<ed25519_dalek::VerifyingKey>> {
+    if let Some(hex) = hex {
+        return are::audit::parse_public_key(hex)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--public-key: {e}"));
+    }
+    if config.is_some() {
+        let path = signing_key_path(config)?;
+        return Ok(Some(are::audit::signing_key(&path, false)?.verifying_key()));
+    }
+    Ok(are::audit::default_key_path()
+        .filter(|p| p.exists())
+        .and_then(|p| are::audit::signing_key(&p, false).ok())
+        .map(|k| k.verifying_key()))
+}
+
+/// The checkpoints of each `--anchor` file.
+fn read_anchors(files: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Checkpoint)>> {
+    let mut anchors = Vec::new();
+    for file in files {
+        let list = read_checkpoints(file)
+            .map_err(|e| anyhow::anyhow!("--anchor {}: {e}", file.display()))?;
+        if list.is_empty() {
+            anyhow::bail!("--anchor {}: holds no checkpoint", file.display());
+        }
+        anchors.extend(list.into_iter().map(|c| (file.clone(), c)));
+    }
+    Ok(anchors)
 }

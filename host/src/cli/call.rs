@@ -106,7 +106,8 @@ impl Opts {
             forward_guest_output(&report);
             match &report.outcome {
                 Ok(out) => println!("{}", serde_json::to_string_pretty(&out.value)?),
-                Err(e) => eprintln!("error: {e}"),
+                // The message may quote the guest (a panic message): one line, escaped.
+                Err(e) => eprintln!("error: {}", are::terminal::escape(&e.to_string())),
             }
             if self.stats {
                 eprintln!("{}", stats_line(&report.stats));
@@ -180,11 +181,12 @@ pub fn stats_line(s: &CallStats) -> String {
     )
 }
 
-/// Show what the guest printed, on stderr, each line marked with its stream.
+/// Show what the guest printed, on stderr, each line marked with its stream and its control characters
+/// escaped (it cannot clear the screen, move the cursor or overwrite a line with `\r`).
 fn forward_guest_output(report: &CallReport) {
     for (name, bytes) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
         for line in String::from_utf8_lossy(bytes).lines().take(200) {
-            eprintln!("guest {name} | {line}");
+            eprintln!("guest {name} | {}", are::terminal::escape(line));
         }
     }
 }

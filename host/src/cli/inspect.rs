@@ -8,6 +8,7 @@ use are::policy::Policy;
 use are::review::{self, Review};
 use are::schema::wit_type_name;
 use are::source::Source;
+use are::terminal::escape;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,7 +101,7 @@ impl Opts {
         println!("world      {}", desc.world_name());
         println!("docs       {}", desc.docs_source());
         if let Some(docs) = desc.world_docs() {
-            println!("           {}", first_line(docs));
+            println!("           {}", escape(first_line(docs)));
         }
         print_tools(&desc);
         print_imports(desc.imports());
@@ -135,14 +136,22 @@ fn print_tools(desc: &ComponentDescription) {
             .as_ref()
             .map(|ty| format!(" -> {}", wit_type_name(desc.resolve(), ty)))
             .unwrap_or_default();
-        println!("  {}({}){result}", f.qualified_name(), params.join(", "));
+        // Names and docs come from the component: printed with their control characters escaped.
+        println!(
+            "  {}",
+            escape(&format!(
+                "{}({}){result}",
+                f.qualified_name(),
+                params.join(", ")
+            ))
+        );
         if let Some(docs) = &f.docs {
             for line in docs.lines() {
-                println!("      {line}");
+                println!("      {}", escape(line));
             }
         }
         if let Some(reason) = &f.unsupported {
-            println!("      not callable as a tool: {reason}");
+            println!("      not callable as a tool: {}", escape(reason));
         }
     }
 }
@@ -165,7 +174,8 @@ fn print_imports(imports: &[ImportedInterface]) {
             .unwrap_or_default();
         println!("  {capability}{key}");
         for import in list {
-            println!("    {} ({})", import.name, import.functions.join(", "));
+            let line = format!("{} ({})", import.name, import.functions.join(", "));
+            println!("    {}", escape(&line));
         }
     }
 }

@@ -69,10 +69,11 @@ impl Opts {
                 };
                 println!("{line}");
             } else {
+                // Replies and errors are the agent's text: escaped, one line each.
                 match outcome {
-                    Ok(Some(reply)) => println!("{to}: {reply}"),
+                    Ok(Some(reply)) => println!("{to}: {}", are::terminal::escape(&reply)),
                     Ok(None) => println!("{to}: (no reply)"),
-                    Err(e) => println!("{to}: error: {e}"),
+                    Err(e) => println!("{to}: error: {}", are::terminal::escape(&e)),
                 }
             }
         }

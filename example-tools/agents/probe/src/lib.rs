@@ -21,6 +21,7 @@
 //! | `hoard` | `mib` | allocates memory |
 //! | `fail` | `message` | returns an error |
 //! | `sleep-ms` | `ms` | busy-waits (for crash tests) |
+//! | `log` | `message` | writes a warning log line |
 //! | `seq` | `steps` | runs each step (a command) in order, replies with the list of their replies |
 //!
 //! An agent whose key starts with `lifecycle` (e.g. `probe/lifecycle-1`) counts its activations and
@@ -198,6 +199,10 @@ impl Agent for Probe {
                     std::hint::black_box(());
                 }
                 json!("slept")
+            }
+            "log" => {
+                agent::log::warn(field(&cmd, "message"));
+                json!("logged")
             }
             "seq" => {
                 let mut replies = Vec::new();

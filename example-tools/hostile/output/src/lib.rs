@@ -36,6 +36,14 @@ impl exports::hostile::output::attack::Guest for Output {
     fn many_strings(count: u32) -> Vec<String> {
         (0..count).map(|i| format!("s{i}")).collect()
     }
+
+    fn forge_terminal(text: String) {
+        let mut stdout = io::stdout();
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
 }
 
 export!(Output);
