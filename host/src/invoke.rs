@@ -340,7 +340,7 @@ impl LoadedComponent {
     }
 }
 
-/// Counts the bytes written to it, and refuses a write that would go past `limit`.
+/// Counts the bytes written to it, and refuses a write that would go past `limit` (which it does not count).
 struct TextSize {
     bytes: u64,
     limit: u64,
@@ -354,10 +354,11 @@ impl TextSize {
 
 impl std::io::Write for TextSize {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bytes = self.bytes.saturating_add(buf.len() as u64);
-        if self.bytes > self.limit {
+        let bytes = self.bytes.saturating_add(buf.len() as u64);
+        if bytes > self.limit {
             return Err(std::io::Error::other("over max_output"));
         }
+        self.bytes = bytes;
         Ok(buf.len())
     }
 
@@ -654,7 +655,7 @@ fn classify(
 }
 
 /// Calls of one function on the stack from which a trap reads as possible recursion run wild.
-const DEEP_RECURSION: usize = 64;
+const DEEP_RECURSION: usize = 8;
 
 /// The function with the most frames on `backtrace`, when it has at least [`DEEP_RECURSION`] of them: the name
 /// (demangled, or its index) and the count.
