@@ -58,8 +58,9 @@ pub enum CallError {
         /// The total the refused growth would have reached.
         requested: u64,
     },
-    /// The result, stdout or stderr exceeded `max_output`.
-    #[error("output limit exceeded: the guest's {stream} went over max_output of {} (limits.max_output)", fmt_bytes(*.limit))]
+    /// The result, stdout or stderr exceeded `max_output`. A result counts three ways: the host's copy of its
+    /// values, its JSON values and its JSON text each stay within `max_output`.
+    #[error("output limit exceeded: the guest's {stream} went over max_output of {} (limits.max_output){}", fmt_bytes(*.limit), output_hint(stream))]
     OutputTooLarge {
         /// `result`, `stdout` or `stderr`.
         stream: &'static str,
@@ -103,6 +104,19 @@ impl CallError {
             CallError::Instantiate(_) => "instantiate",
             CallError::InvalidResult(_) => "invalid_result",
         }
+    }
+}
+
+/// How a stream counts against `max_output`, for [`CallError::OutputTooLarge`].
+fn output_hint(stream: &str) -> String {
+    if stream == "result" {
+        format!(
+            "; a result counts its JSON and the host's copy of its values, about {} bytes per value, list item \
+             or byte",
+            value::VAL_BYTES
+        )
+    } else {
+        String::new()
     }
 }
 
@@ -173,7 +187,7 @@ impl LoadedComponent {
         let limits = limits.unwrap_or(self.spec.limits);
         traced(self, self.audit_scope(None), function, async {
             let started = Instant::now();
-            let prepared = match self.prepare(function, args) {
+            let prepared = match self.prepare(function, args, &limits) {
                 Ok(p) => p,
                 Err(e) => return CallReport::failed(e, &limits),
             };
@@ -260,8 +274,14 @@ impl LoadedComponent {
         })
     }
 
-    /// Resolve `function` and convert `args`, before any instance exists.
-    fn prepare(&self, function: &str, args: &serde_json::Value) -> Result<Prepared<'_>, CallError> {
+    /// Resolve `function` and convert `args` (within `limits.max_output` of host bytes), before any instance
+    /// exists.
+    fn prepare(
+        &self,
+        function: &str,
+        args: &serde_json::Value,
+        limits: &Limits,
+    ) -> Result<Prepared<'_>, CallError> {
         let func = self.description.find(function)?;
         if let Some(reason) = &func.unsupported {
             return Err(CallError::Unsupported {
@@ -269,7 +289,8 @@ impl LoadedComponent {
                 reason: reason.clone(),
             });
         }
-        let params = value::args_to_vals(&self.description, func, args)?;
+        let budget = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
+        let params = value::args_to_vals_within(&self.description, func, args, budget)?;
         Ok(Prepared { func, params })
     }
 
@@ -286,6 +307,9 @@ impl LoadedComponent {
         }
     }
 
+    /// The JSON of what the guest returned. Wasmtime has already lifted `results` within the store's hostcall
+    /// budget ([`sandbox::arm`]); building the JSON values and measuring their text stay within
+    /// `limits.max_output` too, so a result that is small in linear memory cannot grow large on the host.
     fn convert_result(
         &self,
         func: &ExportedFunction,
@@ -293,19 +317,53 @@ impl LoadedComponent {
         limits: &Limits,
         stats: &mut CallStats,
     ) -> Result<CallOutput, CallError> {
-        let value = value::result_to_json(&self.description, func, &results)
-            .map_err(CallError::InvalidResult)?
-            .unwrap_or(serde_json::Value::Null);
+        let too_large = CallError::OutputTooLarge {
+            stream: "result",
+            limit: limits.max_output,
+        };
+        let budget = usize::try_from(limits.max_output).unwrap_or(usize::MAX);
+        let value = match value::result_to_json_within(&self.description, func, &results, budget) {
+            Ok(value) => value.unwrap_or(serde_json::Value::Null),
+            Err(e) if e.is_over_budget() => return Err(too_large),
+            Err(e) => return Err(CallError::InvalidResult(e)),
+        };
         let is_err = matches!(results.first(), Some(Val::Result(Err(_))));
-        let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
-        stats.result_bytes = size;
-        if size as u64 > limits.max_output {
-            return Err(CallError::OutputTooLarge {
-                stream: "result",
-                limit: limits.max_output,
-            });
+        drop(results);
+        // Count the text without writing it: escapes can make it several times the size of its strings.
+        let mut text = TextSize::within(limits.max_output);
+        let fits = serde_json::to_writer(&mut text, &value).is_ok();
+        stats.result_bytes = usize::try_from(text.bytes).unwrap_or(usize::MAX);
+        if !fits {
+            return Err(too_large);
         }
         Ok(CallOutput { value, is_err })
+    }
+}
+
+/// Counts the bytes written to it, and refuses a write that would go past `limit` (which it does not count).
+struct TextSize {
+    bytes: u64,
+    limit: u64,
+}
+
+impl TextSize {
+    fn within(limit: u64) -> TextSize {
+        TextSize { bytes: 0, limit }
+    }
+}
+
+impl std::io::Write for TextSize {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bytes = self.bytes.saturating_add(buf.len() as u64);
+        if bytes > self.limit {
+            return Err(std::io::Error::other("over max_output"));
+        }
+        self.bytes = bytes;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -343,7 +401,7 @@ impl ToolInstance {
                 );
                 return CallReport::failed(gone, limits);
             }
-            let mut report = match component.prepare(function, args) {
+            let mut report = match component.prepare(function, args, limits) {
                 Ok(prepared) => self.run(component, engine, prepared, limits).await,
                 Err(e) => CallReport::failed(e, limits),
             };
@@ -399,6 +457,7 @@ impl ToolInstance {
             Ok(r) => r.map_err(Some),
             Err(_) => Err(None),
         };
+        drop(params);
         if engine.config().fuel {
             let left = self.store.get_fuel().unwrap_or(0);
             stats.fuel_consumed = Some(limits.fuel.unwrap_or(u64::MAX).saturating_sub(left));
@@ -552,6 +611,12 @@ fn classify(
             limit: limits.max_output,
         };
     }
+    if state.was_lifting_result() && hostcall_fuel_ran_out(&error) {
+        return CallError::OutputTooLarge {
+            stream: "result",
+            limit: limits.max_output,
+        };
+    }
     if let Some(message) = panic_message(stderr) {
         return CallError::Panic { message };
     }
@@ -563,23 +628,64 @@ fn classify(
             ),
         };
     }
+    let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>();
     let mut message = match trap {
         Some(Trap::StackOverflow) => "stack overflow (the guest recursed too deeply)".to_string(),
+        Some(Trap::MemoryOutOfBounds) => match backtrace.and_then(deepest_recursion) {
+            Some((function, depth)) => format!(
+                "{}; this may be a stack overflow: `{function}` was {depth} calls deep, and a guest compiled \
+                 from Rust or C keeps its stack at the bottom of linear memory, which deep recursion with large \
+                 frames runs off (recurse less deeply, or move large locals to the heap)",
+                Trap::MemoryOutOfBounds
+            ),
+            None => Trap::MemoryOutOfBounds.to_string(),
+        },
         Some(t) => t.to_string(),
         None => error.root_cause().to_string(),
     };
-    if let Some(frame) = error
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| {
-            bt.frames().iter().find_map(|f| {
-                f.func_name()
-                    .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
-            })
+    if let Some(frame) = backtrace.and_then(|bt| {
+        bt.frames().iter().find_map(|f| {
+            f.func_name()
+                .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
         })
-    {
+    }) {
         message.push_str(&format!(" (in `{frame}`)"));
     }
     CallError::Trap { message }
+}
+
+/// Calls of one function on the stack from which a trap reads as possible recursion run wild.
+const DEEP_RECURSION: usize = 8;
+
+/// The function with the most frames on `backtrace`, when it has at least [`DEEP_RECURSION`] of them: the name
+/// (demangled, or its index) and the count.
+fn deepest_recursion(backtrace: &wasmtime::WasmBacktrace) -> Option<(String, usize)> {
+    // A component may hold several core modules: a function is its index and its name together.
+    let mut counts = std::collections::HashMap::<(u32, Option<&str>), usize>::new();
+    for frame in backtrace.frames() {
+        *counts
+            .entry((frame.func_index(), frame.func_name()))
+            .or_default() += 1;
+    }
+    let ((index, name), depth) = counts.into_iter().max_by_key(|(_, depth)| *depth)?;
+    if depth < DEEP_RECURSION {
+        return None;
+    }
+    let name = name.map_or_else(
+        || format!("function {index}"),
+        |name| format!("{:#}", rustc_demangle::demangle(name)),
+    );
+    Some((name, depth))
+}
+
+/// Whether wasmtime stopped copying values from the guest because the store's hostcall fuel ran out (its error
+/// type is private; its message is pinned by the result-amplification tests).
+fn hostcall_fuel_ran_out(error: &wasmtime::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    })
 }
 
 /// The message of a Rust panic the guest printed to stderr, if it printed one.

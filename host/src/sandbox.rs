@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -34,6 +34,11 @@ pub struct HostState {
     capture: Capture,
     /// When the running call must end; see [`arm`].
     deadline: Instant,
+    /// Host bytes wasmtime may build when it lifts the running call's result (`limits.max_output`); see [`arm`].
+    result_fuel: usize,
+    /// Set while the host is lifting what the guest returned, so that running out of hostcall fuel then reads as a
+    /// result over `max_output` rather than a trap.
+    lifting_result: bool,
     agent: Option<crate::agent::AgentContext>,
     /// Where capability uses and denials are recorded.
     pub(crate) audit: Option<crate::audit::AuditScope>,
@@ -50,6 +55,11 @@ impl HostState {
     /// The guest's captured stdout and stderr.
     pub fn capture(&self) -> &Capture {
         &self.capture
+    }
+
+    /// Whether the host was lifting the guest's returned values when the call stopped (see [`new_store`]).
+    pub fn was_lifting_result(&self) -> bool {
+        self.lifting_result
     }
 
     /// The agent this instance is, if it is one.
@@ -147,6 +157,8 @@ impl InstanceBuilder {
             limiter: MemoryLimiter::new(limits.memory),
             capture,
             deadline: Instant::now() + limits.timeout,
+            result_fuel: result_fuel(limits),
+            lifting_result: false,
             agent,
             audit: builder.audit,
             fs_quotas: builder.fs_quotas,
@@ -232,12 +244,33 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// The hostcall fuel for lifting a call's result: `max_output` bytes, as wasmtime counts them.
+fn result_fuel(limits: &Limits) -> usize {
+    usize::try_from(limits.max_output).unwrap_or(usize::MAX)
+}
+
 /// A store for one instance: the memory limiter installed, and an epoch callback that yields to the executor
 /// every tick and interrupts the guest once the current call's deadline has passed. Arm it with [`arm`] before
 /// each call.
 pub fn new_store(engine: &AreEngine, state: HostState) -> Store<HostState> {
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);
+    // Wasmtime lifts an export's result into host values before our code sees it, charging hostcall fuel (about
+    // `size_of::<Val>()` per value plus string bytes) and trapping when it runs out. The guest returning is the
+    // last transition before that lift, so the fuel drops to `max_output` there; entering the host for an import
+    // restores wasmtime's default, which the imports' own limits (check-write, payload sizes) sit under.
+    let import_fuel = store.hostcall_fuel();
+    store.call_hook(move |mut cx, hook| {
+        let returned = matches!(hook, CallHook::ReturningFromWasm);
+        let fuel = if returned {
+            cx.data().result_fuel
+        } else {
+            import_fuel
+        };
+        cx.data_mut().lifting_result = returned;
+        cx.set_hostcall_fuel(fuel);
+        Ok(())
+    });
     if engine.config().epochs {
         store.epoch_deadline_callback(|ctx| {
             if Instant::now() >= ctx.data().deadline {
@@ -263,6 +296,7 @@ pub fn arm(
     let deadline = Instant::now() + limits.timeout;
     store.data_mut().deadline = deadline;
     store.data_mut().open_files.forget_closed();
+    store.data_mut().result_fuel = result_fuel(limits);
     if engine.config().fuel {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;
     }

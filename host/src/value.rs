@@ -3,10 +3,15 @@
 //! The JSON forms follow the conventions listed in [`crate::schema`]; a value accepted here is valid against the
 //! input schema, and a value produced here is valid against the output schema.
 //!
-//! Errors name where the problem is and what was expected, e.g. `args.user.age: expected u8, got -1`. Integers are
-//! range-checked and never truncated. Object keys may spell a WIT name's `-` as `_` (`first_name` for
-//! `first-name`).
+//! Errors name where the problem is and what was expected, e.g. `args.user.age: expected u8, got -1`. Integers are read exactly from the number's text (serde_json's `arbitrary_precision`): a number out of
+//! range or with a fractional part is refused, never rounded or clamped; a whole number written with a fraction or
+//! an exponent (`3.0`, `1e3`) is that integer, as JSON Schema's `integer` has it. Object keys may spell a WIT name's
+//! `-` as `_` (`first_name` for `first-name`).
+//!
+//! Both directions can run within a budget of host bytes ([`args_to_vals_within`], [`result_to_json_within`]), so
+//! that a small input cannot make the host build a huge tree of values.
 
+use std::cell::Cell;
 use std::fmt;
 
 use base64::Engine as _;
@@ -30,6 +35,7 @@ const BASE64_INPUT: GeneralPurpose = GeneralPurpose::new(
 pub struct ValueError {
     path: String,
     message: String,
+    over_budget: bool,
 }
 
 impl ValueError {
@@ -37,7 +43,14 @@ impl ValueError {
         ValueError {
             path: path.to_string(),
             message: message.into(),
+            over_budget: false,
         }
+    }
+
+    /// Whether the conversion stopped because it would have built more than its budget of host bytes (the value
+    /// itself may be fine).
+    pub fn is_over_budget(&self) -> bool {
+        self.over_budget
     }
 
     /// Where the problem is, e.g. `args.items[2]`.
@@ -66,8 +79,19 @@ pub fn json_to_val(
     json: &Value,
     path: &str,
 ) -> Result<Val, ValueError> {
-    FromJson { resolve }.convert(ty, json, &Path::Root(path))
+    FromJson {
+        resolve,
+        budget: Budget::unlimited(),
+    }
+    .convert(ty, json, &Path::Root(path))
 }
+
+/// What one component value costs the host, in bytes: wasmtime charges `size_of::<Val>()` for each value, list
+/// item and payload it lifts (plus the bytes of strings and names), and the budgets here count the same way.
+pub const VAL_BYTES: usize = size_of::<Val>();
+
+/// What one JSON value costs the host, in bytes (plus the bytes of its strings and keys).
+const JSON_VALUE_BYTES: usize = size_of::<Value>();
 
 /// Converts a tool call's arguments to the function's parameters.
 ///
@@ -78,8 +102,20 @@ pub fn args_to_vals(
     f: &ExportedFunction,
     args: &Value,
 ) -> Result<Vec<Val>, ValueError> {
+    args_to_vals_within(desc, f, args, usize::MAX)
+}
+
+/// [`args_to_vals`] building at most `budget` host bytes of component values (counted as [`VAL_BYTES`] per value
+/// plus the bytes of strings); past that it stops with an error for which [`ValueError::is_over_budget`] holds.
+pub fn args_to_vals_within(
+    desc: &ComponentDescription,
+    f: &ExportedFunction,
+    args: &Value,
+    budget: usize,
+) -> Result<Vec<Val>, ValueError> {
     let convert = FromJson {
         resolve: desc.resolve(),
+        budget: Budget::new(budget, "the arguments take"),
     };
     let root = Path::Root("args");
     let names: Vec<&str> = f.params.iter().map(|(name, _)| name.as_str()).collect();
@@ -142,7 +178,11 @@ pub fn args_to_vals(
 
 /// Converts a value of type `ty` to JSON. Fails only when `val` does not have type `ty`, or `ty` has no JSON form.
 pub fn val_to_json(resolve: &Resolve, ty: &Type, val: &Val) -> Result<Value, ValueError> {
-    ToJson { resolve }.convert(ty, val, &Path::Root("result"))
+    ToJson {
+        resolve,
+        budget: Budget::unlimited(),
+    }
+    .convert(ty, val, &Path::Root("result"))
 }
 
 /// Converts what a call of `f` returned to JSON: `None` for a function without result.
@@ -151,9 +191,25 @@ pub fn result_to_json(
     f: &ExportedFunction,
     results: &[Val],
 ) -> Result<Option<Value>, ValueError> {
+    result_to_json_within(desc, f, results, usize::MAX)
+}
+
+/// [`result_to_json`] building at most `budget` host bytes of JSON values (counted as the size of a
+/// [`serde_json::Value`] per value plus the bytes of strings and keys); past that it stops with an error for which
+/// [`ValueError::is_over_budget`] holds.
+pub fn result_to_json_within(
+    desc: &ComponentDescription,
+    f: &ExportedFunction,
+    results: &[Val],
+    budget: usize,
+) -> Result<Option<Value>, ValueError> {
+    let convert = ToJson {
+        resolve: desc.resolve(),
+        budget: Budget::new(budget, "the result takes"),
+    };
     match (&f.result, results) {
         (None, []) => Ok(None),
-        (Some(ty), [val]) => val_to_json(desc.resolve(), ty, val).map(Some),
+        (Some(ty), [val]) => convert.convert(ty, val, &Path::Root("result")).map(Some),
         (ty, _) => Err(ValueError::new(
             &Path::Root("result"),
             format!(
@@ -178,6 +234,50 @@ impl fmt::Display for Path<'_> {
             Path::Root(root) => f.write_str(root),
             Path::Key(parent, key) => write!(f, "{parent}.{key}"),
             Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+/// Host bytes a conversion may still build.
+struct Budget {
+    left: Cell<usize>,
+    limit: usize,
+    /// What is being converted, for the error: `the arguments take`, `the result takes`.
+    what: &'static str,
+}
+
+impl Budget {
+    fn new(limit: usize, what: &'static str) -> Budget {
+        Budget {
+            left: Cell::new(limit),
+            limit,
+            what,
+        }
+    }
+
+    fn unlimited() -> Budget {
+        Budget::new(usize::MAX, "the value takes")
+    }
+
+    /// Takes `bytes` from the budget, or fails at `path` when they are not left.
+    fn charge(&self, bytes: usize, path: &Path<'_>) -> Result<(), ValueError> {
+        match self.left.get().checked_sub(bytes) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => {
+                let message = format!(
+                    "{} more than {} of host memory to convert (about {VAL_BYTES} bytes per value, list \
+                     item or byte, plus the text of strings); the limit is max_output (limits.max_output)",
+                    self.what,
+                    crate::invoke::fmt_bytes(self.limit as u64),
+                );
+                Err(ValueError {
+                    over_budget: true,
+                    ..ValueError::new(path, message)
+                })
+            }
         }
     }
 }
@@ -262,6 +362,7 @@ fn single_entry(map: &Map<String, Value>) -> Option<(&String, &Value)> {
 /// JSON → [`Val`].
 struct FromJson<'a> {
     resolve: &'a Resolve,
+    budget: Budget,
 }
 
 impl FromJson<'_> {
@@ -274,6 +375,9 @@ impl FromJson<'_> {
     }
 
     fn convert(&self, ty: &Type, json: &Value, path: &Path<'_>) -> Result<Val, ValueError> {
+        if !is_alias(self.resolve, ty) {
+            self.budget.charge(VAL_BYTES, path)?;
+        }
         Ok(match ty {
             Type::Bool => match json {
                 Value::Bool(b) => Val::Bool(*b),
@@ -316,7 +420,10 @@ impl FromJson<'_> {
                 _ => return Err(self.mismatch(ty, json, path)),
             },
             Type::String => match json {
-                Value::String(s) => Val::String(s.clone()),
+                Value::String(s) => {
+                    self.budget.charge(s.len(), path)?;
+                    Val::String(s.clone())
+                }
                 _ => return Err(self.mismatch(ty, json, path)),
             },
             Type::ErrorContext => return Err(unsupported_error(self.resolve, ty, path)),
@@ -324,7 +431,8 @@ impl FromJson<'_> {
         })
     }
 
-    /// An integer of type `T`: a JSON number without fractional part, within `T`'s range.
+    /// An integer of type `T`: a JSON number whose exact value is whole and within `T`'s range. The number's text
+    /// is read exactly, so `-9223372036854775809` is out of range for `s64` rather than rounded into it.
     fn integer<T: TryFrom<i128>>(
         &self,
         ty: &Type,
@@ -334,22 +442,12 @@ impl FromJson<'_> {
         let Value::Number(number) = json else {
             return Err(self.mismatch(ty, json, path));
         };
-        let whole = number
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| number.as_u64().map(i128::from))
-            .or_else(|| {
-                // `as` saturates; anything that large fails the range check below.
-                number
-                    .as_f64()
-                    .filter(|f| f.fract() == 0.0)
-                    .map(|f| f as i128)
-            });
-        whole
+        let text = number.to_string();
+        whole_number(&text)
             .and_then(|whole| T::try_from(whole).ok())
             .ok_or_else(|| {
                 let expected = wit_type_name(self.resolve, ty);
-                ValueError::new(path, format!("expected {expected}, got {number}"))
+                ValueError::new(path, format!("expected {expected}, got {text}"))
             })
     }
 
@@ -455,6 +553,8 @@ impl FromJson<'_> {
                     ),
                 )
             })?;
+            self.budget
+                .charge(bytes.len().saturating_mul(VAL_BYTES), path)?;
             return Ok(Val::List(bytes.into_iter().map(Val::U8).collect()));
         }
         let items = self.array(ty, json, path, None)?;
@@ -496,6 +596,7 @@ impl FromJson<'_> {
                         return Err(ValueError::new(path, message));
                     }
                 };
+                self.budget.charge(field.name.len(), path)?;
                 Ok((field.name.clone(), val))
             })
             .collect::<Result<_, _>>()?;
@@ -542,12 +643,15 @@ impl FromJson<'_> {
             }
             _ => return Err(self.mismatch(ty, json, path)),
         }
-        let on = names
+        let on: Vec<&str> = names
             .iter()
             .zip(set)
             .filter(|(_, on)| *on)
-            .map(|(name, _)| (*name).to_owned());
-        Ok(Val::Flags(on.collect()))
+            .map(|(name, _)| *name)
+            .collect();
+        self.budget
+            .charge(on.iter().map(|name| name.len()).sum(), path)?;
+        Ok(Val::Flags(on.into_iter().map(str::to_owned).collect()))
     }
 
     fn variant(
@@ -576,6 +680,7 @@ impl FromJson<'_> {
                     );
                     return Err(ValueError::new(path, message));
                 }
+                self.budget.charge(case.name.len(), path)?;
                 Ok(Val::Variant(case.name.clone(), None))
             }
             Value::Object(map) => {
@@ -595,6 +700,7 @@ impl FromJson<'_> {
                     );
                     return Err(ValueError::new(path, message));
                 };
+                self.budget.charge(case.name.len(), path)?;
                 let payload = self.convert(payload_ty, payload, &Path::Key(path, &case.name))?;
                 Ok(Val::Variant(case.name.clone(), Some(Box::new(payload))))
             }
@@ -614,7 +720,10 @@ impl FromJson<'_> {
         };
         let names: Vec<&str> = enum_.cases.iter().map(|c| c.name.as_str()).collect();
         match match_name(&names, name) {
-            Some(index) => Ok(Val::Enum(names[index].to_owned())),
+            Some(index) => {
+                self.budget.charge(names[index].len(), path)?;
+                Ok(Val::Enum(names[index].to_owned()))
+            }
             None => {
                 let message = format!("unknown enum case {name:?}; {}", one_of(&names));
                 Err(ValueError::new(path, message))
@@ -693,6 +802,7 @@ impl FromJson<'_> {
 /// [`Val`] → JSON.
 struct ToJson<'a> {
     resolve: &'a Resolve,
+    budget: Budget,
 }
 
 impl ToJson<'_> {
@@ -705,6 +815,9 @@ impl ToJson<'_> {
     }
 
     fn convert(&self, ty: &Type, val: &Val, path: &Path<'_>) -> Result<Value, ValueError> {
+        if !is_alias(self.resolve, ty) {
+            self.budget.charge(JSON_VALUE_BYTES, path)?;
+        }
         Ok(match (ty, val) {
             (Type::Bool, Val::Bool(b)) => Value::Bool(*b),
             (Type::U8, Val::U8(n)) => Value::from(*n),
@@ -721,7 +834,10 @@ impl ToJson<'_> {
             }
             (Type::F64, Val::Float64(x)) => float_json(*x),
             (Type::Char, Val::Char(c)) => Value::String(c.to_string()),
-            (Type::String, Val::String(s)) => Value::String(s.clone()),
+            (Type::String, Val::String(s)) => {
+                self.budget.charge(s.len(), path)?;
+                Value::String(s.clone())
+            }
             (Type::ErrorContext, _) => return Err(unsupported_error(self.resolve, ty, path)),
             (Type::Id(id), _) => return self.typedef(*id, val, path),
             _ => return Err(self.mismatch(ty, val, path)),
@@ -745,6 +861,7 @@ impl ToJson<'_> {
                         return Err(ValueError::new(path, message));
                     };
                     let json = self.convert(&field.ty, value, &Path::Key(path, &field.name))?;
+                    self.budget.charge(field.name.len(), path)?;
                     map.insert(field.name.clone(), json);
                 }
                 Value::Object(map)
@@ -761,6 +878,9 @@ impl ToJson<'_> {
                     let message = format!("unknown flag {unknown:?}; {}", one_of(names));
                     return Err(ValueError::new(path, message));
                 }
+                // Every flag becomes a member, set or not: charge them all before building any.
+                let members = flags.flags.iter().map(|f| JSON_VALUE_BYTES + f.name.len());
+                self.budget.charge(members.sum(), path)?;
                 let map = flags
                     .flags
                     .iter()
@@ -774,6 +894,7 @@ impl ToJson<'_> {
                     let message = format!("unknown variant case {name:?}; {}", one_of(names));
                     return Err(ValueError::new(path, message));
                 };
+                self.budget.charge(name.len(), path)?;
                 match (&case.ty, payload) {
                     (None, None) => Value::String(name.clone()),
                     (Some(ty), Some(payload)) => {
@@ -789,6 +910,7 @@ impl ToJson<'_> {
                     let message = format!("unknown enum case {name:?}; {}", one_of(names));
                     return Err(ValueError::new(path, message));
                 }
+                self.budget.charge(name.len(), path)?;
                 Value::String(name.clone())
             }
             (TypeDefKind::Option(_), Val::Option(None)) => Value::Null,
@@ -823,6 +945,10 @@ impl ToJson<'_> {
                         other => Err(self.mismatch(elem, other, &Path::Index(path, i))),
                     })
                     .collect::<Result<Vec<u8>, _>>()?;
+                self.budget.charge(
+                    base64::encoded_len(bytes.len(), true).unwrap_or(usize::MAX),
+                    path,
+                )?;
                 Value::String(STANDARD.encode(bytes))
             }
             (TypeDefKind::List(elem), Val::List(items)) => {
@@ -860,6 +986,52 @@ impl ToJson<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array)
     }
+}
+
+/// The integer that JSON number text (`-?int(.frac)?([eE][+-]?exp)?`) stands for, read exactly without going
+/// through a float: `None` when it has a fractional part (`1.5`, `1e-1`) or is beyond every WIT integer type.
+fn whole_number(text: &str) -> Option<i128> {
+    // i128 holds up to 39 digits (checked below); every WIT integer fits in 20.
+    const MAX_DIGITS: i64 = 39;
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        // An exponent too large for i64 only matters by its sign.
+        Some((mantissa, exp)) => (
+            mantissa,
+            exp.parse::<i64>().unwrap_or(if exp.starts_with('-') {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            }),
+        ),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
+    let leading = digits.trim_start_matches('0');
+    if leading.is_empty() {
+        return Some(0);
+    }
+    let significant = leading.trim_end_matches('0');
+    let trailing_zeros = (leading.len() - significant.len()) as i64;
+    // The value is `significant × 10^scale`, and `significant` ends in a non-zero digit.
+    let scale = exponent
+        .saturating_sub(frac_part.len() as i64)
+        .saturating_add(trailing_zeros);
+    if scale < 0 || (significant.len() as i64).saturating_add(scale) > MAX_DIGITS {
+        return None;
+    }
+    let magnitude =
+        (0..scale).try_fold(significant.parse::<i128>().ok()?, |n, _| n.checked_mul(10))?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// Whether `ty` only names another type (converting it converts that type: no value of its own).
+fn is_alias(resolve: &Resolve, ty: &Type) -> bool {
+    matches!(ty, Type::Id(id) if matches!(resolve.types[*id].kind, TypeDefKind::Type(_)))
 }
 
 /// A float as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
@@ -1015,6 +1187,93 @@ mod tests {
         assert_eq!(
             to_val("bool", json!(1)).unwrap_err(),
             "args.x: expected bool, got number 1"
+        );
+    }
+
+    /// JSON text as a client sends it (numbers keep their text).
+    fn parsed(text: &str) -> Value {
+        serde_json::from_str(text).expect("valid JSON")
+    }
+
+    #[test]
+    fn integers_are_read_exactly_from_their_text() {
+        // One past each end of s64 and u64: refused, not rounded into range.
+        for (ty, text) in [
+            ("s64", "-9223372036854775809"),
+            ("s64", "9223372036854775808"),
+            ("u64", "18446744073709551616"),
+            ("u64", "-1"),
+            ("s64", "-9223372036854775808.5"),
+            ("u64", "18446744073709551615.000000000000000001"),
+            ("u32", "1e-1"),
+            ("u8", "1e400"),
+            ("s8", "-1e99999999999999999999"),
+        ] {
+            // serde_json keeps the text, with its exponent written `e+400`.
+            let json = parsed(text);
+            assert_eq!(
+                to_val(ty, json.clone()).unwrap_err(),
+                format!("args.x: expected {ty}, got {json}"),
+            );
+        }
+        // Whole numbers in any notation are that integer, exactly.
+        for (ty, text, val) in [
+            ("s64", "-9223372036854775808", Val::S64(i64::MIN)),
+            ("s64", "-9223372036854775808.000", Val::S64(i64::MIN)),
+            ("u64", "18446744073709551615", Val::U64(u64::MAX)),
+            ("u64", "1.8446744073709551615e19", Val::U64(u64::MAX)),
+            ("u16", "1e3", Val::U16(1000)),
+            ("u16", "1.5e1", Val::U16(15)),
+            ("u8", "2550E-1", Val::U8(255)),
+            ("s8", "-0", Val::S8(0)),
+            ("u8", "0.0e7", Val::U8(0)),
+            ("u32", "1.0", Val::U32(1)),
+        ] {
+            assert_eq!(to_val(ty, parsed(text)), Ok(val), "{ty} {text}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_from_text() {
+        assert_eq!(whole_number("0"), Some(0));
+        assert_eq!(whole_number("-12.50e1"), Some(-125));
+        assert_eq!(whole_number("12.5"), None);
+        assert_eq!(whole_number("1e38"), Some(10i128.pow(38)));
+        assert_eq!(whole_number("1e39"), None);
+        assert_eq!(whole_number("100000e-5"), Some(1));
+        assert_eq!(whole_number("100000e-6"), None);
+    }
+
+    #[test]
+    fn conversions_stop_at_their_budget() {
+        let desc = describe(
+            "package t:b;\ninterface api {\n  f: func(data: list<u8>, names: list<string>) -> list<string>;\n}\nworld w { export api; }\n",
+        );
+        let f = desc.find("api.f").expect("f");
+        let args = json!({"data": "AAAA", "names": ["a", "bc"]});
+        // Three bytes and two strings: a value each, plus the list values, the parameters and the text.
+        let needed = 3 * VAL_BYTES + 2 * (VAL_BYTES + 2) + 2 * VAL_BYTES;
+        assert!(args_to_vals_within(&desc, f, &args, needed).is_ok());
+        let refused = args_to_vals_within(&desc, f, &args, 3 * VAL_BYTES).unwrap_err();
+        assert!(refused.is_over_budget());
+        assert_eq!(refused.path(), "args.data");
+        assert!(
+            refused.message().starts_with(&format!(
+                "the arguments take more than {} of host memory",
+                crate::invoke::fmt_bytes(3 * VAL_BYTES as u64)
+            )) && refused.message().contains("limits.max_output"),
+            "{refused}"
+        );
+        let result = [Val::List(vec![Val::String("abc".into()); 10])];
+        assert!(result_to_json_within(&desc, f, &result, usize::MAX).is_ok());
+        let refused = result_to_json_within(&desc, f, &result, 100).unwrap_err();
+        assert!(refused.is_over_budget() && refused.message().starts_with("the result takes"));
+        // A value that does not fit its type is no budget error.
+        let wrong = [Val::Bool(true)];
+        assert!(
+            !result_to_json_within(&desc, f, &wrong, 100)
+                .unwrap_err()
+                .is_over_budget()
         );
     }
 

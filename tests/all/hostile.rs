@@ -203,11 +203,15 @@ async fn deep_recursion_traps_with_a_stack_overflow() {
         }
         other => panic!("expected a stack overflow trap, got {other:?}"),
     }
-    // Running the shadow stack off the bottom of linear memory traps too (an out-of-bounds access).
+    // Running the shadow stack off the bottom of linear memory traps too (an out-of-bounds access), and the
+    // message says that it may be a stack overflow, naming the function.
     let report = call(&deep, "attack.overflow-fat", json!(null)).await;
     match &report.outcome {
         Err(CallError::Trap { message }) => {
             assert!(message.contains("out of bounds"), "{message}");
+            assert!(message.contains("may be a stack overflow"), "{message}");
+            assert!(message.contains("fat"), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
         }
         other => panic!("expected a trap, got {other:?}"),
     }
@@ -332,7 +336,8 @@ async fn huge_results_are_output_too_large() {
                 && message.contains("limits.max_output"),
             "{message}"
         );
-        assert!(report.stats.result_bytes as u64 > MIB);
+        // Refused while being lifted or measured: the host never held more than the limit of JSON text.
+        assert!(report.stats.result_bytes as u64 <= MIB + 1);
     }
     still_serves(
         &output,
@@ -341,6 +346,105 @@ async fn huge_results_are_output_too_large() {
         json!(["s0", "s1"]),
     )
     .await;
+}
+
+/// Results that are small in linear memory but large as host values or JSON are refused as over `max_output`
+/// at whichever step would go over it: lifting the values, building the JSON values, or writing the JSON text.
+/// Results within the limit still come back whole.
+#[tokio::test]
+async fn amplified_results_are_output_too_large() {
+    let amplify = load("hostile-amplify", "");
+    let limits = Limits {
+        max_output: MIB,
+        ..Limits::default()
+    };
+    for (function, args) in [
+        // Lifting: 40 bytes of host values per byte of linear memory.
+        ("attack.bools", json!({"count": 1_000_000})),
+        ("attack.records", json!({"count": 10_000})),
+        ("attack.nones", json!({"count": 100_000})),
+        // Building JSON: lifts within the limit, but each empty flag set is an object of 32 members.
+        ("attack.flag-sets", json!({"count": 20_000})),
+        // Writing JSON text: 512 KiB of NULs are 3 MiB of `\u0000`.
+        ("attack.escapes", json!({"kib": 512})),
+    ] {
+        let started = Instant::now();
+        let report = call_limited(&amplify, function, args, limits).await;
+        assert!(
+            matches!(
+                report.outcome,
+                Err(CallError::OutputTooLarge {
+                    stream: "result",
+                    limit: MIB
+                })
+            ),
+            "{function}: {:?}",
+            report.outcome
+        );
+        let message = error(&report, function);
+        assert!(
+            message.starts_with("output limit exceeded: the guest's result")
+                && message.contains(&fmt_bytes(MIB))
+                && message.contains("limits.max_output"),
+            "{message}"
+        );
+        assert!(report.stats.result_bytes as u64 <= MIB + 1, "{function}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{function}");
+    }
+    // Within the limit, every step lets the whole result through.
+    let text = call_ok(&amplify, "attack.escapes", json!({"kib": 100})).await;
+    assert_eq!(text.as_str().map(str::len), Some(100 << 10));
+    let members: serde_json::Map<String, Value> = [
+        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r",
+        "s", "t", "u", "v", "w", "x", "y", "z", "aa", "ab", "ac", "ad", "ae", "af",
+    ]
+    .into_iter()
+    .map(|name| (name.to_string(), json!(false)))
+    .collect();
+    still_serves(
+        &amplify,
+        "attack.flag-sets",
+        json!({"count": 1}),
+        json!([members]),
+    )
+    .await;
+    let bools = call_ok(&amplify, "attack.bools", json!({"count": 5_000})).await;
+    assert_eq!(bools.as_array().map(Vec::len), Some(5_000));
+}
+
+/// Arguments that are small as JSON but large as component values (a `list<u8>` costs a whole value per byte)
+/// are refused before the host builds them, naming the argument and the limit.
+#[tokio::test]
+async fn amplified_arguments_are_refused_within_max_output() {
+    use base64::Engine as _;
+    let hash = load("hash", "");
+    let limits = Limits {
+        max_output: 64 << 10,
+        ..Limits::default()
+    };
+    let encode = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+    let report = call_limited(
+        &hash,
+        "base64-encode",
+        json!({"data": encode(16 << 10)}),
+        limits,
+    )
+    .await;
+    match &report.outcome {
+        Err(CallError::InvalidArguments(e)) => {
+            assert!(e.is_over_budget(), "{e}");
+            let message = e.to_string();
+            assert!(
+                message.starts_with("args.data: the arguments take more than 64.0 KiB")
+                    && message.contains("limits.max_output"),
+                "{message}"
+            );
+        }
+        other => panic!("expected InvalidArguments, got {other:?}"),
+    }
+    let small = encode(1 << 10);
+    let report = call_limited(&hash, "base64-encode", json!({"data": small}), limits).await;
+    assert_eq!(report.outcome.expect("1 KiB fits").value, json!(small));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -306,6 +306,12 @@ impl Serve {
         self.http.as_ref().expect("an HTTP server").addr
     }
 
+    /// The process id of the HTTP server.
+    fn pid(&self) -> u32 {
+        let http = self.http.as_ref().expect("an HTTP server");
+        http._child.id().expect("are serve is running")
+    }
+
     /// A new MCP session: over stdio a new `are serve` process, over HTTP a new session with the server.
     async fn connect(&self) -> Client {
         let (list_changed_tx, list_changed) = mpsc::unbounded_channel();
@@ -1638,6 +1644,94 @@ async fn stdio_server_ends_with_its_client() {
         .expect("are serve should exit when its client goes")
         .expect("wait");
     assert!(status.success(), "{status}");
+}
+
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Four concurrent calls whose results are a few MiB in linear memory but hundreds of MiB as host values and
+/// JSON: each is refused as over `max_output` before the host builds it, and the server's peak RSS grows by no
+/// more than a generous multiple of `limits.memory + 2 × max_output` per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_amplification_stays_within_the_call_limits() {
+    const MIB: u64 = 1 << 20;
+    let (memory, max_output) = (16 * MIB, MIB);
+    let dir = tempdir();
+    let policy = write_policy(
+        dir.path(),
+        &format!(
+            "[component.amplify]\nsource = {}\nlimits.memory = \"16 MiB\"\nlimits.max_output = \"1 MiB\"\n",
+            guest_source("hostile-amplify")
+        ),
+    );
+    let serve = Serve::start(Transport::Http, &policy).await;
+    let client = serve.connect().await;
+    // Compile and run the component once, then measure from what the server holds now.
+    assert_eq!(
+        client.ok("amplify.bools", json!({"count": 2})).await,
+        json!([true, true])
+    );
+    let pid = serve.pid();
+    // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux 4.0+).
+    let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+    let baseline = proc_status_bytes(pid, if reset { "VmRSS" } else { "VmHWM" });
+    let attacks = [
+        ("amplify.records", json!({"count": 100_000})),
+        ("amplify.flag-sets", json!({"count": 100_000})),
+        ("amplify.bools", json!({"count": 3_000_000})),
+        ("amplify.escapes", json!({"kib": 8192})),
+    ];
+    let started = Instant::now();
+    for _round in 0..2 {
+        let mut calls = tokio::task::JoinSet::new();
+        for (name, args) in attacks.clone() {
+            let peer = client.peer();
+            calls.spawn(async move {
+                let result = peer
+                    .call_tool(params(name, args))
+                    .await
+                    .expect("tools/call");
+                (name, error_of(name, &result))
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            let (name, message) = done.expect("join");
+            for part in ["output limit exceeded", "1.0 MiB", "limits.max_output"] {
+                assert!(message.contains(part), "{name}: {message:?} lacks {part:?}");
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let peak = proc_status_bytes(pid, "VmHWM");
+    let grown = peak.saturating_sub(baseline);
+    let per_call = memory + 2 * max_output;
+    eprintln!(
+        "result amplification: baseline {} MiB, peak {} MiB (+{} MiB; bound 4 × {} MiB × 2), {elapsed:?}",
+        baseline / MIB,
+        peak / MIB,
+        grown / MIB,
+        per_call / MIB
+    );
+    assert!(
+        grown <= 4 * per_call * 2,
+        "peak RSS grew by {} MiB under four amplification calls, over 4 × {} MiB × 2",
+        grown / MIB,
+        per_call / MIB
+    );
+    // The server still serves, the same component included.
+    assert_eq!(
+        client.ok("amplify.nones", json!({"count": 2})).await,
+        json!([null, null])
+    );
+    client.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
