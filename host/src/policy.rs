@@ -9,6 +9,7 @@
 //! memory = "64 MiB"           # all linear memories and tables of one instance
 //! timeout = "5s"              # wall clock, enforced with epochs
 //! max_output = "1 MiB"        # result JSON, and each of stdout and stderr
+//! max_component_size = "256 MiB" # the component's file or download, checked before it is read
 //!
 //! [component.fetch]
 //! source = "tools/fetch.wasm" # relative to this file; or https://… or oci://… (see below)
@@ -277,6 +278,8 @@ pub struct LimitsSection {
     pub timeout: Option<Timeout>,
     /// Largest result JSON, and largest stdout and stderr each, e.g. `"1 MiB"`.
     pub max_output: Option<Size>,
+    /// Largest component source (a file, or a download), e.g. `"256 MiB"`.
+    pub max_component_size: Option<Size>,
 }
 
 impl LimitsSection {
@@ -287,6 +290,7 @@ impl LimitsSection {
             memory: over.memory.or(self.memory),
             timeout: over.timeout.or(self.timeout),
             max_output: over.max_output.or(self.max_output),
+            max_component_size: over.max_component_size.or(self.max_component_size),
         }
     }
 
@@ -298,11 +302,14 @@ impl LimitsSection {
             memory: self.memory.map_or(defaults.memory, |s| s.0),
             timeout: self.timeout.map_or(defaults.timeout, |t| t.0),
             max_output: self.max_output.map_or(defaults.max_output, |s| s.0),
+            max_component_size: self
+                .max_component_size
+                .map_or(defaults.max_component_size, |s| s.0),
         }
     }
 }
 
-/// Limits in force for a call.
+/// Limits in force for a component: its calls, and reading its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
     /// Fuel per call; `None` is unlimited (the timeout still applies).
@@ -314,16 +321,22 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest result JSON, and largest stdout and stderr each, in bytes.
     pub max_output: u64,
+    /// Largest component source, in bytes: a local file larger than this is not read, a download is cut off.
+    pub max_component_size: u64,
 }
 
+/// The default `limits.max_component_size`: 256 MiB.
+pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
+
 impl Default for Limits {
-    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB.
+    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB of output, 256 MiB of component.
     fn default() -> Self {
         Limits {
             fuel: Some(1_000_000_000),
             memory: 64 << 20,
             timeout: Duration::from_secs(5),
             max_output: 1 << 20,
+            max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
         }
     }
 }

@@ -526,6 +526,7 @@ async fn everything_hostile_at_once_is_contained() {
         memory: 16 * MIB,
         timeout: Duration::from_secs(2),
         max_output: 64 << 10,
+        ..Limits::default()
     };
 
     let started = Instant::now();

@@ -958,6 +958,7 @@ impl LimitsModel {
             memory: self.memory.as_ref().map(SizeModel::expected),
             timeout: self.timeout.as_ref().map(TimeoutModel::expected),
             max_output: self.max_output.as_ref().map(SizeModel::expected),
+            max_component_size: None,
         }
     }
 }
@@ -2137,7 +2138,7 @@ fn seed_components() -> &'static [Vec<u8>] {
 fn load_bytes(bytes: &[u8], dir: &Path, name: &str) {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write component");
-    match read_component(&path) {
+    match read_component(&path, are::policy::DEFAULT_MAX_COMPONENT_SIZE) {
         Ok(read) => {
             let _ = validate(&path, &read);
             if let Ok(desc) = ComponentDescription::from_bytes(&read, None) {

@@ -187,6 +187,7 @@ impl PolicyArgs {
             memory: self.memory,
             timeout: self.timeout,
             max_output: self.max_output,
+            max_component_size: None,
         }
     }
 
