@@ -196,7 +196,8 @@ fn a_component_over_max_component_size_is_refused() {
         ),
     );
     let policy = policy.to_str().unwrap();
-    for (name, cap) in [("small", "1 KiB"), ("plain", "2 KiB")] {
+    for (name, cap) in [("small", 1024), ("plain", 2048)] {
+        let cap = are::invoke::fmt_bytes(cap);
         let refused = format!(
             "cannot read component {hash}: it is {} but at most {cap} is accepted (limits.max_component_size)",
             are::invoke::fmt_bytes(std::fs::metadata(hash).unwrap().len())
