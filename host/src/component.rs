@@ -33,6 +33,15 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Not a regular file (a directory, FIFO, socket or device), or larger than `limits.max_component_size`:
+    /// refused before anything is read.
+    #[error("cannot read component {}: {source}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::source::FileError,
+    },
     /// Neither binary WebAssembly nor WebAssembly text.
     #[error("{} is not a WebAssembly file (no `\\0asm` header, and not WebAssembly text); pass a .wasm component", path.display())]
     NotWasm {
@@ -153,18 +162,25 @@ impl ComponentSpec {
     }
 }
 
-/// Read a component file and return its binary form (WebAssembly text is converted).
+/// Read a component file of at most `max_size` bytes (`limits.max_component_size`) and return its binary form
+/// (WebAssembly text is converted). Only a regular file is read: a FIFO, socket or device is refused at once.
 ///
 /// # Errors
-/// [`LoadError::NotFound`], [`LoadError::Read`], [`LoadError::NotWasm`], [`LoadError::CoreModule`], or
-/// [`LoadError::Invalid`] for text that does not parse.
-pub fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => LoadError::NotFound {
-            path: path.to_path_buf(),
+/// [`LoadError::NotFound`], [`LoadError::Read`], [`LoadError::Refused`], [`LoadError::NotWasm`],
+/// [`LoadError::CoreModule`], or [`LoadError::Invalid`] for text that does not parse.
+pub fn read_component(path: &Path, max_size: u64) -> Result<Vec<u8>, LoadError> {
+    use crate::source::FileError;
+    let path_buf = || path.to_path_buf();
+    let bytes = crate::source::read_regular_file(path, max_size).map_err(|e| match e {
+        FileError::Io(source) if source.kind() == std::io::ErrorKind::NotFound => {
+            LoadError::NotFound { path: path_buf() }
+        }
+        FileError::Io(source) => LoadError::Read {
+            path: path_buf(),
+            source,
         },
-        _ => LoadError::Read {
-            path: path.to_path_buf(),
+        source => LoadError::Refused {
+            path: path_buf(),
             source,
         },
     })?;
@@ -237,8 +253,10 @@ pub fn verify_pin(
 }
 
 /// The bytes of component `name` from `path` (a file, or a remote source as written), verified against `pin`, and
-/// their sha256. Remote sources are fetched into (or found in) `<cache_dir>/sources` with the default
-/// [`FetchOptions`]. Nothing here compiles: a mismatch is refused before that.
+/// their sha256. A source over `max_size` bytes (`limits.max_component_size`) is refused, a file before it is read
+/// and a download as soon as it is known to be larger. Remote sources are fetched into (or found in)
+/// `<cache_dir>/sources` with the default [`FetchOptions`] otherwise. Nothing here compiles: a mismatch is refused
+/// before that.
 ///
 /// # Errors
 /// Any [`LoadError`] of reading a file, [`LoadError::PinMismatch`] for a local file, [`LoadError::Source`] for a
@@ -248,17 +266,21 @@ pub fn read_source(
     path: &Path,
     pin: Option<&Sha256Pin>,
     cache_dir: &Path,
+    max_size: u64,
 ) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
     match Source::from_path(path)? {
         Source::Local(path) => {
-            let bytes = read_component(&path)?;
+            let bytes = read_component(&path, max_size)?;
             let digest = sha256(&bytes);
             verify_pin(&path, &digest, pin)?;
             Ok((bytes, digest))
         }
         remote => {
-            let fetched =
-                Fetcher::new(cache_dir, FetchOptions::default()).fetch(name, &remote, pin)?;
+            let options = FetchOptions {
+                max_size,
+                ..FetchOptions::default()
+            };
+            let fetched = Fetcher::new(cache_dir, options).fetch(name, &remote, pin)?;
             let bytes = component_bytes(path, fetched.bytes)?;
             // Text is converted: the loaded component's digest is that of its binary form, as for a file.
             let digest = sha256(&bytes);
@@ -319,7 +341,13 @@ pub fn load(
         Some(cache) => cache.dir().to_path_buf(),
         None => CompileCache::from_env().dir().to_path_buf(),
     };
-    let (bytes, digest) = read_source(&spec.name, &path, spec.sha256.as_ref(), &sources_dir)?;
+    let (bytes, digest) = read_source(
+        &spec.name,
+        &path,
+        spec.sha256.as_ref(),
+        &sources_dir,
+        spec.limits.max_component_size,
+    )?;
     let sha256 = hex(&digest);
     let (component, cache_outcome) = match cache {
         Some(cache) => cache.load_or_compile(engine, &bytes, &digest),

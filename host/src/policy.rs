@@ -11,6 +11,7 @@
 //! max_output = "1 MiB"        # result JSON, and each of stdout and stderr
 //! open_files = 64             # files and directories one instance holds open at once
 //! connections = 16            # sockets and outgoing HTTP connections one instance holds at once
+//! max_component_size = "256 MiB" # the component's file or download, checked before it is read
 //!
 //! [component.fetch]
 //! source = "tools/fetch.wasm" # relative to this file; or https://… or oci://… (see below)
@@ -357,6 +358,8 @@ pub struct LimitsSection {
     pub open_files: Option<u32>,
     /// Sockets and outgoing HTTP connections one instance may hold at once.
     pub connections: Option<u32>,
+    /// Largest component source (a file, or a download), e.g. `"256 MiB"`.
+    pub max_component_size: Option<Size>,
 }
 
 impl LimitsSection {
@@ -369,6 +372,7 @@ impl LimitsSection {
             max_output: over.max_output.or(self.max_output),
             open_files: over.open_files.or(self.open_files),
             connections: over.connections.or(self.connections),
+            max_component_size: over.max_component_size.or(self.max_component_size),
         }
     }
 
@@ -382,11 +386,14 @@ impl LimitsSection {
             max_output: self.max_output.map_or(defaults.max_output, |s| s.0),
             open_files: self.open_files.unwrap_or(defaults.open_files),
             connections: self.connections.unwrap_or(defaults.connections),
+            max_component_size: self
+                .max_component_size
+                .map_or(defaults.max_component_size, |s| s.0),
         }
     }
 }
 
-/// Limits in force for a call.
+/// Limits in force for a component: its calls, and reading its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
     /// Fuel per call; `None` is unlimited (the timeout still applies).
@@ -402,10 +409,15 @@ pub struct Limits {
     pub open_files: u32,
     /// Sockets and outgoing HTTP connections one instance may hold at once (see [`crate::descriptors`]).
     pub connections: u32,
+    /// Largest component source, in bytes: a local file larger than this is not read, a download is cut off.
+    pub max_component_size: u64,
 }
 
+/// The default `limits.max_component_size`: 256 MiB.
+pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 256 << 20;
+
 impl Default for Limits {
-    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB, 64 open files, 16 connections.
+    /// 1e9 fuel, 64 MiB, 5 s, 1 MiB of output, 64 open files, 16 connections, 256 MiB of component.
     fn default() -> Self {
         Limits {
             fuel: Some(1_000_000_000),
@@ -414,6 +426,7 @@ impl Default for Limits {
             max_output: 1 << 20,
             open_files: 64,
             connections: 16,
+            max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
         }
     }
 }

@@ -407,6 +407,8 @@ pub struct PolicyEntry<'a> {
     pub pin: Option<&'a Sha256Pin>,
     /// What it is granted.
     pub grants: &'a Grants,
+    /// The largest source accepted: its `limits.max_component_size`.
+    pub max_size: u64,
 }
 
 impl PolicyEntry<'_> {
@@ -414,10 +416,10 @@ impl PolicyEntry<'_> {
     /// the entry's pin, like loading it would.
     fn read(&self, path: &Path) -> Result<Vec<u8>, crate::component::LoadError> {
         if !crate::source::Source::is_remote_text(self.source) {
-            return crate::component::read_component(path);
+            return crate::component::read_component(path, self.max_size);
         }
         let cache = crate::cache::CompileCache::from_env();
-        crate::component::read_source(self.name, path, self.pin, cache.dir())
+        crate::component::read_source(self.name, path, self.pin, cache.dir(), self.max_size)
             .map(|(bytes, _)| bytes)
     }
 
@@ -435,6 +437,7 @@ pub fn policy_entries(policy: &Policy) -> Vec<PolicyEntry<'_>> {
         source: c.source.get_ref(),
         pin: c.sha256.as_ref(),
         grants: &c.allow,
+        max_size: policy.limits_for(Some(c)).resolve().max_component_size,
     });
     let agents = policy.agents.iter().map(|(name, a)| PolicyEntry {
         name,
@@ -442,6 +445,11 @@ pub fn policy_entries(policy: &Policy) -> Vec<PolicyEntry<'_>> {
         source: a.source.get_ref(),
         pin: a.sha256.as_ref(),
         grants: &a.allow,
+        max_size: policy
+            .defaults
+            .overlay(a.limits)
+            .resolve()
+            .max_component_size,
     });
     components.chain(agents).collect()
 }

@@ -31,10 +31,10 @@
 
 use crate::component::{hex, sha256};
 use crate::policy::Sha256Pin;
-use std::io::Write as _;
+use std::io::Read as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Layer media types that hold a component.
@@ -354,7 +354,7 @@ fn check_url(url: &reqwest::Url) -> Result<(), String> {
 pub struct FetchOptions {
     /// Accept remote sources without a pin (default: [`allow_unpinned`]).
     pub allow_unpinned: bool,
-    /// Largest component accepted, in bytes (default 256 MiB).
+    /// Largest component accepted, in bytes: the component's `limits.max_component_size` (default 256 MiB).
     pub max_size: u64,
     /// Time for one whole fetch (default 5 minutes).
     pub timeout: Duration,
@@ -366,7 +366,7 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             allow_unpinned: allow_unpinned(),
-            max_size: 256 << 20,
+            max_size: crate::policy::DEFAULT_MAX_COMPONENT_SIZE,
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(30),
         }
@@ -541,9 +541,10 @@ impl Fetcher {
         })
     }
 
-    /// The file at `path` if its sha256 is `digest`; a damaged file is removed.
+    /// The file at `path` if it is a regular file within the size cap and its sha256 is `digest`; a damaged file
+    /// is removed.
     fn read_verified(&self, path: &Path, digest: &[u8; 32]) -> Option<Vec<u8>> {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = read_regular_file(path, self.options.max_size).ok()?;
         if sha256(&bytes) == *digest {
             return Some(bytes);
         }
@@ -552,26 +553,15 @@ impl Fetcher {
         None
     }
 
-    /// Write `bytes` to `path` through a temporary file; whether it worked (failures are logged: the bytes are
-    /// still used, just not kept).
+    /// Write `bytes` to `path` through a temporary file, in a directory of ours (`0700`, like the compile
+    /// cache's); whether it worked (failures are logged: the bytes are still used, just not kept).
     fn store(&self, path: &Path, bytes: &[u8]) -> bool {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let tmp = self.dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&self.dir)?;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, path)
-        };
-        match write() {
+        let written = crate::cache::ensure_private_dir(&self.dir)
+            .map_err(|why| format!("{}: {why}", self.dir.display()))
+            .and_then(|()| crate::cache::write_private(path, &[bytes]).map_err(|e| e.to_string()));
+        match written {
             Ok(()) => true,
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
                 tracing::warn!(path = %path.display(), "cannot keep the downloaded source ({e}); continuing without");
                 false
             }
@@ -796,10 +786,90 @@ impl tokio::io::AsyncWrite for CappedBuffer {
 
 fn too_large(size: u64, max: u64) -> String {
     format!(
-        "the component is {} but at most {} is accepted",
+        "the component is {} but at most {} is accepted (limits.max_component_size)",
         crate::invoke::fmt_bytes(size),
         crate::invoke::fmt_bytes(max)
     )
+}
+
+/// Why a local file was not read as a component.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// It could not be opened or read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// It is not a regular file.
+    #[error("it is {0}, not a regular file; a component source must be a .wasm or .wat file")]
+    NotAFile(&'static str),
+    /// It is larger than the cap.
+    #[error(
+        "it is {} but at most {} is accepted (limits.max_component_size): raise the limit if this component is \
+         meant to be that large", crate::invoke::fmt_bytes(*.size), crate::invoke::fmt_bytes(*.max)
+    )]
+    TooLarge {
+        /// Its size, in bytes (at least; a file still growing is not read to its end).
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+}
+
+/// The contents of the regular file at `path` (a link to one is followed), at most `max_size` bytes. A FIFO,
+/// socket, device or directory is refused before anything is read from it, and a FIFO swapped in after that check
+/// is refused too, without blocking; a file over the cap is refused before it is read (and one that grows past it
+/// while being read is refused when it does).
+///
+/// # Errors
+/// [`FileError`].
+pub fn read_regular_file(path: &Path, max_size: u64) -> Result<Vec<u8>, FileError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Opening a FIFO for reading waits for a writer, and opening a device can have effects: look first.
+    check_regular(&std::fs::metadata(path)?, max_size)?;
+    // Then check what was opened, without blocking on a FIFO swapped in meanwhile.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = file.metadata()?;
+    check_regular(&meta, max_size)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_size.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    match bytes.len() as u64 {
+        size if size > max_size => Err(FileError::TooLarge {
+            size,
+            max: max_size,
+        }),
+        _ => Ok(bytes),
+    }
+}
+
+fn check_regular(meta: &std::fs::Metadata, max_size: u64) -> Result<(), FileError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    let not_a_file = if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a named pipe (FIFO)")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else {
+        Some("an unknown kind of file")
+    };
+    match not_a_file {
+        Some(what) => Err(FileError::NotAFile(what)),
+        None if meta.len() > max_size => Err(FileError::TooLarge {
+            size: meta.len(),
+            max: max_size,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// An error with its causes, `a: b: c`.

@@ -20,7 +20,17 @@ pub fn engine() -> &'static AreEngine {
 
 /// A compile cache under cargo's per-target temporary directory, shared across runs.
 pub fn cache() -> CompileCache {
-    CompileCache::new(Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-test-cache"))
+    cache_in(Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-test-cache"))
+}
+
+/// The key that authenticates the entries of every test's compile cache, kept out of the user's data directory.
+pub fn test_cache_key() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-test-cache-key/cache.key")
+}
+
+/// A compile cache in `dir`, keyed with [`test_cache_key`].
+pub fn cache_in(dir: impl Into<PathBuf>) -> CompileCache {
+    CompileCache::new(dir).with_key_file(test_cache_key())
 }
 
 /// The spec of guest `name` with `grants` (the body of an `allow` table, e.g. `http = ["http://127.0.0.1:1"]`)
@@ -85,13 +95,15 @@ pub async fn call_err(c: &LoadedComponent, function: &str, args: Value) -> CallE
     }
 }
 
-/// The `are` binary cargo built for these tests, with its compile cache in the test temp dir and logs quiet.
+/// The `are` binary cargo built for these tests, with its compile cache in the test temp dir (keyed with
+/// [`test_cache_key`]) and logs quiet.
 pub fn are() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_are"));
     cmd.env(
         "ARE_CACHE_DIR",
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("are-cli-cache"),
     )
+    .env("ARE_CACHE_KEY", test_cache_key())
     .env_remove("RUST_LOG")
     .env_remove("ARE_LOG");
     cmd

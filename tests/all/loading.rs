@@ -2,13 +2,14 @@
 //! component (through the library and through `are call` / `are inspect`); sha256 pins; and the compile cache.
 
 use crate::cli::output;
-use crate::common::{Output, are, cache, call_ok, engine, run, tempdir};
+use crate::common::{Output, are, cache, cache_in, call_ok, engine, run, tempdir};
 use are::cache::{CacheOutcome, CompileCache};
 use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use are::policy::Sha256Pin;
 use serde_json::json;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A spec for the file at `path`, granted nothing.
 fn spec_for(path: &Path) -> ComponentSpec {
@@ -81,15 +82,166 @@ fn a_directory_cannot_be_read_as_a_component() {
     let dir = tempdir();
     let err = load_err(dir.path());
     assert!(
-        matches!(&err, LoadError::Read { path, .. } if path == dir.path()),
+        matches!(&err, LoadError::Refused { path, .. } if path == dir.path()),
         "{err:?}"
     );
     assert!(
-        err.to_string()
-            .starts_with(&format!("cannot read component {}: ", dir.path().display())),
+        err.to_string().starts_with(&format!(
+            "cannot read component {}: it is a directory, not a regular file",
+            dir.path().display()
+        )),
         "{err}"
     );
     assert_cli_refuses(dir.path(), "cannot read component", true);
+}
+
+/// Opens the FIFO at `path` for writing every few seconds until dropped: should a reader block on it, it gets
+/// end-of-file and the test fails on its assertions instead of hanging.
+struct FifoUnblocker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FifoUnblocker {
+    fn start(path: &Path) -> FifoUnblocker {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (path, stopping) = (path.to_path_buf(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(15));
+                // Succeeds only while a reader has it open: that reader then sees end-of-file.
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&path);
+            }
+        });
+        FifoUnblocker { stop }
+    }
+}
+
+impl Drop for FifoUnblocker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A FIFO as a component is refused at once, naming it: nothing waits for a writer.
+#[test]
+fn a_fifo_is_refused_at_once() {
+    let dir = tempdir();
+    let fifo = dir.path().join("tool.wasm");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let _unblocker = FifoUnblocker::start(&fifo);
+    let started = std::time::Instant::now();
+    let err = load_err(&fifo);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refusing took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(&err, LoadError::Refused { path, .. } if *path == fifo),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot read component {}: it is a named pipe (FIFO), not a regular file; a component source must be \
+             a .wasm or .wat file",
+            fifo.display()
+        )
+    );
+    let started = std::time::Instant::now();
+    assert_cli_refuses(&fifo, "it is a named pipe (FIFO), not a regular file", true);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "three CLI runs took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A device is not read either: `/dev/zero` would never end.
+#[test]
+fn a_device_is_refused() {
+    let zero = Path::new("/dev/zero");
+    let err = load_err(zero);
+    assert!(matches!(&err, LoadError::Refused { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("it is a character device, not a regular file"),
+        "{err}"
+    );
+    assert_cli_refuses(zero, "it is a character device, not a regular file", true);
+}
+
+/// `limits.max_component_size` (per component, or in `[defaults.limits]`) refuses a larger file before reading
+/// it, in `are call`, `are inspect` and `are policy check`.
+#[test]
+fn a_component_over_max_component_size_is_refused() {
+    let dir = tempdir();
+    let hash = are_tests::guest("hash").wasm;
+    let policy = write(
+        dir.path(),
+        "are.toml",
+        format!(
+            "[defaults.limits]\nmax_component_size = \"2 KiB\"\n\n\
+             [component.small]\nsource = {hash:?}\nlimits.max_component_size = \"1 KiB\"\n\n\
+             [component.plain]\nsource = {hash:?}\n\n\
+             [component.roomy]\nsource = {hash:?}\nlimits.max_component_size = \"64 MiB\"\n"
+        ),
+    );
+    let policy = policy.to_str().unwrap();
+    for (name, cap) in [("small", 1024), ("plain", 2048)] {
+        let cap = are::invoke::fmt_bytes(cap);
+        let refused = format!(
+            "cannot read component {hash}: it is {} but at most {cap} is accepted (limits.max_component_size)",
+            are::invoke::fmt_bytes(std::fs::metadata(hash).unwrap().len())
+        );
+        for args in [
+            vec![
+                "call",
+                "--policy",
+                policy,
+                name,
+                "sha256-hex",
+                r#"{"text": ""}"#,
+            ],
+            vec!["inspect", "--policy", policy, name],
+        ] {
+            let out = run(&args);
+            assert_eq!(out.code, Some(1), "{args:?}: {}", out.stderr);
+            assert!(out.stderr.contains(&refused), "{args:?}: {}", out.stderr);
+        }
+    }
+    let out = run(&[
+        "call",
+        "--policy",
+        policy,
+        "roomy",
+        "sha256-hex",
+        r#"{"text": ""}"#,
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = run(&["policy", "check", policy]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("component `small`: cannot read component"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("component `plain`: cannot read component"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("`roomy`"), "{}", out.stderr);
 }
 
 #[test]
@@ -281,7 +433,8 @@ fn a_feature_the_engine_does_not_enable_is_named() {
     let dir = tempdir();
     for (name, wat, feature) in NEEDS_DISABLED_FEATURES {
         let path = write(dir.path(), name, wat);
-        let bytes = component::read_component(&path).expect("the text parses");
+        let bytes = component::read_component(&path, are::policy::DEFAULT_MAX_COMPONENT_SIZE)
+            .expect("the text parses");
         component::validate(&path, &bytes).expect("valid with every WebAssembly feature on");
         let err = load_err(&path);
         let LoadError::UnsupportedFeature { path: p, message } = &err else {
@@ -413,7 +566,7 @@ fn load_with(cache: &CompileCache, name: &str) -> LoadedComponent {
 #[test]
 fn the_second_load_comes_from_the_cache_and_is_much_faster() {
     let dir = tempdir();
-    let cache = CompileCache::new(dir.path().join("cache"));
+    let cache = cache_in(dir.path().join("cache"));
     let first = load_with(&cache, "text").load_stats;
     assert_eq!(first.cache, CacheOutcome::Miss);
     assert_eq!(cwasm_files(cache.dir()).len(), 1, "one entry written");
@@ -430,7 +583,7 @@ fn the_second_load_comes_from_the_cache_and_is_much_faster() {
 #[tokio::test]
 async fn a_damaged_cache_entry_is_rebuilt() {
     let dir = tempdir();
-    let cache = CompileCache::new(dir.path().join("cache"));
+    let cache = cache_in(dir.path().join("cache"));
     assert_eq!(
         load_with(&cache, "hash").load_stats.cache,
         CacheOutcome::Miss
@@ -471,7 +624,7 @@ async fn an_unwritable_cache_is_skipped() {
     let dir = tempdir();
     // A file where the cache directory should be: nothing can be created under it.
     let blocker = write(dir.path(), "cache", "not a directory");
-    let cache = CompileCache::new(&blocker);
+    let cache = cache_in(&blocker);
     for _ in 0..2 {
         let loaded = load_with(&cache, "hash");
         assert_eq!(loaded.load_stats.cache, CacheOutcome::Uncached);
@@ -485,6 +638,398 @@ async fn an_unwritable_cache_is_skipped() {
         std::fs::read_to_string(&blocker).unwrap(),
         "not a directory"
     );
+}
+
+/// A component whose `answer: func() -> u32` returns `n`; small, so compiling it is quick.
+fn answer_returning(n: u32) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m (func (export "answer") (result i32) i32.const {n}))
+            (core instance $i (instantiate $m))
+            (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#
+    ))
+    .expect("the component text parses")
+}
+
+async fn answer_of(loaded: &LoadedComponent) -> serde_json::Value {
+    let report = loaded.call(engine(), "answer", &json!(null), None).await;
+    report
+        .outcome
+        .unwrap_or_else(|e| panic!("answer failed: {e}"))
+        .value
+}
+
+/// What `answer` of precompiled `code` returns when wasmtime is handed the code directly, as a cache that trusted
+/// the entry would.
+async fn answer_of_precompiled(code: &[u8]) -> u32 {
+    // SAFETY: the test's own forgery, compiled by this engine; this is exactly what the cache must never do with
+    // an entry it cannot authenticate.
+    let component = unsafe { wasmtime::component::Component::deserialize(engine().engine(), code) }
+        .expect("wasmtime accepts the forged code");
+    let mut store = wasmtime::Store::new(engine().engine(), ());
+    store.set_fuel(1_000_000).unwrap();
+    store.set_epoch_deadline(1_000_000);
+    let linker = wasmtime::component::Linker::<()>::new(engine().engine());
+    let instance = linker
+        .instantiate_async(&mut store, &component)
+        .await
+        .unwrap();
+    let answer = instance
+        .get_typed_func::<(), (u32,)>(&mut store, "answer")
+        .unwrap();
+    answer.call_async(&mut store, ()).await.unwrap().0
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Native code is run only from an entry this user's `are` authenticated: native code of an attacker's choosing
+/// planted under a component's name, with every checksum that can be computed without the key, is discarded and
+/// recompiled, never run; so is another component's genuine entry copied under its name.
+#[tokio::test]
+async fn native_code_planted_in_the_cache_is_never_run() {
+    use hmac::Mac as _;
+    let dir = tempdir();
+    let cache_dir = dir.path().join("cache");
+    let key = dir.path().join("key").join("cache.key");
+    let load = |path: &Path| {
+        let cache = CompileCache::new(&cache_dir).with_key_file(&key);
+        component::load(engine(), Some(&cache), spec_for(path)).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let good_bytes = answer_returning(42);
+    let evil_bytes = answer_returning(666);
+    let good = write(dir.path(), "good.wasm", &good_bytes);
+    let evil = write(dir.path(), "evil.wasm", &evil_bytes);
+    assert_eq!(load(&good).load_stats.cache, CacheOutcome::Miss);
+    assert_eq!(load(&evil).load_stats.cache, CacheOutcome::Miss);
+    let fingerprint = engine().fingerprint();
+    let entry_of = |bytes: &[u8]| {
+        cache_dir
+            .join(&fingerprint)
+            .join(format!("{}.cwasm", component::hex(&sha256(bytes))))
+    };
+    let good_entry = entry_of(&good_bytes);
+    let genuine = std::fs::read(&good_entry).unwrap();
+    assert!(genuine.starts_with(b"ARECWAS2"), "the current format");
+
+    // The attacker's code: the good component's own compiled code with `mov eax, 42` patched to return 666
+    // (x86-64), and the evil component compiled by this very engine.
+    let code = &genuine[40..];
+    let mov_42 = [0xb8, 42, 0, 0, 0];
+    let mut patched = None;
+    for at in (0..code.len().saturating_sub(4)).filter(|&at| code[at..at + 5] == mov_42) {
+        let mut candidate = code.to_vec();
+        candidate[at + 1..at + 5].copy_from_slice(&666u32.to_le_bytes());
+        if answer_of_precompiled(&candidate).await == 666 {
+            patched = Some(candidate);
+            break;
+        }
+    }
+    // On another architecture there is no such instruction: the evil component's code stands in.
+    let patched_ok = patched.is_some();
+    let patched = patched.unwrap_or_default();
+    let evil_code = engine().engine().precompile_component(&evil_bytes).unwrap();
+    assert_eq!(answer_of_precompiled(&evil_code).await, 666);
+
+    let attacker_key = [7u8; 32];
+    let forged_mac = |code: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&attacker_key).unwrap();
+        mac.update(b"are compile cache entry v2\0");
+        mac.update(&(fingerprint.len() as u64).to_le_bytes());
+        mac.update(fingerprint.as_bytes());
+        mac.update(&sha256(&good_bytes));
+        mac.update(code);
+        mac.finalize().into_bytes().to_vec()
+    };
+    let entry = |magic: &[u8], tag: &[u8], code: &[u8]| [magic, tag, code].concat();
+    let mut forgeries = vec![
+        (
+            "compiled evil code, under the old format's sha256 header",
+            entry(b"ARECWASM", &sha256(&evil_code), &evil_code),
+        ),
+        (
+            "compiled evil code, its sha256 where the MAC goes",
+            entry(b"ARECWAS2", &sha256(&evil_code), &evil_code),
+        ),
+        (
+            "compiled evil code, with a MAC under another key",
+            entry(b"ARECWAS2", &forged_mac(&evil_code), &evil_code),
+        ),
+        (
+            "the evil component's genuine entry",
+            std::fs::read(entry_of(&evil_bytes)).unwrap(),
+        ),
+    ];
+    if patched_ok {
+        forgeries.extend([
+            (
+                "patched native code, under the old format's recomputed sha256",
+                entry(b"ARECWASM", &sha256(&patched), &patched),
+            ),
+            (
+                "patched native code, its recomputed sha256 where the MAC goes",
+                entry(b"ARECWAS2", &sha256(&patched), &patched),
+            ),
+            (
+                "the genuine MAC, over patched native code",
+                entry(b"ARECWAS2", &genuine[8..40], &patched),
+            ),
+        ]);
+    }
+    for (what, forged) in forgeries {
+        std::fs::write(&good_entry, forged).unwrap();
+        let loaded = load(&good);
+        assert_eq!(loaded.load_stats.cache, CacheOutcome::Rebuilt, "{what}");
+        assert_eq!(
+            answer_of(&loaded).await,
+            json!(42),
+            "{what}: the planted code ran"
+        );
+        let again = load(&good);
+        assert_eq!(
+            again.load_stats.cache,
+            CacheOutcome::Hit,
+            "{what}: replaced"
+        );
+        assert_eq!(answer_of(&again).await, json!(42), "{what}");
+    }
+    println!("patched x86-64 native code tried: {patched_ok}");
+}
+
+/// The mode of `path` (permission bits).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Even under `umask 000`, the cache directory and its fingerprint directory are made `0700`, entries `0600`, and
+/// the key `0600` in a `0700` directory.
+#[test]
+fn the_cache_and_its_key_are_private_whatever_the_umask() {
+    let dir = tempdir();
+    let cache_dir = dir.path().join("made/cache");
+    let key_dir = dir.path().join("keys");
+    let key = key_dir.join("cache.key");
+    let hash = are_tests::guest("hash").wasm;
+    let out = output(
+        Command::new("sh")
+            .args([
+                "-c",
+                r#"umask 000 && exec "$0" "$@""#,
+                env!("CARGO_BIN_EXE_are"),
+            ])
+            .args(["call", hash, "sha256-hex", r#"{"text": "abc"}"#, "--stats"])
+            .env("ARE_CACHE_DIR", &cache_dir)
+            .env("ARE_CACHE_KEY", &key)
+            .env_remove("RUST_LOG")
+            .env_remove("ARE_LOG"),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("compiled and cached"), "{}", out.stderr);
+    let entries = cwasm_files(&cache_dir);
+    let [entry] = entries.as_slice() else {
+        panic!("one entry expected, found {entries:?}");
+    };
+    assert_eq!(mode(&cache_dir), 0o700, "cache directory");
+    assert_eq!(
+        mode(entry.parent().unwrap()),
+        0o700,
+        "fingerprint directory"
+    );
+    assert_eq!(mode(entry), 0o600, "entry");
+    assert_eq!(mode(&key_dir), 0o700, "key directory");
+    assert_eq!(mode(&key), 0o600, "key");
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+}
+
+/// A cache directory that others can write is refused, with a message naming it and the fix; the call works,
+/// compiled in memory, and nothing is written there.
+#[test]
+fn a_world_writable_cache_is_refused_and_the_call_still_works() {
+    let dir = tempdir();
+    let cache_dir = dir.path().join("shared-cache");
+    std::fs::create_dir(&cache_dir).unwrap();
+    chmod(&cache_dir, 0o777);
+    let hash = are_tests::guest("hash").wasm;
+    for _ in 0..2 {
+        let out = run_cached(
+            &cache_dir,
+            &["call", hash, "sha256-hex", r#"{"text": "abc"}"#, "--stats"],
+        );
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(
+            out.json(),
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        let warning = format!(
+            "compile cache {}: group or others can write it (mode 0777); `chmod go-w` it; not using the compile \
+             cache, compiling in memory",
+            cache_dir.display()
+        );
+        assert!(out.stderr.contains(&warning), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("load:  compiled (no cache) in "),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&cache_dir).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    // The same for a fingerprint directory or an entry that others can write, in a cache that is otherwise ours.
+    let cache = cache_in(dir.path().join("cache"));
+    assert_eq!(
+        load_with(&cache, "hash").load_stats.cache,
+        CacheOutcome::Miss
+    );
+    let entries = cwasm_files(cache.dir());
+    let [entry] = entries.as_slice() else {
+        panic!("one entry expected, found {entries:?}");
+    };
+    for path in [entry.as_path(), entry.parent().unwrap()] {
+        let before = mode(path);
+        chmod(path, before | 0o002);
+        let cache = cache_in(dir.path().join("cache"));
+        assert_eq!(
+            load_with(&cache, "hash").load_stats.cache,
+            CacheOutcome::Uncached,
+            "{}",
+            path.display()
+        );
+        chmod(path, before);
+    }
+    assert_eq!(
+        load_with(&cache_in(dir.path().join("cache")), "hash")
+            .load_stats
+            .cache,
+        CacheOutcome::Hit
+    );
+}
+
+/// Run as root, a cache directory, fingerprint directory, entry or key owned by another user (`nobody`) is
+/// refused and the component compiled in memory.
+#[test]
+fn a_cache_owned_by_another_user_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: changing a file's owner needs root");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let dir = tempdir();
+    let key = dir.path().join("key").join("cache.key");
+    let cache_dir = dir.path().join("cache");
+    let cache = || CompileCache::new(&cache_dir).with_key_file(&key);
+    let hash = are_tests::guest("hash").wasm_path().to_path_buf();
+    let load = || {
+        component::load(engine(), Some(&cache()), spec_for(&hash))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .load_stats
+            .cache
+    };
+    assert_eq!(load(), CacheOutcome::Miss);
+    let entries = cwasm_files(&cache_dir);
+    let [entry] = entries.as_slice() else {
+        panic!("one entry expected, found {entries:?}");
+    };
+    let fingerprint_dir = entry.parent().unwrap();
+    for path in [entry.as_path(), fingerprint_dir, &cache_dir, &key] {
+        std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+        assert_eq!(
+            load(),
+            CacheOutcome::Uncached,
+            "{} owned by nobody",
+            path.display()
+        );
+        std::os::unix::fs::chown(path, Some(0), Some(0)).unwrap();
+        assert_eq!(load(), CacheOutcome::Hit, "{} ours again", path.display());
+    }
+    // The CLI says why.
+    std::os::unix::fs::chown(&cache_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = output(
+        are()
+            .env("ARE_CACHE_DIR", &cache_dir)
+            .env("ARE_CACHE_KEY", &key)
+            .args([
+                "call",
+                &hash.display().to_string(),
+                "sha256-hex",
+                r#"{"text": ""}"#,
+            ]),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "compile cache {}: it is owned by uid 65534, not by this user (uid 0)",
+            cache_dir.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A key that group or others can read is replaced by a new `0600` one: entries made with the old key are then
+/// recompiled once.
+#[test]
+fn a_key_open_to_others_is_replaced() {
+    let dir = tempdir();
+    let key = dir.path().join("key").join("cache.key");
+    let cache = || CompileCache::new(dir.path().join("cache")).with_key_file(&key);
+    assert_eq!(
+        load_with(&cache(), "hash").load_stats.cache,
+        CacheOutcome::Miss
+    );
+    assert_eq!(mode(&key), 0o600);
+    let old = std::fs::read(&key).unwrap();
+    chmod(&key, 0o644);
+    assert_eq!(
+        load_with(&cache(), "hash").load_stats.cache,
+        CacheOutcome::Rebuilt
+    );
+    assert_eq!(mode(&key), 0o600, "replaced by a private key");
+    assert_ne!(std::fs::read(&key).unwrap(), old, "a new key");
+    assert_eq!(
+        load_with(&cache(), "hash").load_stats.cache,
+        CacheOutcome::Hit
+    );
+}
+
+/// Processes starting at once with no key yet agree on one: whichever makes it first, every entry verifies.
+#[test]
+fn concurrent_first_uses_make_one_key() {
+    let dir = tempdir();
+    let key = dir.path().join("key").join("cache.key");
+    let cache = || CompileCache::new(dir.path().join("cache")).with_key_file(&key);
+    let outcomes: Vec<CacheOutcome> = std::thread::scope(|s| {
+        let loads: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| load_with(&cache(), "hash").load_stats.cache))
+            .collect();
+        loads.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, CacheOutcome::Miss | CacheOutcome::Hit)),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        load_with(&cache(), "hash").load_stats.cache,
+        CacheOutcome::Hit
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(key.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["cache.key"], "no temporary files left");
 }
 
 /// Run `are` with its compile cache in `cache_dir`.

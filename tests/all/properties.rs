@@ -2249,7 +2249,7 @@ fn seed_components() -> &'static [Vec<u8>] {
 fn load_bytes(bytes: &[u8], dir: &Path, name: &str) {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write component");
-    match read_component(&path) {
+    match read_component(&path, are::policy::DEFAULT_MAX_COMPONENT_SIZE) {
         Ok(read) => {
             let _ = validate(&path, &read);
             if let Ok(desc) = ComponentDescription::from_bytes(&read, None) {

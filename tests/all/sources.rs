@@ -6,7 +6,6 @@
 use crate::cli::output;
 use crate::common::{are, engine, tempdir};
 use are::agent::AgentRuntime;
-use are::cache::CompileCache;
 use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use are::policy::{LimitsSection, Policy, Sha256Pin};
 use are::source::{FetchOptions, Fetcher, Source, SourceError};
@@ -282,7 +281,7 @@ fn spec(source: &str, pin: Option<[u8; 32]>) -> ComponentSpec {
 }
 
 fn load_in(cache_dir: &Path, spec: ComponentSpec) -> Result<LoadedComponent, LoadError> {
-    component::load(engine(), Some(&CompileCache::new(cache_dir)), spec)
+    component::load(engine(), Some(&crate::common::cache_in(cache_dir)), spec)
 }
 
 async fn answer(loaded: &LoadedComponent) -> serde_json::Value {
@@ -795,6 +794,42 @@ fn downloads_are_capped() {
     assert!(err.contains("at most 16 B"), "{err}");
 }
 
+/// The download cap is the same setting as the file cap: `limits.max_component_size`.
+#[test]
+fn a_download_over_max_component_size_is_refused() {
+    let dir = tempdir();
+    let (server, wasm) = wasm_server();
+    let url = server.url("/tools/answer.wasm");
+    let policy = dir.path().join("are.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[component.answer]\nsource = \"{url}\"\nsha256 = \"{}\"\nlimits.max_component_size = \"16 B\"\n",
+            hex(&digest(&wasm))
+        ),
+    )
+    .unwrap();
+    let cache_dir = dir.path().join("cache");
+    let out = are_in(
+        &cache_dir,
+        &[
+            "call",
+            "--policy",
+            policy.to_str().unwrap(),
+            "answer",
+            "answer",
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("but at most 16 B is accepted (limits.max_component_size)"),
+        "{}",
+        out.stderr
+    );
+    assert!(compiled_entries(&cache_dir).is_empty(), "nothing compiled");
+}
+
 #[test]
 fn a_policy_component_spec_keeps_its_remote_source() {
     let policy = Policy::parse(
@@ -834,8 +869,12 @@ async fn an_agent_type_loads_from_a_pinned_download() {
     };
 
     let policy = write_policy(&digest(&probe));
-    let runtime = AgentRuntime::start(&policy, engine().clone(), &CompileCache::new(&cache_dir))
-        .expect("an agent type from a pinned download starts");
+    let runtime = AgentRuntime::start(
+        &policy,
+        engine().clone(),
+        &crate::common::cache_in(&cache_dir),
+    )
+    .expect("an agent type from a pinned download starts");
     let (_, reply) = runtime.send("probe/a", r#"{"op": "whoami"}"#).unwrap();
     let reply = reply.await.unwrap().unwrap().unwrap_or_default();
     let me: serde_json::Value = serde_json::from_str(&reply).unwrap();
@@ -858,7 +897,11 @@ async fn an_agent_type_loads_from_a_pinned_download() {
     let mut wrong = digest(&probe);
     wrong[0] ^= 1;
     let policy = write_policy(&wrong);
-    let err = match AgentRuntime::start(&policy, engine().clone(), &CompileCache::new(&cache_dir)) {
+    let err = match AgentRuntime::start(
+        &policy,
+        engine().clone(),
+        &crate::common::cache_in(&cache_dir),
+    ) {
         Ok(_) => panic!("an agent type with a wrong pin started"),
         Err(e) => e.to_string(),
     };

@@ -116,7 +116,8 @@ impl Opts {
                     match load.cache {
                         are::cache::CacheOutcome::Hit => "from cache",
                         are::cache::CacheOutcome::Miss => "compiled and cached",
-                        are::cache::CacheOutcome::Rebuilt => "recompiled (cache entry was damaged)",
+                        are::cache::CacheOutcome::Rebuilt =>
+                            "recompiled (cache entry failed its MAC check)",
                         are::cache::CacheOutcome::Uncached => "compiled (no cache)",
                     },
                     load.duration

@@ -49,10 +49,18 @@ impl Opts {
             Some((policy, entry)) => policy.resolve_source(entry.source),
             None => self.component.clone(),
         };
+        // The policy entry's `limits.max_component_size`, else the policy's or the built-in default.
+        let max_size = entry.map_or_else(
+            || {
+                let defaults = policy.as_ref().map(|p| p.defaults).unwrap_or_default();
+                defaults.resolve().max_component_size
+            },
+            |(_, e)| e.max_size,
+        );
         let bytes = match Source::from_path(&path)? {
             // A local file is inspected as it is; only an explicit --sha256 is checked.
             Source::Local(_) => {
-                let bytes = read_component(&path)?;
+                let bytes = read_component(&path, max_size)?;
                 verify_pin(&path, &sha256(&bytes), self.sha256.as_ref())?;
                 bytes
             }
@@ -62,7 +70,7 @@ impl Opts {
                 let pin = super::pin(policy_pin, self.sha256.clone())?;
                 let name = entry.map_or_else(|| remote.default_name(), |(_, e)| e.name.to_string());
                 let cache = are::cache::CompileCache::from_env();
-                read_source(&name, &path, pin.as_ref(), cache.dir())?.0
+                read_source(&name, &path, pin.as_ref(), cache.dir(), max_size)?.0
             }
         };
         validate(&path, &bytes)?;

@@ -106,7 +106,7 @@ fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     for entry in review::policy_entries(&policy) {
         // Reads a file, or fetches a remote source (from the cache when pinned), and checks the pin.
         let path = entry.source_path(&policy);
-        if let Err(e) = read_source(entry.name, &path, entry.pin, cache.dir()) {
+        if let Err(e) = read_source(entry.name, &path, entry.pin, cache.dir(), entry.max_size) {
             problems += 1;
             eprintln!("error: {} `{}`: {e}", entry.kind.as_str(), entry.name);
         }

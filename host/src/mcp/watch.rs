@@ -90,9 +90,11 @@ pub fn reload(server: &McpServer) -> bool {
                     ..spec.clone()
                 }
                 && old.settings == settings
-                && crate::component::read_component(&spec.path).is_ok_and(|bytes| {
-                    crate::component::hex(&crate::component::sha256(&bytes)) == old.loaded.sha256
-                })
+                && crate::component::read_component(&spec.path, spec.limits.max_component_size)
+                    .is_ok_and(|bytes| {
+                        crate::component::hex(&crate::component::sha256(&bytes))
+                            == old.loaded.sha256
+                    })
         });
         if unchanged {
             if let Some(old) = old {
