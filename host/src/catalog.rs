@@ -285,11 +285,13 @@ fn output_schema(
         }
         None => json!({ "type": "null" }),
     };
-    let schema = json!({
-        "type": "object",
-        "properties": { "result": result_schema },
-        "required": ["result"],
-        "additionalProperties": false,
+    let schema = schema::nest(result_schema, |result| {
+        json!({
+            "type": "object",
+            "properties": { "result": result },
+            "required": ["result"],
+            "additionalProperties": false,
+        })
     });
     match schema {
         Value::Object(map) => (Some(map), unwraps),

@@ -60,6 +60,38 @@ pub enum DescribeError {
     /// The WIT package could not be encoded.
     #[error("cannot encode the WIT package: {0}")]
     Encode(String),
+    /// The JSON Schema of a function's arguments or result is larger than [`schema::MAX_TOOL_SCHEMA`].
+    #[error(
+        "the JSON Schema of the {part} of `{function}` takes {}, more than the {} one tool schema may take; \
+         give the function fewer or smaller parameter and result types",
+        fmt_bytes(*size), fmt_bytes(schema::MAX_TOOL_SCHEMA)
+    )]
+    ToolSchemaTooLarge {
+        /// The function's qualified name.
+        function: String,
+        /// `arguments` or `result`.
+        part: &'static str,
+        /// The schema's size in bytes (compact JSON).
+        size: usize,
+    },
+    /// The tool schemas of the component together are larger than [`schema::MAX_COMPONENT_SCHEMAS`].
+    #[error(
+        "the JSON Schemas of the component's tools take more than the {} a component's may take together \
+         (the {part} of `{function}` brings them to {}); export fewer functions, or give them smaller types",
+        fmt_bytes(schema::MAX_COMPONENT_SCHEMAS), fmt_bytes(*total)
+    )]
+    SchemasTooLarge {
+        /// The qualified name of the function whose schema went over the budget.
+        function: String,
+        /// `arguments` or `result`.
+        part: &'static str,
+        /// The size of the schemas up to and including that one, in bytes.
+        total: usize,
+    },
+}
+
+fn fmt_bytes(bytes: usize) -> String {
+    crate::invoke::fmt_bytes(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
 /// Why [`ComponentDescription::find`] found no single function.
@@ -386,7 +418,7 @@ impl ComponentDescription {
 
         let exports = collect_exports(&resolve, world);
         let imports = collect_imports(&resolve, world);
-        Ok(ComponentDescription {
+        let description = ComponentDescription {
             resolve,
             world,
             world_name,
@@ -394,7 +426,44 @@ impl ComponentDescription {
             docs_source,
             exports,
             imports,
-        })
+        };
+        description.check_schema_sizes()?;
+        Ok(description)
+    }
+
+    /// Checks every tool's schemas against [`schema::MAX_TOOL_SCHEMA`], and all of them together against
+    /// [`schema::MAX_COMPONENT_SCHEMAS`]. Each schema is built (in time linear in its size), measured and dropped.
+    fn check_schema_sizes(&self) -> Result<(), DescribeError> {
+        let mut total = 0usize;
+        for f in self.tools() {
+            let arguments = || Some(schema::input_schema(self, f));
+            let result = || schema::output_schema(self, f);
+            let parts: [(&'static str, &dyn Fn() -> Option<Value>); 2] =
+                [("arguments", &arguments), ("result", &result)];
+            for (part, build) in parts {
+                let Some(size) = build().map(|schema| schema::json_size(&schema)) else {
+                    continue;
+                };
+                let function = || f.qualified_name().to_owned();
+                if size > schema::MAX_TOOL_SCHEMA {
+                    return Err(DescribeError::ToolSchemaTooLarge {
+                        function: function(),
+                        part,
+                        size,
+                    });
+                }
+                total = total.saturating_add(size);
+                if total > schema::MAX_COMPONENT_SCHEMAS {
+                    return Err(DescribeError::SchemasTooLarge {
+                        function: function(),
+                        part,
+                        total,
+                    });
+                }
+            }
+        }
+        tracing::debug!(bytes = total, "tool schemas measured");
+        Ok(())
     }
 
     /// The decoded WIT, with docs attached when available; it gives meaning to the [`Type`]s of the exports.

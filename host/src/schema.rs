@@ -27,22 +27,37 @@
 //! | type aliases | the aliased type, with the alias name as `title` |
 //!
 //! Named types get their name as `title`, and their WIT doc comments as `description` (field, case and flag docs
-//! go on the matching sub-schema). Schemas are always inlined: WIT types cannot be recursive.
+//! go on the matching sub-schema). A type used once is written where it is used. A type used more than once in
+//! one schema, when it is named (or anonymous but large), is written once under the schema's root `$defs` and
+//! referred to as `{"$ref": "#/$defs/iface.name"}`: WIT types cannot be recursive, but they can share one
+//! another, and written out in full `type t1 = tuple<t0, t0>; type t2 = tuple<t1, t1>; …` would double in size
+//! at every step. So each type is written out at most once per schema (anonymous ones of up to [`INLINE_LIMIT`]
+//! nodes aside), and a schema is never larger than linear in the component's type definitions.
 //!
 //! Resources (`own<T>`, `borrow<T>`), `future`, `stream`, `error-context` and `map` have no JSON form:
 //! [`type_schema`] returns an [`UnsupportedType`] saying why, and functions using them are not tools.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde_json::{Map, Value, json};
 use wit_parser::{
-    Case, Enum, Flags, Handle, Record, Resolve, Result_, Tuple, Type, TypeDefKind, TypeId, Variant,
+    Case, Enum, Flags, Handle, Record, Resolve, Result_, Tuple, Type, TypeDefKind, TypeId,
+    TypeOwner, Variant,
 };
 
 use crate::describe::{ComponentDescription, ExportedFunction};
 
 /// The `$schema` URI of the JSON Schema dialect produced here.
 pub const JSON_SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// Most bytes one tool schema (the JSON Schema of a function's arguments, or of its result, written compactly)
+/// may take: a component with a larger one is refused when it is described, naming the function.
+pub const MAX_TOOL_SCHEMA: usize = 256 * 1024;
+
+/// Most bytes the tool schemas of one component may take together (see [`MAX_TOOL_SCHEMA`]).
+pub const MAX_COMPONENT_SCHEMAS: usize = 2 * 1024 * 1024;
 
 /// The smallest magnitude that rounds to infinity as an `f32` (2¹²⁸ − 2¹⁰³, halfway between `f32::MAX` and 2¹²⁸):
 /// larger numbers do not fit an `f32`.
@@ -92,13 +107,26 @@ impl fmt::Display for UnsupportedType {
 
 impl std::error::Error for UnsupportedType {}
 
-/// The JSON Schema of one WIT type, or the reason it has none.
+/// The JSON Schema of one WIT type (with the `$defs` it refers to), or the reason it has none.
 pub fn type_schema(
     resolve: &Resolve,
     ty: &Type,
     direction: Direction,
 ) -> Result<Value, UnsupportedType> {
-    SchemaBuilder { resolve, direction }.schema(ty, false)
+    let builder = SchemaBuilder::new(resolve, direction, &[*ty]);
+    let schema = builder.schema(ty, false)?;
+    Ok(builder.finish(schema))
+}
+
+/// The schema `outer` builds around `inner` (a schema from this module), with the `$defs` of `inner` moved to
+/// the root, where its `$ref`s (`#/$defs/…`) point.
+pub fn nest(mut inner: Value, outer: impl FnOnce(Value) -> Value) -> Value {
+    let defs = inner.as_object_mut().and_then(|map| map.remove("$defs"));
+    let mut schema = outer(inner);
+    if let (Some(defs), Value::Object(map)) = (defs, &mut schema) {
+        map.insert("$defs".into(), defs);
+    }
+    schema
 }
 
 /// The JSON Schema of a function's arguments: an object with one property per parameter.
@@ -110,8 +138,10 @@ pub fn input_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Value 
     let mut properties = Map::new();
     let mut required = Vec::new();
     let docs = f.docs.as_deref().map(param_docs).unwrap_or_default();
+    let types: Vec<Type> = f.params.iter().map(|(_, ty)| *ty).collect();
+    let builder = SchemaBuilder::new(resolve, Direction::Input, &types);
     for (name, ty) in &f.params {
-        let mut schema = type_schema(resolve, ty, Direction::Input).unwrap_or(Value::Bool(false));
+        let mut schema = builder.schema(ty, false).unwrap_or(Value::Bool(false));
         if let (Some(doc), Value::Object(map)) = (docs.get(name.as_str()), &mut schema) {
             let described = match map.get("description").and_then(Value::as_str) {
                 Some(type_doc) => format!("{doc}\n\n{type_doc}"),
@@ -124,13 +154,13 @@ pub fn input_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Value 
         }
         properties.insert(name.clone(), schema);
     }
-    json!({
+    builder.finish(json!({
         "$schema": JSON_SCHEMA_DIALECT,
         "type": "object",
         "properties": properties,
         "required": required,
         "additionalProperties": false,
-    })
+    }))
 }
 
 /// Parameter descriptions from a function's doc comment. WIT has no doc comments on parameters, so the
@@ -175,60 +205,116 @@ pub fn output_schema(desc: &ComponentDescription, f: &ExportedFunction) -> Optio
     Some(schema)
 }
 
+/// The length of `schema` written as compact JSON, counted without keeping the text.
+pub fn json_size(schema: &Value) -> usize {
+    /// Counts what is written to it.
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    serde_json::to_writer(&mut counter, schema).map_or(usize::MAX, |()| counter.0)
+}
+
+/// Longest name [`wit_type_name`] renders, in bytes, before it cuts the name short with `…`: an anonymous type
+/// that nests shared anonymous types (`tuple<a, a>` with `a` = `tuple<b, b>`, …) would otherwise spell out an
+/// exponentially long name.
+pub const MAX_TYPE_NAME: usize = 256;
+
 /// Renders a type in WIT syntax: `u8`, `list<string>`, `option<user>`, `own<blob>`. Named types render as their
-/// name.
+/// name; a rendering longer than [`MAX_TYPE_NAME`] is cut short with `…`.
 pub fn wit_type_name(resolve: &Resolve, ty: &Type) -> String {
+    let mut name = String::new();
+    write_type_name(resolve, ty, &mut name);
+    if name.len() > MAX_TYPE_NAME {
+        name.truncate(name.floor_char_boundary(MAX_TYPE_NAME));
+        name.push('…');
+    }
+    name
+}
+
+/// Appends the WIT rendering of `ty` to `out`, stopping once `out` is longer than [`MAX_TYPE_NAME`].
+fn write_type_name(resolve: &Resolve, ty: &Type, out: &mut String) {
+    if out.len() > MAX_TYPE_NAME {
+        return;
+    }
     let id = match ty {
-        Type::Bool => return "bool".into(),
-        Type::U8 => return "u8".into(),
-        Type::U16 => return "u16".into(),
-        Type::U32 => return "u32".into(),
-        Type::U64 => return "u64".into(),
-        Type::S8 => return "s8".into(),
-        Type::S16 => return "s16".into(),
-        Type::S32 => return "s32".into(),
-        Type::S64 => return "s64".into(),
-        Type::F32 => return "f32".into(),
-        Type::F64 => return "f64".into(),
-        Type::Char => return "char".into(),
-        Type::String => return "string".into(),
-        Type::ErrorContext => return "error-context".into(),
+        Type::Bool => return out.push_str("bool"),
+        Type::U8 => return out.push_str("u8"),
+        Type::U16 => return out.push_str("u16"),
+        Type::U32 => return out.push_str("u32"),
+        Type::U64 => return out.push_str("u64"),
+        Type::S8 => return out.push_str("s8"),
+        Type::S16 => return out.push_str("s16"),
+        Type::S32 => return out.push_str("s32"),
+        Type::S64 => return out.push_str("s64"),
+        Type::F32 => return out.push_str("f32"),
+        Type::F64 => return out.push_str("f64"),
+        Type::Char => return out.push_str("char"),
+        Type::String => return out.push_str("string"),
+        Type::ErrorContext => return out.push_str("error-context"),
         Type::Id(id) => *id,
     };
     let def = &resolve.types[id];
     if let Some(name) = &def.name {
-        return name.clone();
+        return out.push_str(name);
     }
-    let name = |ty: &Type| wit_type_name(resolve, ty);
+    let generic = |out: &mut String, base: &str, args: &[&Type], len: Option<u32>| {
+        out.push_str(base);
+        out.push('<');
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_type_name(resolve, arg, out);
+        }
+        if let Some(len) = len {
+            out.push_str(&format!(", {len}"));
+        }
+        out.push('>');
+    };
     let resource_name = |id: &TypeId| {
         let def = &resolve.types[*id];
-        def.name.clone().unwrap_or_else(|| "resource".into())
+        def.name.as_deref().unwrap_or("resource")
     };
     match &def.kind {
-        TypeDefKind::Type(inner) => name(inner),
-        TypeDefKind::List(elem) => format!("list<{}>", name(elem)),
-        TypeDefKind::FixedLengthList(elem, len) => format!("list<{}, {len}>", name(elem)),
-        TypeDefKind::Option(inner) => format!("option<{}>", name(inner)),
+        TypeDefKind::Type(inner) => write_type_name(resolve, inner, out),
+        TypeDefKind::List(elem) => generic(out, "list", &[elem], None),
+        TypeDefKind::FixedLengthList(elem, len) => generic(out, "list", &[elem], Some(*len)),
+        TypeDefKind::Option(inner) => generic(out, "option", &[inner], None),
         TypeDefKind::Result(Result_ { ok, err }) => match (ok, err) {
-            (Some(ok), Some(err)) => format!("result<{}, {}>", name(ok), name(err)),
-            (None, Some(err)) => format!("result<_, {}>", name(err)),
-            (Some(ok), None) => format!("result<{}>", name(ok)),
-            (None, None) => "result".into(),
+            (Some(ok), Some(err)) => generic(out, "result", &[ok, err], None),
+            (None, Some(err)) => {
+                out.push_str("result<_, ");
+                write_type_name(resolve, err, out);
+                out.push('>');
+            }
+            (Some(ok), None) => generic(out, "result", &[ok], None),
+            (None, None) => out.push_str("result"),
         },
         TypeDefKind::Tuple(Tuple { types }) => {
-            let items: Vec<String> = types.iter().map(name).collect();
-            format!("tuple<{}>", items.join(", "))
+            let types: Vec<&Type> = types.iter().collect();
+            generic(out, "tuple", &types, None);
         }
-        TypeDefKind::Handle(Handle::Own(resource)) => format!("own<{}>", resource_name(resource)),
+        TypeDefKind::Handle(Handle::Own(resource)) => {
+            out.push_str(&format!("own<{}>", resource_name(resource)));
+        }
         TypeDefKind::Handle(Handle::Borrow(resource)) => {
-            format!("borrow<{}>", resource_name(resource))
+            out.push_str(&format!("borrow<{}>", resource_name(resource)));
         }
-        TypeDefKind::Future(Some(inner)) => format!("future<{}>", name(inner)),
-        TypeDefKind::Future(None) => "future".into(),
-        TypeDefKind::Stream(Some(inner)) => format!("stream<{}>", name(inner)),
-        TypeDefKind::Stream(None) => "stream".into(),
-        TypeDefKind::Map(key, value) => format!("map<{}, {}>", name(key), name(value)),
-        other => other.as_str().into(),
+        TypeDefKind::Future(Some(inner)) => generic(out, "future", &[inner], None),
+        TypeDefKind::Future(None) => out.push_str("future"),
+        TypeDefKind::Stream(Some(inner)) => generic(out, "stream", &[inner], None),
+        TypeDefKind::Stream(None) => out.push_str("stream"),
+        TypeDefKind::Map(key, value) => generic(out, "map", &[key, value], None),
+        other => out.push_str(other.as_str()),
     }
 }
 
@@ -294,13 +380,157 @@ pub(crate) fn unsupported(resolve: &Resolve, ty: &Type, nested: bool) -> Unsuppo
     }
 }
 
-/// Builds schemas for one direction.
+/// Largest anonymous type (`tuple<…>`, `list<…>`, `option<…>`, `result<…>`), in nodes of its WIT definition with
+/// named types counted as one, that is written out at every use: a larger one used more than once goes under
+/// `$defs`.
+pub const INLINE_LIMIT: u64 = 32;
+
+/// Decides which of the types reachable from `roots` are written once under `$defs` (see the
+/// [module docs](self)), and under which key: `iface.name` for a type of an interface, `name` for one of a world,
+/// the kind (`tuple`) for an anonymous one, with `-2`, `-3`, … added to keep keys unique.
+///
+/// Linear in the number of reachable types and the references between them: each type is visited once.
+fn plan_defs(resolve: &Resolve, roots: &[Type]) -> HashMap<TypeId, String> {
+    // Every reachable type after all the types that contain it.
+    let mut order = Vec::new();
+    let mut seen = HashSet::new();
+    for root in roots {
+        post_order(resolve, *root, &mut seen, &mut order);
+    }
+    order.reverse();
+
+    // Size of each type written out in full, children first; named types count as one (they may be refs).
+    let mut size: HashMap<TypeId, u64> = HashMap::new();
+    for &id in order.iter().rev() {
+        let inner: u64 = contained(&resolve.types[id].kind)
+            .iter()
+            .map(|ty| match ty {
+                Type::Id(child) if resolve.types[*child].name.is_none() => size[child],
+                _ => 1,
+            })
+            .fold(0, u64::saturating_add);
+        size.insert(id, inner.saturating_add(1));
+    }
+
+    // How often each type occurs in the schema, parents first: a type under `$defs` occurs once, whatever the
+    // number of its own uses.
+    let mut uses: HashMap<TypeId, u64> = HashMap::new();
+    for root in roots {
+        if let Type::Id(id) = root {
+            *uses.entry(*id).or_default() += 1;
+        }
+    }
+    let mut keys = HashMap::new();
+    let (mut taken, mut suffixes) = (HashSet::new(), HashMap::new());
+    for &id in &order {
+        let def = &resolve.types[id];
+        let count = uses.get(&id).copied().unwrap_or(0);
+        let shared = count > 1 && (def.name.is_some() || size[&id] > INLINE_LIMIT);
+        if shared {
+            keys.insert(id, def_key(resolve, id, &mut taken, &mut suffixes));
+        }
+        let occurrences = if shared { 1 } else { count };
+        for ty in contained(&def.kind) {
+            if let Type::Id(child) = ty {
+                let entry = uses.entry(child).or_default();
+                *entry = entry.saturating_add(occurrences);
+            }
+        }
+    }
+    keys
+}
+
+/// Appends the types reachable from `ty` that are not in `seen` to `order`, each after the types it contains.
+/// Recursion is as deep as type nesting, which component validation caps (at 100).
+fn post_order(resolve: &Resolve, ty: Type, seen: &mut HashSet<TypeId>, order: &mut Vec<TypeId>) {
+    let Type::Id(id) = ty else { return };
+    if !seen.insert(id) {
+        return;
+    }
+    for child in contained(&resolve.types[id].kind) {
+        post_order(resolve, child, seen, order);
+    }
+    order.push(id);
+}
+
+/// The types a type's schema is made of. Types without JSON form contain none: their schema is an error.
+fn contained(kind: &TypeDefKind) -> Vec<Type> {
+    match kind {
+        TypeDefKind::Type(ty)
+        | TypeDefKind::Option(ty)
+        | TypeDefKind::List(ty)
+        | TypeDefKind::FixedLengthList(ty, _) => vec![*ty],
+        TypeDefKind::Record(record) => record.fields.iter().map(|f| f.ty).collect(),
+        TypeDefKind::Tuple(tuple) => tuple.types.clone(),
+        TypeDefKind::Variant(variant) => variant.cases.iter().filter_map(|c| c.ty).collect(),
+        TypeDefKind::Result(result) => result.ok.into_iter().chain(result.err).collect(),
+        TypeDefKind::Flags(_)
+        | TypeDefKind::Enum(_)
+        | TypeDefKind::Resource
+        | TypeDefKind::Handle(_)
+        | TypeDefKind::Future(_)
+        | TypeDefKind::Stream(_)
+        | TypeDefKind::Map(..)
+        | TypeDefKind::Unknown => Vec::new(),
+    }
+}
+
+/// A `$defs` key for `id` not yet in `taken` (see [`plan_defs`]); `suffixes` holds the last suffix given to each
+/// base name.
+fn def_key(
+    resolve: &Resolve,
+    id: TypeId,
+    taken: &mut HashSet<String>,
+    suffixes: &mut HashMap<String, usize>,
+) -> String {
+    let def = &resolve.types[id];
+    let interface = match def.owner {
+        TypeOwner::Interface(interface) => resolve.interfaces[interface].name.as_deref(),
+        TypeOwner::World(_) | TypeOwner::None => None,
+    };
+    let base = match (interface, &def.name) {
+        (Some(interface), Some(name)) => format!("{interface}.{name}"),
+        (None, Some(name)) => name.clone(),
+        (_, None) => def.kind.as_str().to_owned(),
+    };
+    let suffix = suffixes.entry(base.clone()).or_insert(1);
+    let mut key = base.clone();
+    while !taken.insert(key.clone()) {
+        *suffix += 1;
+        key = format!("{base}-{suffix}");
+    }
+    key
+}
+
+/// Builds schemas for one direction: one root schema, and the `$defs` it refers to.
 struct SchemaBuilder<'a> {
     resolve: &'a Resolve,
     direction: Direction,
+    /// The `$defs` key of each type written once (see [`plan_defs`]).
+    keys: HashMap<TypeId, String>,
+    /// The `$defs` written so far.
+    defs: RefCell<Map<String, Value>>,
 }
 
-impl SchemaBuilder<'_> {
+impl<'a> SchemaBuilder<'a> {
+    /// A builder for a schema made of the types `roots` (one, or a function's parameters).
+    fn new(resolve: &'a Resolve, direction: Direction, roots: &[Type]) -> Self {
+        SchemaBuilder {
+            resolve,
+            direction,
+            keys: plan_defs(resolve, roots),
+            defs: RefCell::default(),
+        }
+    }
+
+    /// `root` with the `$defs` its sub-schemas refer to.
+    fn finish(self, mut root: Value) -> Value {
+        let defs = self.defs.into_inner();
+        if let (false, Value::Object(map)) = (defs.is_empty(), &mut root) {
+            map.insert("$defs".into(), defs.into());
+        }
+        root
+    }
     /// The schema of `ty`; `nested` says whether `ty` sits inside the type originally asked about.
     fn schema(&self, ty: &Type, nested: bool) -> Result<Value, UnsupportedType> {
         Ok(match ty {
@@ -318,8 +548,20 @@ impl SchemaBuilder<'_> {
             Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
             Type::String => json!({"type": "string"}),
             Type::ErrorContext => return Err(unsupported(self.resolve, ty, nested)),
-            Type::Id(id) => return self.typedef(*id, nested),
+            Type::Id(id) => return self.reference(*id, nested),
         })
+    }
+
+    /// The schema of `id`, or a `$ref` to it when it is written once under `$defs`.
+    fn reference(&self, id: TypeId, nested: bool) -> Result<Value, UnsupportedType> {
+        let Some(key) = self.keys.get(&id) else {
+            return self.typedef(id, nested);
+        };
+        if !self.defs.borrow().contains_key(key) {
+            let schema = self.typedef(id, nested)?;
+            self.defs.borrow_mut().insert(key.clone(), schema);
+        }
+        Ok(json!({"$ref": format!("#/$defs/{key}")}))
     }
 
     fn typedef(&self, id: TypeId, nested: bool) -> Result<Value, UnsupportedType> {
@@ -698,6 +940,112 @@ mod tests {
             let err = schema_of(src, Direction::Output).expect_err(src);
             assert_eq!(err.what, what, "{src}");
         }
+    }
+
+    #[test]
+    fn types_used_more_than_once_are_written_once_under_defs() {
+        let desc = testing::describe(
+            "package test:deep;
+             interface shapes {
+                 record point { x: s32, y: s32 }
+                 record line { from: point, to: point }
+                 type pair = tuple<line, line>;
+                 draw: func(p: pair, q: option<point>) -> line;
+             }
+             world w { export shapes; }",
+        );
+        let f = desc.find("draw").expect("found");
+        let args = input_schema(&desc, f);
+        // `pair` occurs once: written in place; `line` twice and `point` three times: under `$defs`.
+        let pair = &args["properties"]["p"];
+        assert_eq!(pair["title"], "pair");
+        assert_eq!(
+            pair["prefixItems"],
+            json!([{"$ref": "#/$defs/shapes.line"}, {"$ref": "#/$defs/shapes.line"}])
+        );
+        assert_eq!(
+            args["properties"]["q"]["anyOf"][0],
+            json!({"$ref": "#/$defs/shapes.point"})
+        );
+        let defs: Vec<&String> = args["$defs"].as_object().expect("$defs").keys().collect();
+        assert_eq!(defs, ["shapes.point", "shapes.line"]);
+        assert_eq!(args["$defs"]["shapes.point"]["title"], "point");
+        assert_eq!(
+            args["$defs"]["shapes.line"]["properties"]["from"],
+            json!({"$ref": "#/$defs/shapes.point"})
+        );
+        // The result's `line` occurs once: in place, with its two `point`s under the result schema's own `$defs`.
+        let output = output_schema(&desc, f).expect("a result");
+        assert_eq!(output["title"], "line");
+        assert_eq!(
+            output["properties"]["to"],
+            json!({"$ref": "#/$defs/shapes.point"})
+        );
+        assert_eq!(output["$defs"].as_object().map(Map::len), Some(1));
+        // A schema without shared types has no `$defs`.
+        assert!(input("user").get("$defs").is_none());
+    }
+
+    #[test]
+    fn nest_moves_defs_to_the_root() {
+        let (resolve, ty) = testing::type_in("tuple<user, user>");
+        let inner = type_schema(&resolve, &ty, Direction::Output).expect("supported");
+        assert!(inner["$defs"].get("types.user").is_some(), "{inner}");
+        let nested = nest(inner, |inner| json!({"properties": {"result": inner}}));
+        assert!(nested["properties"]["result"].get("$defs").is_none());
+        assert!(nested["$defs"].get("types.user").is_some(), "{nested}");
+    }
+
+    /// `type t0 = tuple<u8, u8>; type t1 = tuple<t0, t0>; …`: written out in full, `t63` would have 2⁶⁴ nodes.
+    #[test]
+    fn deeply_shared_named_types_stay_linear() {
+        let mut wit = String::from("package test:deep; interface deep { type t0 = tuple<u8, u8>;");
+        for i in 1..64 {
+            wit.push_str(&format!(" type t{i} = tuple<t{p}, t{p}>;", p = i - 1));
+        }
+        wit.push_str(" }");
+        let mut resolve = Resolve::default();
+        let package = resolve.push_str("deep.wit", &wit).expect("parses");
+        let interface = resolve.packages[package].interfaces["deep"];
+        let top = Type::Id(resolve.interfaces[interface].types["t63"]);
+        let schema = type_schema(&resolve, &top, Direction::Input).expect("supported");
+        assert_eq!(schema["$defs"].as_object().map(Map::len), Some(63));
+        assert!(json_size(&schema) < 16 * 1024, "{}", json_size(&schema));
+        assert_eq!(wit_type_name(&resolve, &top), "t63");
+    }
+
+    /// Only a hand-made binary shares anonymous types like this (WIT text names them): large ones go under
+    /// `$defs` too, and their names are cut short.
+    #[test]
+    fn deeply_shared_anonymous_types_stay_linear() {
+        let mut resolve = Resolve::default();
+        let mut ty = Type::U8;
+        for _ in 0..64 {
+            let id = resolve.types.alloc(wit_parser::TypeDef {
+                name: None,
+                kind: TypeDefKind::Tuple(Tuple {
+                    types: vec![ty, ty],
+                }),
+                owner: TypeOwner::None,
+                docs: Default::default(),
+                stability: Default::default(),
+                span: Default::default(),
+                external_id: None,
+            });
+            ty = Type::Id(id);
+        }
+        let schema = type_schema(&resolve, &ty, Direction::Output).expect("supported");
+        let defs = schema["$defs"].as_object().expect("$defs");
+        // The 60 tuples larger than `INLINE_LIMIT` nodes, but the outermost, which occurs once.
+        assert_eq!(defs.len(), 59);
+        assert!(defs.contains_key("tuple") && defs.contains_key("tuple-59"));
+        assert!(json_size(&schema) < 256 * 1024, "{}", json_size(&schema));
+        let name = wit_type_name(&resolve, &ty);
+        assert!(
+            name.starts_with("tuple<tuple<") && name.ends_with('…'),
+            "{name}"
+        );
+        assert_eq!(name.len(), MAX_TYPE_NAME + '…'.len_utf8());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod mcp;
 mod pipeline;
 mod properties;
 mod review;
+mod schemas;
 mod secrets;
 mod sources;
 mod terminal;
