@@ -1876,6 +1876,7 @@ async fn descriptor_hogs_do_not_starve_other_tenants() {
         hog.close().await;
     }
     victim.close().await;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bounded server state: sessions, connections, request sizes, and the checks on every endpoint.

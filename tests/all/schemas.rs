@@ -53,6 +53,10 @@ fn deeply_shared(depth: usize, functions: usize) -> String {
 
 /// Runs `are` with `args`; returns whether it succeeded, its stdout and stderr, and its peak resident size in bytes
 /// (from `wait4`, which reports on that one child, whatever else this test binary runs at the same time).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by `wait4`, which also reports its peak size"
+)]
 fn run_measured(args: &[&str]) -> (bool, String, String, u64) {
     let mut child = common::are()
         .args(args)
@@ -134,7 +138,7 @@ fn a_small_component_with_deeply_shared_types_is_described_in_bounded_time_and_m
         ..ComponentSpec::default()
     };
     let settings = Settings {
-        mode: InstanceMode::PerCall,
+        mode: InstanceMode::Fresh,
         max_concurrency: 1,
         queue: 0,
         idle_timeout: Duration::from_secs(1),

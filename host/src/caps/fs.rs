@@ -330,7 +330,8 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                         Err(refusal) => return Ok((Err(refused_open(&path, refusal)),)),
                     };
                     let state = store.data_mut();
-                    let opened = wit_result(open_at(state, fd, path_flags, path, oflags, flags).await)?;
+                    let opened =
+                        wit_result(open_at(state, fd, path_flags, path, oflags, flags).await)?;
                     track_opened(state, &opened, permit)?;
                     return Ok((opened,));
                 };
@@ -588,7 +589,6 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     Ok(())
 }
-
 
 /// Count a file or directory the guest just opened against `limits.open_files`, for as long as its host
 /// descriptor stays open (streams share it); a failed open gives the room back.
