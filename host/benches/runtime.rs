@@ -163,9 +163,14 @@ fn instantiate_and_call(c: &mut Criterion) {
     let big = json!({ "text": words.repeat((1 << 20) / words.len() + 1)[..1 << 20] });
     g.throughput(Throughput::Bytes(1 << 20));
     g.sample_size(20);
+    // Converting the argument takes its text plus a little more host memory, bounded by `max_output`.
+    let roomy = Limits {
+        max_output: 2 << 20,
+        ..limits
+    };
     g.bench_function("payload_1mib", |b| {
         b.to_async(&rt)
-            .iter(|| async { ok(text.call(pooling, "word-count", &big, None).await) })
+            .iter(|| async { ok(text.call(pooling, "word-count", &big, Some(roomy)).await) })
     });
     g.finish();
 
@@ -208,6 +213,8 @@ fn compute(c: &mut Criterion) {
     let limits = Limits {
         fuel: None,
         timeout: Duration::from_secs(120),
+        // 64 KiB of bytes are 64 Ki component values, ~40 bytes each on the host (see `max_output`).
+        max_output: 8 << 20,
         ..Limits::default()
     };
     let mut g = c.benchmark_group("compute");

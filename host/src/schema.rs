@@ -948,7 +948,7 @@ mod tests {
             "package test:deep;
              interface shapes {
                  record point { x: s32, y: s32 }
-                 record line { from: point, to: point }
+                 record line { start: point, end: point }
                  type pair = tuple<line, line>;
                  draw: func(p: pair, q: option<point>) -> line;
              }
@@ -971,14 +971,14 @@ mod tests {
         assert_eq!(defs, ["shapes.point", "shapes.line"]);
         assert_eq!(args["$defs"]["shapes.point"]["title"], "point");
         assert_eq!(
-            args["$defs"]["shapes.line"]["properties"]["from"],
+            args["$defs"]["shapes.line"]["properties"]["start"],
             json!({"$ref": "#/$defs/shapes.point"})
         );
         // The result's `line` occurs once: in place, with its two `point`s under the result schema's own `$defs`.
         let output = output_schema(&desc, f).expect("a result");
         assert_eq!(output["title"], "line");
         assert_eq!(
-            output["properties"]["to"],
+            output["properties"]["end"],
             json!({"$ref": "#/$defs/shapes.point"})
         );
         assert_eq!(output["$defs"].as_object().map(Map::len), Some(1));
@@ -990,10 +990,10 @@ mod tests {
     fn nest_moves_defs_to_the_root() {
         let (resolve, ty) = testing::type_in("tuple<user, user>");
         let inner = type_schema(&resolve, &ty, Direction::Output).expect("supported");
-        assert!(inner["$defs"].get("types.user").is_some(), "{inner}");
+        assert!(inner["$defs"].get("probe.user").is_some(), "{inner}");
         let nested = nest(inner, |inner| json!({"properties": {"result": inner}}));
         assert!(nested["properties"]["result"].get("$defs").is_none());
-        assert!(nested["$defs"].get("types.user").is_some(), "{nested}");
+        assert!(nested["$defs"].get("probe.user").is_some(), "{nested}");
     }
 
     /// `type t0 = tuple<u8, u8>; type t1 = tuple<t0, t0>; …`: written out in full, `t63` would have 2⁶⁴ nodes.

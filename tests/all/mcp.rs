@@ -1170,7 +1170,7 @@ async fn session_instances_start_fresh_after_a_failure(transport: Transport) {
     let policy = write_policy(
         dir.path(),
         &format!(
-            "[component.kv]\nsource = {kv}\nmode = \"session\"\nlimits.memory = \"2 MiB\"\n\n\
+            "[component.kv]\nsource = {kv}\nmode = \"session\"\nlimits.memory = \"2 MiB\"\nlimits.max_output = \"8 MiB\"\n\n\
              [component.panic]\nsource = {panic}\nmode = \"session\"\n",
             kv = guest_source("kv"),
             panic = guest_source("hostile-panic"),

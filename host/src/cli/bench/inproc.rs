@@ -503,6 +503,11 @@ impl<'a> Inproc<'a> {
         let words = "lorem ipsum dolor sit amet consectetur adipiscing elit ";
         let text: String = words.repeat((1 << 20) / words.len() + 1)[..1 << 20].to_string();
         let args = json!({ "text": text });
+        // Converting the argument takes its text plus a little more host memory, bounded by `max_output`.
+        let limits = Limits {
+            max_output: 2 << 20,
+            ..component.spec.limits
+        };
         let budget = if self.quick {
             Budget::slow(true, 3)
         } else {
@@ -516,7 +521,7 @@ impl<'a> Inproc<'a> {
         let latencies = sample(budget, || async {
             let started = Instant::now();
             let report = component
-                .call(&self.pooling, SMALL_TOOL.1, &args, None)
+                .call(&self.pooling, SMALL_TOOL.1, &args, Some(limits))
                 .await;
             let took = started.elapsed();
             succeeded(&report)?;
@@ -603,6 +608,8 @@ impl<'a> Inproc<'a> {
         let limits = Limits {
             fuel: None,
             timeout: Duration::from_secs(120),
+            // 64 KiB of bytes are 64 Ki component values, ~40 bytes each on the host (see `max_output`).
+            max_output: 8 << 20,
             ..Limits::default()
         };
         let budget = Budget::slow(self.quick, 15);
