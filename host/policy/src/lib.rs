@@ -27,7 +27,7 @@
 //! # Sources
 //!
 //! `source` is a path relative to the policy, an `https://` URL, or an `oci://` registry reference
-//! ([`crate::source`] has the details):
+//! ([`source`] has the syntax; `are_runtime::source` fetches):
 //!
 //! ```toml
 //! [component.local]
@@ -47,7 +47,17 @@
 //! once and then loaded offline. Plain `http://` is refused except to a loopback IP literal (`http://127.0.0.1:…`,
 //! for tests). Agent types (`[agent.TYPE]`) take the same sources.
 
-use crate::caps::Grants;
+#![deny(missing_docs)]
+
+pub mod capability;
+pub mod common;
+pub mod grants;
+pub mod review;
+pub mod source;
+
+pub use capability::{CapabilityKind, ImportedInterface, Provision, classify_import};
+pub use grants::{Grant, Grants};
+
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -102,7 +112,7 @@ pub struct Policy {
     /// The model endpoint.
     pub llm: LlmSection,
     /// The audit trail.
-    pub audit: crate::audit::AuditSection,
+    pub audit: AuditSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,7 +131,7 @@ struct PolicyFile {
     #[serde(default)]
     llm: LlmSection,
     #[serde(default)]
-    audit: crate::audit::AuditSection,
+    audit: AuditSection,
 }
 
 /// One `[agent.TYPE]` table: an agent type, whose instances are `TYPE/KEY`.
@@ -211,7 +221,7 @@ struct DefaultsSection {
 #[serde(deny_unknown_fields)]
 pub struct ComponentPolicy {
     /// Where the component comes from: a path relative to the policy file, `https://…`, or `oci://…` (see
-    /// [`crate::source`]).
+    /// [`source`]).
     pub source: Spanned<String>,
     /// Pin: the hex sha256 the component's bytes must have. Optional for a path; required for a remote source
     /// (unless it is an `oci://…@sha256:` reference, or `--allow-unpinned` is given).
@@ -405,9 +415,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest result JSON, and largest stdout and stderr each, in bytes.
     pub max_output: u64,
-    /// Files and directories one instance may hold open at once (see [`crate::descriptors`]).
+    /// Files and directories one instance may hold open at once (see `are_runtime::descriptors`).
     pub open_files: u32,
-    /// Sockets and outgoing HTTP connections one instance may hold at once (see [`crate::descriptors`]).
+    /// Sockets and outgoing HTTP connections one instance may hold at once (see `are_runtime::descriptors`).
     pub connections: u32,
     /// Largest component source, in bytes: a local file larger than this is not read, a download is cut off.
     pub max_component_size: u64,
@@ -565,32 +575,52 @@ impl std::str::FromStr for Sha256Pin {
     /// 64 hex digits, optionally after `sha256:`.
     fn from_str(s: &str) -> Result<Self, String> {
         let hex = s.trim().trim_start_matches("sha256:");
-        let mut out = [0u8; 32];
-        let valid = hex.len() == 64
-            && hex
-                .as_bytes()
-                .chunks(2)
-                .zip(out.iter_mut())
-                .all(|(pair, byte)| {
-                    std::str::from_utf8(pair)
-                        .ok()
-                        .and_then(|p| u8::from_str_radix(p, 16).ok())
-                        .map(|b| *byte = b)
-                        .is_some()
-                });
-        if !valid {
-            return Err(format!(
-                "invalid sha256 {s:?}: expected 64 hex digits (see `sha256sum FILE`)"
-            ));
-        }
+        let out = common::parse_hex::<32>(hex).ok_or_else(|| {
+            format!("invalid sha256 {s:?}: expected 64 hex digits (see `sha256sum FILE`)")
+        })?;
         Ok(Sha256Pin(out))
     }
 }
 
 impl fmt::Display for Sha256Pin {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&crate::component::hex(&self.0))
+        f.write_str(&common::hex(&self.0))
     }
+}
+
+/// When records are forced to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// After every record: nothing is lost even on power loss; slowest.
+    Always,
+    /// Every 100 ms (and when the log is closed) by a background thread, when records were written:
+    /// calls never wait for the disk, and a power loss may lose the last 100 ms of records.
+    #[default]
+    Interval,
+    /// Never explicitly: the operating system decides. A crash of the process loses nothing (every record is
+    /// written out at once); a power loss may lose more.
+    Never,
+}
+
+/// `[audit]`: where the trail goes and how hard it is pushed to disk.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// The JSON Lines file, relative to the policy. No audit trail when absent. It must not be inside an `rw`
+    /// mount (checked when the policy is read), or a guest could rewrite the trail of its own calls.
+    pub path: Option<toml::Spanned<String>>,
+    /// When records are forced to disk (default `interval`).
+    #[serde(default)]
+    pub fsync: Fsync,
+    /// The ed25519 key that signs checkpoints (see `are_runtime::audit::Checkpoint`), relative to the policy; made (`0600`) on
+    /// first use. Default: `audit.key` in the user's config directory (`~/.config/are/audit.key` on Linux).
+    /// Never in the log's directory.
+    pub key: Option<String>,
+    /// A signed checkpoint after this many records (default 1 000).
+    pub checkpoint_every: Option<std::num::NonZeroU64>,
+    /// And at most this long after a record that no checkpoint covers yet (default 10 s).
+    pub checkpoint_interval: Option<Timeout>,
 }
 
 /// Where a value sits in the policy text, for error messages.
@@ -662,7 +692,7 @@ impl Policy {
         let mut components = BTreeMap::new();
         for (name, component) in file.component {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
-            crate::source::Source::parse(component.source.get_ref())
+            source::Source::parse(component.source.get_ref())
                 .map_err(|e| source.error(component.source.span(), e.to_string()))?;
             component.allow.validate(base_dir, &source)?;
             if let Some(key) = component.allow.agent_only() {
@@ -676,7 +706,7 @@ impl Policy {
         let mut agents = BTreeMap::new();
         for (name, agent) in file.agent {
             validate_component_name(name.get_ref()).map_err(|m| source.error(name.span(), m))?;
-            crate::source::Source::parse(agent.source.get_ref())
+            source::Source::parse(agent.source.get_ref())
                 .map_err(|e| source.error(agent.source.span(), e.to_string()))?;
             agent.allow.validate(base_dir, &source)?;
             agents.insert(name.into_inner(), agent);
@@ -710,7 +740,7 @@ impl Policy {
 
     /// A `source` as written, resolved: a path against the policy's directory, a remote source unchanged.
     pub fn resolve_source(&self, source: &str) -> PathBuf {
-        if crate::source::Source::is_remote_text(source) {
+        if source::Source::is_remote_text(source) {
             PathBuf::from(source)
         } else {
             self.base_dir.join(source)
@@ -723,7 +753,7 @@ impl Policy {
         // A remote source is the same source when written the same way.
         if let Some(text) = path
             .to_str()
-            .filter(|t| crate::source::Source::is_remote_text(t))
+            .filter(|t| source::Source::is_remote_text(t))
         {
             return self
                 .components

@@ -100,41 +100,6 @@ use std::time::{Duration, Instant, SystemTime};
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// When records are forced to disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// After every record: nothing is lost even on power loss; slowest.
-    Always,
-    /// Every [`SYNC_INTERVAL`] (and when the log is closed) by a background thread, when records were written:
-    /// calls never wait for the disk, and a power loss may lose the last 100 ms of records.
-    #[default]
-    Interval,
-    /// Never explicitly: the operating system decides. A crash of the process loses nothing (every record is
-    /// written out at once); a power loss may lose more.
-    Never,
-}
-
-/// `[audit]`: where the trail goes and how hard it is pushed to disk.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSection {
-    /// The JSON Lines file, relative to the policy. No audit trail when absent. It must not be inside an `rw`
-    /// mount (checked when the policy is read), or a guest could rewrite the trail of its own calls.
-    pub path: Option<toml::Spanned<String>>,
-    /// When records are forced to disk (default `interval`).
-    #[serde(default)]
-    pub fsync: Fsync,
-    /// The ed25519 key that signs checkpoints (see [`Checkpoint`]), relative to the policy; made (`0600`) on
-    /// first use. Default: `audit.key` in the user's config directory (`~/.config/are/audit.key` on Linux).
-    /// Never in the log's directory.
-    pub key: Option<String>,
-    /// A signed checkpoint after this many records (default [`CHECKPOINT_EVERY`]).
-    pub checkpoint_every: Option<std::num::NonZeroU64>,
-    /// And at most this long after a record that no checkpoint covers yet (default [`CHECKPOINT_INTERVAL`]).
-    pub checkpoint_interval: Option<crate::policy::Timeout>,
-}
-
 /// One record, as written (without its `hash`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {

@@ -6,7 +6,6 @@ use crate::component::{ComponentSpec, LoadedComponent};
 use crate::describe::ExportedFunction;
 use crate::policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
 use crate::schema::{self, Direction};
-use rmcp::model::Tool;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -30,11 +29,25 @@ pub struct ServedComponent {
     pub generation: u64,
 }
 
+/// What callers see of a tool: its name, description and JSON Schemas. The MCP server and agents each render it in
+/// their own wire form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ToolDefinition {
+    /// `component.function` (see [`MAX_TOOL_NAME`]).
+    pub name: String,
+    /// The function's doc comment, else its WIT signature.
+    pub description: String,
+    /// The JSON Schema of the arguments object.
+    pub input_schema: Arc<Map<String, Value>>,
+    /// The JSON Schema of the result, when it is an object (see [`ServedTool::unwraps_result`]).
+    pub output_schema: Option<Arc<Map<String, Value>>>,
+}
+
 /// One tool: a function of a served component.
 #[derive(Clone)]
 pub struct ServedTool {
-    /// Its MCP definition (name, description, schemas).
-    pub tool: Tool,
+    /// Its definition (name, description, schemas).
+    pub tool: ToolDefinition,
     /// The component it belongs to.
     pub component: Arc<ServedComponent>,
     /// The function, as `interface.name` (what [`crate::describe::ComponentDescription::find`] takes).
@@ -234,10 +247,13 @@ fn tools_of(component: &str, served: &Arc<ServedComponent>) -> Vec<ServedTool> {
             Value::Object(map) => map,
             _ => Map::new(),
         };
-        let mut tool = Tool::new(name, description, Arc::new(input));
-        tool.output_schema = output_schema.map(Arc::new);
         tools.push(ServedTool {
-            tool,
+            tool: ToolDefinition {
+                name,
+                description,
+                input_schema: Arc::new(input),
+                output_schema: output_schema.map(Arc::new),
+            },
             component: served.clone(),
             function: f.qualified_name().to_string(),
             unwraps_result,

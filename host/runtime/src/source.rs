@@ -10,7 +10,8 @@
 //! | `oci://registry/repo:tag` | pulled from an OCI registry | `sha256` (required) |
 //!
 //! **Pins are checked before anything is compiled.** A remote source without a pin is refused, naming the component
-//! and (when the download worked) the digest to pin, unless `--allow-unpinned` is given ([`set_allow_unpinned`]).
+//! and (when the download worked) the digest to pin, unless `--allow-unpinned` is given
+//! ([`FetchOptions::allow_unpinned`]).
 //! `sha256` is always the digest of the component's bytes; an `oci://…@sha256:` digest is the digest of the image
 //! manifest, which names the wasm layer by its own digest, so the bytes are pinned through it. Both may be given;
 //! then both must hold.
@@ -29,12 +30,11 @@
 //! `application/vnd.wasm.config.v0+json`; the older `application/vnd.wasm.content.layer.v1+wasm` layer is accepted
 //! too); an image index is refused.
 
-use crate::component::{hex, sha256};
-use crate::policy::Sha256Pin;
+use are_policy::Sha256Pin;
+use are_policy::common::{hex, is_loopback_literal, parse_hex, sha256, strip_port};
+use are_policy::source::{InvalidSource, OciSource, Source};
 use std::io::Read as _;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Layer media types that hold a component.
@@ -49,40 +49,6 @@ const MANIFEST_TYPES: &[&str] = &[
 ];
 /// Redirects an HTTPS download follows at most.
 const MAX_REDIRECTS: usize = 5;
-
-static ALLOW_UNPINNED: AtomicBool = AtomicBool::new(false);
-
-/// Accept remote sources without a pin in this process (the `--allow-unpinned` flag of the `are` binary).
-pub fn set_allow_unpinned(allow: bool) {
-    ALLOW_UNPINNED.store(allow, Ordering::Relaxed);
-}
-
-/// Whether [`set_allow_unpinned`] turned pinning off for this process.
-pub fn allow_unpinned() -> bool {
-    ALLOW_UNPINNED.load(Ordering::Relaxed)
-}
-
-/// A parsed component source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A file on disk.
-    Local(PathBuf),
-    /// An `https://` URL (or `http://` to a loopback IP literal).
-    Https(reqwest::Url),
-    /// An `oci://` registry reference.
-    Oci(OciSource),
-}
-
-/// An `oci://registry/repository[:tag][@sha256:digest]` reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OciSource {
-    /// The reference as written, without `oci://`.
-    pub text: String,
-    /// The parsed reference.
-    pub reference: oci_client::Reference,
-    /// The manifest digest the reference pins, if any.
-    pub manifest_digest: Option<[u8; 32]>,
-}
 
 /// Why a source could not be resolved. Messages name the source and say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +104,15 @@ pub enum SourceError {
     },
 }
 
+impl From<InvalidSource> for SourceError {
+    fn from(e: InvalidSource) -> SourceError {
+        SourceError::Invalid {
+            location: e.location,
+            message: e.message,
+        }
+    }
+}
+
 fn unpinned_message(
     component: &str,
     source: &str,
@@ -169,190 +144,10 @@ fn unpinned_message(
     m
 }
 
-impl Source {
-    /// Parse a source: `https://…`, `http://<loopback IP>…` or `oci://…`; anything without a `scheme://` prefix is a
-    /// local path (resolved by the caller).
-    ///
-    /// # Errors
-    /// [`SourceError::Invalid`] for an unknown scheme, a malformed URL or reference, `http://` to anything but a
-    /// loopback IP literal, or an OCI digest that is not sha256.
-    pub fn parse(text: &str) -> Result<Source, SourceError> {
-        let invalid = |message: String| SourceError::Invalid {
-            location: text.to_string(),
-            message,
-        };
-        let Some((scheme, rest)) = split_scheme(text) else {
-            return Ok(Source::Local(PathBuf::from(text)));
-        };
-        match scheme.to_ascii_lowercase().as_str() {
-            "https" | "http" => {
-                let url = reqwest::Url::parse(text).map_err(|e| invalid(format!("{e}")))?;
-                check_url(&url).map_err(invalid)?;
-                Ok(Source::Https(url))
-            }
-            "oci" => Self::parse_oci(rest).map_err(invalid),
-            other => Err(invalid(format!(
-                "unsupported scheme `{other}://`: use a path, `https://…` or `oci://registry/repository@sha256:…`"
-            ))),
-        }
-    }
-
-    /// The source a component path stands for: a path whose text is a URL or reference is remote (policies and
-    /// the CLI keep remote sources in [`crate::component::ComponentSpec::path`] as written).
-    ///
-    /// # Errors
-    /// As [`Source::parse`].
-    pub fn from_path(path: &Path) -> Result<Source, SourceError> {
-        match path.to_str() {
-            Some(text) if split_scheme(text).is_some() => Source::parse(text),
-            _ => Ok(Source::Local(path.to_path_buf())),
-        }
-    }
-
-    /// Whether the text is a remote source (has a `scheme://` prefix).
-    pub fn is_remote_text(text: &str) -> bool {
-        split_scheme(text).is_some()
-    }
-
-    /// Whether this source is fetched over the network.
-    pub fn is_remote(&self) -> bool {
-        !matches!(self, Source::Local(_))
-    }
-
-    /// A short name for the component: the file stem of a path or URL, the last repository segment of an OCI
-    /// reference.
-    pub fn default_name(&self) -> String {
-        let segment = match self {
-            Source::Local(path) => {
-                return path.file_stem().map_or_else(
-                    || path.display().to_string(),
-                    |s| s.to_string_lossy().into_owned(),
-                );
-            }
-            Source::Https(url) => url
-                .path_segments()
-                .and_then(|mut s| s.rfind(|s| !s.is_empty()))
-                .unwrap_or("component")
-                .to_string(),
-            Source::Oci(oci) => oci
-                .reference
-                .repository()
-                .rsplit('/')
-                .next()
-                .unwrap_or("component")
-                .to_string(),
-        };
-        let stem = segment.split_once('.').map_or(segment.as_str(), |(s, _)| s);
-        let name: String = stem
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .take(64)
-            .collect();
-        if name.is_empty() {
-            "component".into()
-        } else {
-            name
-        }
-    }
-
-    fn parse_oci(rest: &str) -> Result<Source, String> {
-        let first = rest.split('/').next().unwrap_or("");
-        if !rest.contains('/')
-            || !(first.contains('.') || first.contains(':') || first == "localhost")
-        {
-            return Err(
-                "write the registry host: `oci://registry.example.com/namespace/name@sha256:…` (or `:tag` with a \
-                 `sha256` pin)"
-                    .into(),
-            );
-        }
-        let reference: oci_client::Reference = rest.parse().map_err(|e| format!("{e}"))?;
-        let manifest_digest = match reference.digest() {
-            None => None,
-            Some(digest) => Some(
-                digest
-                    .strip_prefix("sha256:")
-                    .and_then(parse_hex32)
-                    .ok_or_else(|| {
-                        format!("unsupported digest {digest:?}: only `sha256:<64 hex>` is accepted")
-                    })?,
-            ),
-        };
-        Ok(Source::Oci(OciSource {
-            text: rest.to_string(),
-            reference,
-            manifest_digest,
-        }))
-    }
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Local(path) => write!(f, "{}", path.display()),
-            Source::Https(url) => write!(f, "{url}"),
-            Source::Oci(oci) => write!(f, "oci://{}", oci.text),
-        }
-    }
-}
-
-/// `("https", "host/x")` for `https://host/x`; `None` without a `scheme://` prefix.
-fn split_scheme(text: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = text.split_once("://")?;
-    let mut chars = scheme.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some((scheme, rest))
-}
-
-fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    (text.len() == 64
-        && text
-            .as_bytes()
-            .chunks(2)
-            .zip(out.iter_mut())
-            .all(|(pair, byte)| {
-                std::str::from_utf8(pair)
-                    .ok()
-                    .and_then(|p| u8::from_str_radix(p, 16).ok())
-                    .map(|b| *byte = b)
-                    .is_some()
-            }))
-    .then_some(out)
-}
-
-/// Whether `host` (a URL host or an OCI registry, with or without a port) is a loopback IP literal.
-fn is_loopback_literal(host: &str) -> bool {
-    let bare = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None if host.matches(':').count() == 1 => host.split(':').next().unwrap_or(""),
-        None => host,
-    };
-    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `https://`, or `http://` to a loopback IP literal; no credentials in the URL.
-fn check_url(url: &reqwest::Url) -> Result<(), String> {
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not supported".into());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if url.host_str().is_some_and(is_loopback_literal) => Ok(()),
-        "http" => Err(
-            "plain http is refused (anyone on the path could swap the component): use https:// (http:// is \
-             allowed only to a loopback IP literal such as 127.0.0.1, for tests)"
-                .into(),
-        ),
-        other => Err(format!("unsupported scheme `{other}://`")),
-    }
-}
-
 /// Limits of one fetch.
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
-    /// Accept remote sources without a pin (default: [`allow_unpinned`]).
+    /// Accept remote sources without a pin (`--allow-unpinned`; default false).
     pub allow_unpinned: bool,
     /// Largest component accepted, in bytes: the component's `limits.max_component_size` (default 256 MiB).
     pub max_size: u64,
@@ -365,7 +160,7 @@ pub struct FetchOptions {
 impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
-            allow_unpinned: allow_unpinned(),
+            allow_unpinned: false,
             max_size: crate::policy::DEFAULT_MAX_COMPONENT_SIZE,
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(30),
@@ -521,7 +316,7 @@ impl Fetcher {
             ) => {
                 let manifest = self.read_verified(&self.manifest_path(m), m)?;
                 let layer = wasm_layer(&manifest).ok()?;
-                let layer = layer.digest.strip_prefix("sha256:").and_then(parse_hex32)?;
+                let layer = layer.digest.strip_prefix("sha256:").and_then(parse_hex::<32>)?;
                 if pin.is_some_and(|p| p.0 != layer) {
                     return None; // Let the download report the mismatch.
                 }
@@ -652,7 +447,7 @@ impl Fetcher {
         // reqwest without a built-in crypto provider: use ring, as the rest of the host does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = oci.reference.resolve_registry().to_string();
-        let protocol = if is_loopback_literal(&registry) {
+        let protocol = if is_loopback_literal(strip_port(&registry)) {
             oci_client::client::ClientProtocol::HttpsExcept(vec![registry.clone()])
         } else {
             oci_client::client::ClientProtocol::Https
@@ -685,7 +480,7 @@ impl Fetcher {
         let layer_digest = layer
             .digest
             .strip_prefix("sha256:")
-            .and_then(parse_hex32)
+            .and_then(parse_hex::<32>)
             .ok_or_else(|| {
                 format!(
                     "unsupported layer digest {:?}: only sha256 is accepted",
@@ -902,93 +697,4 @@ fn run_blocking<T: Send>(future: impl std::future::Future<Output = T> + Send) ->
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sources_parse() {
-        assert_eq!(
-            Source::parse("tools/x.wasm").unwrap(),
-            Source::Local("tools/x.wasm".into())
-        );
-        assert!(matches!(
-            Source::parse("https://example.com/x.wasm").unwrap(),
-            Source::Https(_)
-        ));
-        assert!(matches!(
-            Source::parse("http://127.0.0.1:8080/x.wasm").unwrap(),
-            Source::Https(_)
-        ));
-        assert!(matches!(
-            Source::parse("http://[::1]:8080/x.wasm").unwrap(),
-            Source::Https(_)
-        ));
-        let Source::Oci(oci) =
-            Source::parse(&format!("oci://ghcr.io/a/b@sha256:{}", "ab".repeat(32))).unwrap()
-        else {
-            panic!("not oci")
-        };
-        assert_eq!(oci.manifest_digest, Some([0xab; 32]));
-        assert_eq!(oci.reference.registry(), "ghcr.io");
-        assert_eq!(oci.reference.repository(), "a/b");
-        let Source::Oci(oci) = Source::parse("oci://127.0.0.1:5000/tools/hash:1.0").unwrap() else {
-            panic!("not oci")
-        };
-        assert_eq!(oci.manifest_digest, None);
-        assert_eq!(oci.reference.tag(), Some("1.0"));
-    }
-
-    #[test]
-    fn bad_sources_say_why() {
-        for (text, why) in [
-            ("http://example.com/x.wasm", "plain http is refused"),
-            ("http://10.0.0.1/x.wasm", "plain http is refused"),
-            ("http://localhost/x.wasm", "plain http is refused"),
-            ("ftp://example.com/x.wasm", "unsupported scheme `ftp://`"),
-            ("https://user:pw@example.com/x.wasm", "credentials"),
-            ("oci://a/b", "write the registry host"),
-            ("oci://ghcr.io/a/b@sha256:abcd", "invalid reference format"),
-        ] {
-            let err = Source::parse(text).unwrap_err().to_string();
-            assert!(err.contains(why), "{text}: {err}");
-            assert!(err.contains(text), "{text}: {err}");
-        }
-        let sha512 = format!("oci://ghcr.io/a/b@sha512:{}", "ab".repeat(64));
-        let err = Source::parse(&sha512).unwrap_err().to_string();
-        assert!(err.contains("only `sha256:<64 hex>`"), "{err}");
-    }
-
-    #[test]
-    fn default_names() {
-        let name = |s: &str| Source::parse(s).unwrap().default_name();
-        assert_eq!(name("https://example.com/tools/hash.wasm"), "hash");
-        assert_eq!(name("https://example.com/tools/hash.wasm?x=1"), "hash");
-        assert_eq!(name("oci://ghcr.io/org/text-tools:1.2"), "text-tools");
-        assert_eq!(name("tools/fetch.wasm"), "fetch");
-    }
-
-    #[test]
-    fn loopback_literals() {
-        for yes in [
-            "127.0.0.1",
-            "127.0.0.1:5000",
-            "[::1]",
-            "[::1]:80",
-            "127.2.3.4",
-        ] {
-            assert!(is_loopback_literal(yes), "{yes}");
-        }
-        for no in [
-            "localhost",
-            "localhost:5000",
-            "10.0.0.1",
-            "example.com",
-            "[::2]:80",
-        ] {
-            assert!(!is_loopback_literal(no), "{no}");
-        }
-    }
 }
