@@ -6,7 +6,7 @@
 //! and writes an empty table (for a quick `cargo check`; tests that need a guest then fail saying so).
 
 #[allow(dead_code)]
-#[path = "../host/src/guest_build.rs"]
+#[path = "../host/cli/src/guest_build.rs"]
 mod guest_build;
 
 use std::fmt::Write as _;

@@ -5,9 +5,9 @@
 //! the `are` binary.
 
 use crate::common::{are, engine, run, tempdir};
-use are::agent::AgentRuntime;
-use are::agent::store::{Status, Store, StoredMessage};
-use are::policy::Policy;
+use are_agents::AgentRuntime;
+use are_agents::store::{Status, Store, StoredMessage};
+use are_policy::Policy;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -1,12 +1,12 @@
 //! Shared helpers: one engine and compile cache per test binary, loading guests with grants written as TOML,
 //! running the `are` binary, and local HTTP/TCP servers to aim tools at.
 
-use are::cache::CompileCache;
-use are::caps::Grants;
-use are::component::{self, ComponentSpec, LoadedComponent};
-use are::engine::{AreEngine, EngineConfig};
-use are::invoke::{CallError, CallReport};
-use are::policy::Limits;
+use are_runtime::cache::CompileCache;
+use are_policy::Grants;
+use are_runtime::component::{self, ComponentSpec, LoadedComponent};
+use are_runtime::engine::{AreEngine, EngineConfig};
+use are_runtime::invoke::{CallError, CallReport};
+use are_policy::Limits;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -221,7 +221,7 @@ impl Drop for TestServer {
 /// A copy of guest `name` with its WIT docs embedded (as `are build` produces), in `dir`.
 pub fn with_docs(name: &str, dir: &Path) -> PathBuf {
     let guest = are_tests::guest(name);
-    let bytes = are::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
+    let bytes = are_runtime::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, bytes).expect("write component");
     path

@@ -8,9 +8,9 @@ use crate::common::{
     Output, TcpSink, TestServer, are, call, call_err, call_limited, call_ok, load, load_spec, spec,
     tempdir,
 };
-use are::caps::denied::DenialReason;
-use are::invoke::{CallError, fmt_bytes};
-use are::policy::{Limits, Policy};
+use are_runtime::caps::denied::DenialReason;
+use are_runtime::invoke::{CallError, fmt_bytes};
+use are_policy::{Limits, Policy};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -90,7 +90,7 @@ impl FsFixture {
         ]"#
     }
 
-    fn load(&self, name: &str) -> are::component::LoadedComponent {
+    fn load(&self, name: &str) -> are_runtime::component::LoadedComponent {
         load_spec(spec(name, Self::grants(), self.base()))
     }
 }
@@ -310,7 +310,7 @@ async fn fs_symlinks_planted_at_run_time_are_not_followed() {
 fn policy_error(text: &str, base_dir: &Path) -> (usize, usize, String) {
     match Policy::parse(text, Path::new("are.toml"), base_dir) {
         Ok(_) => panic!("policy was accepted:\n{text}"),
-        Err(are::policy::PolicyError::Invalid {
+        Err(are_policy::PolicyError::Invalid {
             line,
             column,
             message,
@@ -431,7 +431,7 @@ fn fs_policy_quota_needs_an_rw_mount_that_overlaps_no_other() {
     let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [{ host = \"out\", guest = \"/o\", mode = \"rw\", quota = \"10 MiB\" }]\n";
     let policy = Policy::parse(text, Path::new("are.toml"), dir.path()).unwrap();
     assert_eq!(
-        are::caps::Capability::entries(&policy.components["files"].allow.fs),
+        are_policy::Grant::entries(&policy.components["files"].allow.fs),
         ["out -> /o (rw, quota 10.0 MiB)"]
     );
     let text = "[component.files]\nsource = \"files.wasm\"\nallow.fs = [{ host = \"out\", guest = \"/o\", quota = \"10 MiB\" }]\n";
@@ -510,7 +510,7 @@ async fn fs_quota_refuses_writes_past_it_and_the_mount_stays_under() {
         .as_str()
         .unwrap_or_else(|| panic!("{refused}"));
     assert!(message.starts_with("`/out/b.txt`: "), "{message}");
-    let used = are::caps::fs::quota::measure(&out).unwrap();
+    let used = are_runtime::caps::fs::quota::measure(&out).unwrap();
     assert!(used <= 1024, "the mount holds {used} bytes");
     assert_eq!(used, 900, "nothing of the refused write landed");
     // Rewriting a file gives back what it held: 700 bytes replace 600.
@@ -522,7 +522,7 @@ async fn fs_quota_refuses_writes_past_it_and_the_mount_stays_under() {
     assert_eq!(done, json!({"ok": 300}));
     let refused = call_ok(&files, "files.write", write("/out/c.txt", 100)).await;
     assert!(refused["err"]["other"].is_string(), "{refused}");
-    assert!(are::caps::fs::quota::measure(&out).unwrap() <= 1024);
+    assert!(are_runtime::caps::fs::quota::measure(&out).unwrap() <= 1024);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1144,7 +1144,7 @@ async fn stdio_endless_stdout_ends_with_output_too_large() {
 
 #[tokio::test]
 async fn ungranted_imports_fail_only_at_the_call_that_reaches_them() {
-    use are::describe::Capability;
+    use are_policy::CapabilityKind;
     // `hostile-net` imports http and sockets; with nothing granted it still loads.
     let net = load("hostile-net", "");
     let capabilities = net.description.capabilities();

@@ -4,10 +4,10 @@
 use crate::common::{
     TcpSink, TestServer, call, call_limited, call_ok, engine, load, load_spec, run, spec, tempdir,
 };
-use are::component::LoadedComponent;
-use are::invoke::{CallError, CallReport, fmt_bytes};
-use are::policy::Limits;
-use are::sandbox::TABLE_ELEMENT_BYTES;
+use are_runtime::component::LoadedComponent;
+use are_runtime::invoke::{CallError, CallReport, fmt_bytes};
+use are_policy::Limits;
+use are_runtime::sandbox::TABLE_ELEMENT_BYTES;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1466,7 +1466,7 @@ async fn a_symlink_swapped_during_reads_never_leads_out() {
 
 /// An agent runtime for `agent-hostile` as `hostile`, `agent-probe` as `good`, the `text` tool, and the hostile
 /// agent's own component served as the tool `reentry`.
-fn hostile_agents(dir: &std::path::Path) -> are::agent::AgentRuntime {
+fn hostile_agents(dir: &std::path::Path) -> are_agents::AgentRuntime {
     let wasm = |name: &str| are_tests::guest(name).wasm_path().display().to_string();
     let policy = format!(
         r#"
@@ -1499,13 +1499,13 @@ allow.tools = ["text.word-count"]
     );
     let path = dir.join("are.toml");
     std::fs::write(&path, policy).unwrap();
-    let policy = are::policy::Policy::load(&path).expect("policy");
-    are::agent::AgentRuntime::start(&policy, engine().clone(), &crate::common::cache())
+    let policy = are_policy::Policy::load(&path).expect("policy");
+    are_agents::AgentRuntime::start(&policy, engine().clone(), &crate::common::cache())
         .expect("runtime")
 }
 
 /// Send `cmd` to agent `to` and wait for its reply, parsed as JSON (the handler's error as `Err`).
-async fn ask_agent(rt: &are::agent::AgentRuntime, to: &str, cmd: Value) -> Result<Value, String> {
+async fn ask_agent(rt: &are_agents::AgentRuntime, to: &str, cmd: Value) -> Result<Value, String> {
     let (_, reply) = rt.send(to, &cmd.to_string()).expect("send");
     let reply = reply.await.expect("reply")?;
     Ok(serde_json::from_str(&reply.unwrap_or_default()).unwrap_or(Value::Null))

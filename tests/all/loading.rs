@@ -3,9 +3,9 @@
 
 use crate::cli::output;
 use crate::common::{Output, are, cache, cache_in, call_ok, engine, run, tempdir};
-use are::cache::{CacheOutcome, CompileCache};
-use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
-use are::policy::Sha256Pin;
+use are_runtime::cache::{CacheOutcome, CompileCache};
+use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use are_policy::Sha256Pin;
 use serde_json::json;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
@@ -197,10 +197,10 @@ fn a_component_over_max_component_size_is_refused() {
     );
     let policy = policy.to_str().unwrap();
     for (name, cap) in [("small", 1024), ("plain", 2048)] {
-        let cap = are::invoke::fmt_bytes(cap);
+        let cap = are_policy::common::fmt_bytes(cap);
         let refused = format!(
             "cannot read component {hash}: it is {} but at most {cap} is accepted (limits.max_component_size)",
-            are::invoke::fmt_bytes(std::fs::metadata(hash).unwrap().len())
+            are_policy::common::fmt_bytes(std::fs::metadata(hash).unwrap().len())
         );
         for args in [
             vec![
@@ -433,7 +433,7 @@ fn a_feature_the_engine_does_not_enable_is_named() {
     let dir = tempdir();
     for (name, wat, feature) in NEEDS_DISABLED_FEATURES {
         let path = write(dir.path(), name, wat);
-        let bytes = component::read_component(&path, are::policy::DEFAULT_MAX_COMPONENT_SIZE)
+        let bytes = component::read_component(&path, are_policy::DEFAULT_MAX_COMPONENT_SIZE)
             .expect("the text parses");
         component::validate(&path, &bytes).expect("valid with every WebAssembly feature on");
         let err = load_err(&path);
@@ -467,12 +467,12 @@ fn a_component_using_async_is_refused_by_the_pooling_engine_with_the_setting_tha
         "streams.wat",
         "(component (type $s (stream u8)) (type (func (result $s))))",
     );
-    let pooling = are::engine::AreEngine::new(are::engine::EngineConfig {
-        pooling: Some(are::engine::PoolingConfig {
+    let pooling = are_runtime::engine::AreEngine::new(are_runtime::engine::EngineConfig {
+        pooling: Some(are_runtime::engine::PoolingConfig {
             max_instances: 2,
             max_memory: 1 << 20,
         }),
-        ..are::engine::EngineConfig::default()
+        ..are_runtime::engine::EngineConfig::default()
     })
     .unwrap();
     let err = match component::load(&pooling, None, spec_for(&path)) {
@@ -707,7 +707,7 @@ async fn native_code_planted_in_the_cache_is_never_run() {
     let entry_of = |bytes: &[u8]| {
         cache_dir
             .join(&fingerprint)
-            .join(format!("{}.cwasm", component::hex(&sha256(bytes))))
+            .join(format!("{}.cwasm", are_policy::common::hex(&sha256(bytes))))
     };
     let good_entry = entry_of(&good_bytes);
     let genuine = std::fs::read(&good_entry).unwrap();

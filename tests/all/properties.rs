@@ -10,13 +10,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::common::component_from_wit;
-use are::component::{LoadError, read_component, validate};
-use are::describe::{ComponentDescription, ExportedFunction};
-use are::policy::{
+use are_runtime::component::{LoadError, read_component, validate};
+use are_runtime::describe::{ComponentDescription, ExportedFunction};
+use are_policy::{
     Fuel, InstanceMode, LimitsSection, Policy, PolicyError, Size, SyncMode, Timeout,
 };
-use are::schema::{Direction, input_schema, output_schema, type_schema};
-use are::value::{args_to_vals, json_to_val, result_to_json, val_to_json};
+use are_runtime::schema::{Direction, input_schema, output_schema, type_schema};
+use are_runtime::value::{args_to_vals, json_to_val, result_to_json, val_to_json};
 use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -1742,7 +1742,7 @@ fn sha256_of(pin: &Option<([u8; 32], u8)>) -> Option<[u8; 32]> {
 }
 
 /// The parsed grants are the generated ones.
-fn check_grants(grants: &are::caps::Grants, model: &GrantsModel) -> Result<(), TestCaseError> {
+fn check_grants(grants: &are_policy::Grants, model: &GrantsModel) -> Result<(), TestCaseError> {
     let env: Vec<(String, String)> = grants
         .env
         .0
@@ -1762,19 +1762,19 @@ fn check_grants(grants: &are::caps::Grants, model: &GrantsModel) -> Result<(), T
         .map(|(_, shown)| shown.clone())
         .collect();
     prop_assert_eq!(sockets, expected);
-    let fs: Vec<(String, String, are::caps::fs::Mode)> = grants
+    let fs: Vec<(String, String, are_policy::grants::fs::Mode)> = grants
         .fs
         .0
         .iter()
         .map(|m| (m.host.get_ref().clone(), m.guest.get_ref().clone(), m.mode))
         .collect();
-    let expected: Vec<(String, String, are::caps::fs::Mode)> = model
+    let expected: Vec<(String, String, are_policy::grants::fs::Mode)> = model
         .fs
         .iter()
         .map(|m| {
             let mode = match m.mode {
-                Some("rw") => are::caps::fs::Mode::Rw,
-                _ => are::caps::fs::Mode::Ro,
+                Some("rw") => are_policy::grants::fs::Mode::Rw,
+                _ => are_policy::grants::fs::Mode::Ro,
             };
             (m.host.clone(), m.guest.clone(), mode)
         })
@@ -2249,7 +2249,7 @@ fn seed_components() -> &'static [Vec<u8>] {
 fn load_bytes(bytes: &[u8], dir: &Path, name: &str) {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write component");
-    match read_component(&path, are::policy::DEFAULT_MAX_COMPONENT_SIZE) {
+    match read_component(&path, are_policy::DEFAULT_MAX_COMPONENT_SIZE) {
         Ok(read) => {
             let _ = validate(&path, &read);
             if let Ok(desc) = ComponentDescription::from_bytes(&read, None) {

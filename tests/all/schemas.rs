@@ -3,11 +3,11 @@
 //! list or an agent's expand them exponentially, and a schema over its budget is refused naming the function.
 
 use crate::common::{self, component_from_wit, tempdir};
-use are::catalog::{Catalog, ServedComponent, Settings};
-use are::component::ComponentSpec;
-use are::describe::{ComponentDescription, DescribeError};
-use are::policy::InstanceMode;
-use are::schema::{MAX_COMPONENT_SCHEMAS, MAX_TOOL_SCHEMA, json_size};
+use are_runtime::catalog::{Catalog, ServedComponent, Settings};
+use are_runtime::component::ComponentSpec;
+use are_runtime::describe::{ComponentDescription, DescribeError};
+use are_policy::InstanceMode;
+use are_runtime::schema::{MAX_COMPONENT_SCHEMAS, MAX_TOOL_SCHEMA, json_size};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -199,14 +199,14 @@ fn values_of_shared_types_fit_schemas_with_refs() {
     let desc = ComponentDescription::from_bytes(&component_from_wit(&deeply_shared(3, 1)), None)
         .expect("the component describes");
     let f = desc.find("f0").expect("f0");
-    let input = jsonschema::validator_for(&are::schema::input_schema(&desc, f)).expect("valid");
+    let input = jsonschema::validator_for(&are_runtime::schema::input_schema(&desc, f)).expect("valid");
     // t0 = tuple<e, g>; t1 = variant { a(t0), b(t0) }; t2 = tuple<t1, t1>; t3 = result<t2, t2>.
     let t1 = json!({"b": ["a", ["a", "b"]]});
     assert!(input.is_valid(&json!({"x": {"ok": [t1, t1]}})));
     assert!(!input.is_valid(&json!({"x": {"ok": [t1]}})));
     assert!(!input.is_valid(&json!({"x": {"err": [t1, {"c": ["a", []]}]}})));
     let output =
-        jsonschema::validator_for(&are::schema::output_schema(&desc, f).expect("a result"))
+        jsonschema::validator_for(&are_runtime::schema::output_schema(&desc, f).expect("a result"))
             .expect("valid");
     let t1 = json!({"a": ["b", {"a": false, "b": true}]});
     assert!(output.is_valid(&json!({"err": [t1, t1]})));

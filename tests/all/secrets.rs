@@ -488,7 +488,7 @@ fn a_secret_that_could_never_be_sent_is_refused_when_the_policy_is_read() {
             "{http} {host}: {}",
             out.stderr
         );
-        let e = are::policy::Policy::load(&policy).unwrap_err().to_string();
+        let e = are_policy::Policy::load(&policy).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");
     }
 

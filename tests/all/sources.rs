@@ -1,14 +1,14 @@
-//! Component sources (`are::source`): pins are checked before compiling, `http(s)://` downloads are cached by digest
+//! Component sources (`are_runtime::source`): pins are checked before compiling, `http(s)://` downloads are cached by digest
 //! and reused offline, `oci://` references come from a registry (a tiny OCI distribution server in this file),
 //! unpinned remote sources are refused unless `--allow-unpinned`, plain `http://` goes only to loopback, and agent
 //! types load from the same sources.
 
 use crate::cli::output;
 use crate::common::{are, engine, tempdir};
-use are::agent::AgentRuntime;
-use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
-use are::policy::{LimitsSection, Policy, Sha256Pin};
-use are::source::{FetchOptions, Fetcher, Source, SourceError};
+use are_agents::AgentRuntime;
+use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use are_policy::{LimitsSection, Policy, Sha256Pin};
+use are_runtime::source::{FetchOptions, Fetcher, Source, SourceError};
 use sha2::Digest as _;
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
@@ -34,7 +34,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 fn hex(bytes: &[u8; 32]) -> String {
-    are::component::hex(bytes)
+    are_policy::common::hex(bytes)
 }
 
 /// Every file under `dir` (none when it does not exist).

@@ -74,7 +74,7 @@ fn wit_docs_and_names_are_shown_escaped_by_inspect() {
     let encoded = wit_component::encode(&resolve, package).expect("encode the WIT package");
     let mut bytes = component;
     let section = wasm_encoder::CustomSection {
-        name: are::describe::WIT_DOCS_SECTION.into(),
+        name: are_runtime::describe::WIT_DOCS_SECTION.into(),
         data: encoded.as_slice().into(),
     };
     use wasm_encoder::{Encode as _, Section as _};

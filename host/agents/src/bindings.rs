@@ -2,7 +2,7 @@
 #![allow(missing_docs)] // generated code
 
 wasmtime::component::bindgen!({
-    path: "../wit/agent",
+    path: "../../wit/agent",
     world: "agent-with-lifecycle",
     imports: { default: async | trappable },
     exports: { default: async },

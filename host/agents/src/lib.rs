@@ -7,7 +7,7 @@
 //! every unfinished message when it starts again (at least once; same message id).
 //!
 //! Agents reach the world only through capabilities their policy grants: `tools`, `llm`, `memory` and
-//! `messaging` (see [`crate::caps`]), plus `identity` and `log`, which every agent has.
+//! `messaging` (see [`are_runtime::caps`]), plus `identity` and `log`, which every agent has.
 
 pub mod bindings;
 pub mod llm;
@@ -19,9 +19,8 @@ pub use runtime::{
 };
 
 use bindings::are::agent::{identity, log};
-use wasmtime::component::{HasSelf, Linker};
 
-use crate::sandbox::HostState;
+use are_runtime::sandbox::HostState;
 
 /// An agent id: `type/key`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,17 +68,20 @@ impl std::fmt::Display for AgentId {
     }
 }
 
-/// WIT interfaces (without version) every agent gets: who it is, and a log.
-pub const BASE_INTERFACES: &[&str] = &["are:agent/identity", "are:agent/log"];
+/// The agent context of an instance, for the host functions of the agent capabilities.
+pub trait AgentState {
+    /// The agent context; an error (trapping the guest) for a component that is not an agent.
+    ///
+    /// # Errors
+    /// When this instance is not an agent (the agent interfaces are only linked for agents, so only a bug).
+    fn agent(&mut self) -> wasmtime::Result<&mut AgentContext>;
+}
 
-/// Link `identity` and `log`.
-///
-/// # Errors
-/// When the linker rejects a definition (a bug).
-pub fn link_base(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    identity::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    Ok(())
+impl AgentState for HostState {
+    fn agent(&mut self) -> wasmtime::Result<&mut AgentContext> {
+        self.extension_mut::<AgentContext>()
+            .ok_or_else(|| wasmtime::format_err!("this instance is not an agent"))
+    }
 }
 
 impl identity::Host for HostState {
@@ -101,7 +103,7 @@ impl log::Host for HostState {
     async fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let agent = self.agent()?.id.clone();
         // One line, control characters escaped: a newline in `message` cannot start a line of the host's own.
-        let message = crate::terminal::escape(&message);
+        let message = are_runtime::terminal::escape(&message);
         match level {
             log::Level::Debug => tracing::debug!(%agent, "{message}"),
             log::Level::Info => tracing::info!(%agent, "{message}"),

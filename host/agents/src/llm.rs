@@ -4,7 +4,7 @@
 //! The API key is read by the host from the environment variable the config names and is sent only to the
 //! configured endpoint; agents never see it.
 
-use crate::policy::LlmSection;
+use are_policy::LlmSection;
 use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -276,10 +276,10 @@ async fn post_json(url: &str, bearer: Option<&str>, body: &Value) -> Result<Valu
         tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
             .await
             .map_err(|e| format!("cannot connect to the model at {host}:{port}: {e}"))?;
-    let io: Box<dyn crate::caps::http::IoStream> = if https {
+    let io: Box<dyn are_runtime::caps::http::IoStream> = if https {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
             .map_err(|e| format!("bad host {host}: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(crate::caps::http::tls_config())
+        let tls = tokio_rustls::TlsConnector::from(are_runtime::tls::client_config())
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS with the model at {host}: {e}"))?;

@@ -5,14 +5,13 @@ use super::AgentId;
 use super::bindings::are::agent::{llm as wit_llm, messaging::Error as SendError};
 use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
 use super::store::{Message, OverQuota, Refusal, Status, Store, StoreError};
-use crate::cache::CompileCache;
-use crate::caps::Grants;
-use crate::catalog::{Catalog, ServedComponent, ServedTool, served_settings};
-use crate::component::{self, ComponentSpec, LoadError, LoadedComponent};
-use crate::engine::AreEngine;
-use crate::invoke::{CallError, ToolInstance};
-use crate::policy::{Policy, Timeout};
-use crate::sandbox::HostState;
+use are_runtime::host::Host;
+use are_policy::Grants;
+use are_runtime::catalog::{Catalog, ServedComponent, ServedTool, ToolFailure, served_settings};
+use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use are_runtime::engine::AreEngine;
+use are_runtime::invoke::{CallError, InstanceExtension, ToolInstance};
+use are_policy::{Policy, Timeout};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -126,32 +125,18 @@ impl AgentRuntime {
     /// [`AgentError`] naming the component or store that failed.
     pub fn start(
         policy: &Policy,
-        engine: AreEngine,
-        cache: &CompileCache,
+        host: &Host,
     ) -> Result<AgentRuntime, AgentError> {
-        let audit = crate::audit::AuditLog::for_policy(policy)
-            .map_err(|e| AgentError::Audit(e.to_string()))?
-            .map(|log| crate::audit::AuditSink {
-                log,
-                caller: "agent".into(),
-            });
-        let mut components = BTreeMap::new();
-        for (name, c) in &policy.components {
-            let Some((mut spec, settings)) = served_settings(policy, name, c) else {
-                continue;
-            };
-            spec.audit = audit.clone();
-            let loaded =
-                component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
-                    kind: "tool component",
-                    name: name.clone(),
-                    error,
-                })?;
-            components.insert(
-                name.clone(),
-                Arc::new(ServedComponent::new(loaded, settings, 0)),
-            );
-        }
+        let audit = host
+            .audit_sink(policy, "agent")
+            .map_err(|e| AgentError::Audit(e.to_string()))?;
+        let components = host
+            .load_components(policy, audit.as_ref(), 0)
+            .map_err(|e| AgentError::Load {
+                kind: "tool component",
+                name: e.name,
+                error: e.error,
+            })?;
         let mut types = BTreeMap::new();
         let mut subscribers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, a) in &policy.agents {
@@ -167,11 +152,11 @@ impl AgentRuntime {
                 limits: limits.resolve(),
                 base_dir: policy.base_dir.clone(),
                 wit_dir: None,
-                agent: true,
+                agent: Some(crate::caps::AGENT_LINKING),
                 audit: audit.clone(),
             };
             let component =
-                component::load(&engine, Some(cache), spec).map_err(|error| AgentError::Load {
+                host.load(spec).map_err(|error| AgentError::Load {
                     kind: "agent type",
                     name: name.clone(),
                     error,
@@ -200,11 +185,11 @@ impl AgentRuntime {
         let rt = &policy.agent_runtime;
         let store = Store::open(
             &store_path(policy),
-            rt.sync == Some(crate::policy::SyncMode::Full),
+            rt.sync == Some(are_policy::SyncMode::Full),
         )?;
         let llm = LlmClient::from_config(&policy.llm).map_err(AgentError::Llm)?;
         let inner = Runtime {
-            engine,
+            engine: host.engine().clone(),
             types,
             tools: Catalog::new(components),
             store,
@@ -343,8 +328,8 @@ impl Runtime {
         }
         Err(format!(
             "{what} is {} ({len} bytes), over the limit of {} ([agents] max_payload); send less, or split it",
-            crate::invoke::fmt_bytes(len as u64),
-            crate::invoke::fmt_bytes(max)
+            are_policy::common::fmt_bytes(len as u64),
+            are_policy::common::fmt_bytes(max)
         ))
     }
 
@@ -451,7 +436,7 @@ impl Runtime {
                 Err(e) => refused(Refusal::TooLarge, e),
             },
             Ok(None) => (Ok(None), None),
-            Err(e) => (Err(crate::audit::truncate(e, MAX_ERROR)), refusal),
+            Err(e) => (Err(are_runtime::audit::truncate(e, MAX_ERROR)), refusal),
         };
         if let Ok(reply) = &outcome {
             match self.store.finish(
@@ -583,7 +568,14 @@ impl Runtime {
         };
         let mut instance = agent_type
             .component
-            .instantiate_with(&self.engine, &limits, Some(context))
+            .instantiate_with(
+                &self.engine,
+                &limits,
+                Some(InstanceExtension {
+                    caller: format!("agent:{id}"),
+                    state: Box::new(context),
+                }),
+            )
             .await
             .map_err(|e| e.to_string())?;
         if let Err(e) = self.store.activated(id) {
@@ -637,7 +629,7 @@ impl Runtime {
             tracing::error!(message = %message.id, "cannot record the start of a message: {e}");
         }
         let limits = agent_type.component.spec.limits;
-        if let Some(agent) = instance.state_mut().agent_mut() {
+        if let Some(agent) = instance.state_mut().extension_mut::<AgentContext>() {
             agent.begin(message.clone(), *emitted, Instant::now() + limits.timeout);
         }
         let args = json!({ "from": message.sender, "payload": message.payload });
@@ -650,7 +642,7 @@ impl Runtime {
                 &limits,
             )
             .await;
-        if let Some(agent) = instance.state_mut().agent_mut() {
+        if let Some(agent) = instance.state_mut().extension_mut::<AgentContext>() {
             *emitted = agent.emitted;
             agent.current = None;
         }
@@ -682,7 +674,7 @@ impl Runtime {
 
 /// The error of a lifecycle hook's report, if it failed.
 fn hook_error(
-    outcome: Result<crate::invoke::CallOutput, crate::invoke::CallError>,
+    outcome: Result<are_runtime::invoke::CallOutput, are_runtime::invoke::CallError>,
 ) -> Option<String> {
     match outcome {
         Ok(out) if out.is_err => Some(out.value["err"].to_string()),
@@ -708,7 +700,7 @@ pub struct AgentContext {
     turns: u32,
     deadline: Instant,
     /// Where this agent's tool calls, model calls and messages are recorded (caller `agent:TYPE/KEY`).
-    audit: Option<crate::audit::AuditScope>,
+    audit: Option<are_runtime::audit::AuditScope>,
 }
 
 impl Runtime {
@@ -773,7 +765,7 @@ impl AgentContext {
         self.audit("tool.call", &outcome, || {
             let mut detail = json!({ "tool": name, "fuel": fuel });
             if let Err(e) = &result {
-                detail["error"] = crate::audit::truncate(e.clone(), 1000).into();
+                detail["error"] = are_runtime::audit::truncate(e.clone(), 1000).into();
             }
             detail
         });
@@ -803,37 +795,21 @@ impl AgentContext {
                 return fail("invalid_arguments", e);
             }
         };
-        let _slot = match tool.component.gate.enter().await {
-            Ok(slot) => slot,
-            Err(busy) => return fail("busy", busy.to_string()),
-        };
-        let report = tool
-            .component
-            .loaded
-            .call(&self.runtime.engine, &tool.function, &args, None)
-            .await;
-        tracing::info!(agent = %self.id, tool = name, fuel = report.stats.fuel_consumed, "tool call");
-        *fuel = report.stats.fuel_consumed;
-        let outcome = match &report.outcome {
-            Ok(out) if out.is_err => "err".to_string(),
+        let call = tool.call(&self.runtime.engine, &args).await;
+        *fuel = call.stats.as_ref().and_then(|s| s.fuel_consumed);
+        tracing::info!(agent = %self.id, tool = name, fuel = *fuel, outcome = call.outcome(), "tool call");
+        let outcome = match &call.output {
             Ok(_) => "ok".to_string(),
-            Err(e) => format!("error:{}", e.kind()),
+            Err(ToolFailure::ToolError(_)) => "err".to_string(),
+            Err(failure) => format!("error:{}", failure.kind()),
         };
-        let result = match report.outcome {
-            Ok(out) if out.is_err => Err(format!(
-                "`{name}` returned an error: {}",
-                out.value["err"]
-                    .as_str()
-                    .map_or_else(|| out.value["err"].to_string(), str::to_string)
-            )),
-            // As over MCP: the output of a function returning `result<T, E>` is its `T`.
-            Ok(mut out) if tool.unwraps_result => Ok(out
-                .value
-                .get_mut("ok")
-                .map_or(Value::Null, Value::take)
-                .to_string()),
-            Ok(out) => Ok(out.value.to_string()),
-            Err(e) => Err(format!("`{name}` failed: {e}")),
+        let result = match call.output {
+            Ok(value) => Ok(value.to_string()),
+            Err(ToolFailure::ToolError(message)) => {
+                Err(format!("`{name}` returned an error: {message}"))
+            }
+            Err(ToolFailure::Busy(busy)) => Err(busy.to_string()),
+            Err(ToolFailure::Call(e)) => Err(format!("`{name}` failed: {e}")),
         };
         (outcome, result)
     }
@@ -1084,7 +1060,7 @@ impl AgentContext {
                     | wit_llm::Error::BudgetExhausted(e)
                     | wit_llm::Error::Failed(e),
                 ) => {
-                    detail["error"] = crate::audit::truncate(e.clone(), 1000).into();
+                    detail["error"] = are_runtime::audit::truncate(e.clone(), 1000).into();
                 }
             }
             detail
@@ -1202,8 +1178,8 @@ fn over_quota_message(recipient: &str, agent_type: &str, over: OverQuota) -> Str
     format!(
         "`{recipient}` has no room for it: agent type `{agent_type}` would hold {} of pending messages and \
          memory, over its store quota of {} ([agent.{agent_type}] store_quota)",
-        crate::invoke::fmt_bytes(over.needed),
-        crate::invoke::fmt_bytes(over.quota)
+        are_policy::common::fmt_bytes(over.needed),
+        are_policy::common::fmt_bytes(over.quota)
     )
 }
 
@@ -1260,15 +1236,4 @@ pub fn store_path(policy: &Policy) -> PathBuf {
             .clone()
             .unwrap_or_else(|| ".are/agents.db".to_string()),
     )
-}
-
-impl HostState {
-    /// The agent context; an error (trapping the guest) for a component that is not an agent.
-    ///
-    /// # Errors
-    /// When this instance is not an agent (the agent interfaces are only linked for agents, so only a bug).
-    pub fn agent(&mut self) -> wasmtime::Result<&mut AgentContext> {
-        self.agent_mut()
-            .ok_or_else(|| wasmtime::format_err!("this instance is not an agent"))
-    }
 }

@@ -15,11 +15,11 @@
 #[path = "../src/cli/bench/sha256_soft.rs"]
 mod sha256_soft;
 
-use are::audit::{AuditLog, AuditSink, Fsync};
-use are::cache::CompileCache;
-use are::component::{self, ComponentSpec, LoadedComponent};
-use are::engine::{AreEngine, EngineConfig, PoolingConfig};
-use are::policy::Limits;
+use are_runtime::audit::{AuditLog, AuditSink, Fsync};
+use are_runtime::cache::CompileCache;
+use are_runtime::component::{self, ComponentSpec, LoadedComponent};
+use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_policy::Limits;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -75,7 +75,7 @@ fn load(
     component::load(engine, Some(&cache()), spec).expect("load")
 }
 
-fn ok(report: are::invoke::CallReport) -> Value {
+fn ok(report: are_runtime::invoke::CallReport) -> Value {
     match report.outcome {
         Ok(out) if !out.is_err => out.value,
         other => panic!("the call failed: {other:?}"),

@@ -5,7 +5,7 @@
 //! diagnostics to stderr unchanged, and collects the `.wasm` files from cargo's JSON messages.
 //!
 //! This file is the one implementation of that build. It uses only `std` and `serde_json` and nothing else
-//! from this crate, because it is compiled twice: as `are::guest_build` (for `are build` and `are demo`) and
+//! from this crate, because it is compiled twice: as `crate::guest_build` (for `are build` and `are demo`) and
 //! inside `tests/build.rs` through `#[path]`, which builds the example tools before the integration tests.
 
 use std::ffi::OsStr;

@@ -1,6 +1,7 @@
 //! The `are` command line: parses arguments and dispatches to one module per subcommand.
 
 mod cli;
+mod guest_build;
 
 fn main() -> std::process::ExitCode {
     // Like other command-line tools, end quietly when the reader of stdout goes away (`are inspect x | head`)
@@ -10,9 +11,9 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // Guests get a share of the descriptors the process may open (see `are::descriptors`): make it as large as
+    // Guests get a share of the descriptors the process may open (see `are_runtime::descriptors`): make it as large as
     // the system allows before anything is opened.
     #[cfg(unix)]
-    let _ = are::descriptors::raise_nofile_limit();
+    let _ = are_runtime::descriptors::raise_nofile_limit();
     cli::main()
 }

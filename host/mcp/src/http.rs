@@ -9,7 +9,7 @@
 use super::connection::{self, ConnectionBounds};
 use super::http_sessions::{BoundedSessions, SessionError, refused_for_room};
 use super::server::{Handler, McpServer};
-use crate::policy::ServeBounds;
+use are_policy::ServeBounds;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};

@@ -1,5 +1,7 @@
 //! `are serve`: every tool of a policy over the Model Context Protocol (rmcp), on stdio or Streamable HTTP,
-//! with the grants and meters of the policy applied to every call.
+//! with the grants and meters of the policy applied to every call. The only crate of the host that speaks MCP: the
+//! catalog's tool definitions become rmcp tools here ([`server::mcp_tool`]).
+#![deny(missing_docs)]
 
 pub mod connection;
 pub mod guest_threads;

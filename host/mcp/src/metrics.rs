@@ -1,7 +1,7 @@
 //! Prometheus metrics of `are serve`: calls by tool and outcome, errors by kind, fuel, a duration histogram per
 //! tool, and the number of session instances, rendered in the text exposition format at `/metrics`.
 
-use crate::invoke::CallReport;
+use are_runtime::catalog::ToolCall;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -78,28 +78,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Count one finished call of `tool`.
-    pub fn record(&self, tool: &str, report: &CallReport, elapsed: Duration) {
-        let outcome = match &report.outcome {
-            Ok(out) if out.is_err => "err",
-            Ok(_) => "ok",
-            Err(e) => e.kind(),
+    /// Count one call of `tool` (one refused as busy too) and what it cost.
+    pub fn record(&self, tool: &str, call: &ToolCall, elapsed: Duration) {
+        self.count(tool, call.outcome());
+        let Some(stats) = &call.stats else {
+            return;
         };
-        self.count(tool, outcome);
         let label = ToolLabel {
             tool: tool.to_string(),
         };
-        if let Some(fuel) = report.stats.fuel_consumed {
+        if let Some(fuel) = stats.fuel_consumed {
             self.fuel.get_or_create(&label).inc_by(fuel);
         }
         self.duration
             .get_or_create(&label)
             .observe(elapsed.as_secs_f64());
-    }
-
-    /// Count a call refused because the component was busy.
-    pub fn record_busy(&self, tool: &str) {
-        self.count(tool, "busy");
     }
 
     fn count(&self, tool: &str, outcome: &str) {

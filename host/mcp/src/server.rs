@@ -5,12 +5,14 @@
 #![allow(deprecated)]
 
 use super::sessions::Sessions;
-use crate::cache::CompileCache;
-use crate::catalog::{Catalog, ServedComponent, ServedTool, Settings, served_settings};
-use crate::component;
-use crate::engine::AreEngine;
-use crate::invoke::{CallError, CallReport};
-use crate::policy::{InstanceMode, Policy};
+use are_runtime::host::Host;
+use are_runtime::catalog::{
+    Catalog, ServedComponent, ServedTool, Settings, ToolCall, ToolFailure, served_settings,
+};
+use are_runtime::component;
+use are_runtime::engine::AreEngine;
+use are_runtime::invoke::CallError;
+use are_policy::{InstanceMode, Policy};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
@@ -30,8 +32,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 
 /// What every session of one `are serve` process shares.
 pub struct McpServer {
-    engine: AreEngine,
-    cache: CompileCache,
+    host: Host,
     policy_path: PathBuf,
     catalog: RwLock<Arc<Catalog>>,
     sessions: Sessions,
@@ -39,7 +40,7 @@ pub struct McpServer {
     log_levels: Mutex<HashMap<String, LoggingLevel>>,
     generation: AtomicU64,
     page_size: usize,
-    audit: Option<crate::audit::AuditSink>,
+    audit: Option<are_runtime::audit::AuditSink>,
     /// Call counters and histograms, for `/metrics`.
     pub metrics: super::metrics::Metrics,
     /// Where tool calls run, apart from the protocol's threads.
@@ -51,7 +52,7 @@ pub struct McpServer {
 pub enum StartError {
     /// The policy is unreadable or invalid.
     #[error(transparent)]
-    Policy(#[from] crate::policy::PolicyError),
+    Policy(#[from] are_policy::PolicyError),
     /// A component of the policy could not be loaded.
     #[error("component `{component}`: {error}")]
     Component {
@@ -62,7 +63,7 @@ pub enum StartError {
     },
     /// The `[audit]` log cannot be opened.
     #[error(transparent)]
-    Audit(#[from] crate::audit::AuditError),
+    Audit(#[from] are_runtime::audit::AuditError),
     /// The threads for tool calls cannot be started.
     #[error("cannot start the threads that run tool calls: {0}")]
     Threads(#[from] std::io::Error),
@@ -75,8 +76,7 @@ impl McpServer {
     /// # Errors
     /// [`StartError`] naming the policy problem or the component.
     pub fn start(
-        engine: AreEngine,
-        cache: CompileCache,
+        host: Host,
         policy_path: &Path,
     ) -> Result<Arc<McpServer>, StartError> {
         let policy = Policy::load(policy_path)?;
@@ -85,8 +85,8 @@ impl McpServer {
             .page_size
             .map_or(DEFAULT_PAGE_SIZE, |n| n.max(1) as usize);
         let server = McpServer {
-            engine,
-            cache,
+            audit: host.audit_sink(&policy, "mcp")?,
+            host,
             policy_path: policy_path.to_path_buf(),
             catalog: RwLock::new(Arc::new(Catalog::new(BTreeMap::new()))),
             sessions: Sessions::default(),
@@ -94,12 +94,6 @@ impl McpServer {
             log_levels: Mutex::default(),
             generation: AtomicU64::new(0),
             page_size,
-            audit: crate::audit::AuditLog::for_policy(&policy)?.map(|log| {
-                crate::audit::AuditSink {
-                    log,
-                    caller: "mcp".into(),
-                }
-            }),
             metrics: super::metrics::Metrics::default(),
             guests: super::guest_threads::GuestThreads::start()?,
         };
@@ -125,7 +119,7 @@ impl McpServer {
 
     /// The engine calls run on.
     pub fn engine(&self) -> &AreEngine {
-        &self.engine
+        self.host.engine()
     }
 
     /// The policy file being served.
@@ -138,9 +132,9 @@ impl McpServer {
         &self.sessions
     }
 
-    /// The compile cache.
-    pub fn cache(&self) -> &CompileCache {
-        &self.cache
+    /// The engine, cache and source settings components are loaded with.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 
     /// The current catalog.
@@ -164,7 +158,7 @@ impl McpServer {
             audit: self.audit.clone(),
             ..spec
         };
-        let loaded = component::load(&self.engine, Some(&self.cache), spec)?;
+        let loaded = self.host.load(spec)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(ServedComponent::new(loaded, settings, generation)))
     }
@@ -173,7 +167,7 @@ impl McpServer {
     pub fn install(&self, catalog: Catalog) {
         // With a pooling allocator, session instances hold pool slots for as long as they live: leave enough
         // for every fresh-mode component to run `max_concurrency` calls.
-        if let Some(pool) = self.engine.config().pooling {
+        if let Some(pool) = self.host.engine().config().pooling {
             let fresh: u64 = catalog
                 .components
                 .values()
@@ -226,30 +220,23 @@ impl McpServer {
         let call = async move {
             let started = Instant::now();
             let component = tool.component.clone();
-            let report = match component.gate.enter().await {
-                Err(busy) => {
-                    server.metrics.record_busy(&tool.tool.name);
-                    return Ok(ToolOutcome::failed("busy", busy.to_string()));
+            let call = match component.settings.mode {
+                InstanceMode::Fresh => tool.call(server.host.engine(), &args).await,
+                InstanceMode::Session => {
+                    tool.call_in(|| {
+                        server.sessions.call(
+                            server.host.engine(),
+                            &component,
+                            &tool.function,
+                            &args,
+                            &session,
+                        )
+                    })
+                    .await
                 }
-                Ok(_permit) => match component.settings.mode {
-                    InstanceMode::Fresh => {
-                        component
-                            .loaded
-                            .call(&server.engine, &tool.function, &args, None)
-                            .await
-                    }
-                    InstanceMode::Session => {
-                        server
-                            .sessions
-                            .call(&server.engine, &component, &tool.function, &args, &session)
-                            .await
-                    }
-                },
             };
-            server
-                .metrics
-                .record(&tool.tool.name, &report, started.elapsed());
-            outcome(&tool, report)
+            server.metrics.record(&tool.tool.name, &call, started.elapsed());
+            outcome(&tool, call)
         };
         self.guests.run(call).await.unwrap_or_else(|e| {
             tracing::error!(tool = name, "a tool call ended abnormally: {e}");
@@ -295,39 +282,21 @@ impl ToolOutcome {
     }
 }
 
-/// Map a call report to MCP: a result (`structuredContent` plus text), a tool error (`isError`), or a protocol
+/// Map a tool call to MCP: a result (`structuredContent` plus text), a tool error (`isError`), or a protocol
 /// error for arguments that do not fit.
-fn outcome(tool: &ServedTool, report: CallReport) -> Result<ToolOutcome, ErrorData> {
-    let out = match report.outcome {
-        Ok(out) => out,
-        Err(CallError::InvalidArguments(e)) => {
+fn outcome(tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome, ErrorData> {
+    let value = match call.output {
+        Ok(value) => value,
+        Err(ToolFailure::Call(CallError::InvalidArguments(e))) => {
             return Err(ErrorData::invalid_params(
                 format!("invalid arguments for `{}`: {e}", tool.tool.name),
                 None,
             ));
         }
-        Err(e @ CallError::UnknownFunction(_)) => {
+        Err(ToolFailure::Call(e @ CallError::UnknownFunction(_))) => {
             return Err(ErrorData::internal_error(e.to_string(), None));
         }
-        Err(e) => return Ok(ToolOutcome::failed(e.kind(), e.to_string())),
-    };
-    let value = if tool.unwraps_result {
-        match out.value {
-            Value::Object(mut case) => {
-                if let Some(err) = case.remove("err") {
-                    let message = match err {
-                        Value::String(s) => s,
-                        Value::Null => "the tool reported an error without details".to_string(),
-                        other => other.to_string(),
-                    };
-                    return Ok(ToolOutcome::failed("tool_error", message));
-                }
-                case.remove("ok").unwrap_or(Value::Null)
-            }
-            other => other,
-        }
-    } else {
-        out.value
+        Err(failure) => return Ok(ToolOutcome::failed(failure.kind(), failure.to_string())),
     };
     let text = match &value {
         Value::String(s) => s.clone(),
@@ -381,13 +350,13 @@ impl ServerHandler for Handler {
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (page, next) = catalog.page(cursor, self.0.page_size);
         let mut result =
-            ListToolsResult::with_all_items(page.iter().map(|t| t.tool.clone()).collect());
+            ListToolsResult::with_all_items(page.iter().map(|t| mcp_tool(&t.tool)).collect());
         result.next_cursor = next;
         Ok(result)
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.0.catalog().tool(name).map(|t| t.tool.clone())
+        self.0.catalog().tool(name).map(|t| mcp_tool(&t.tool))
     }
 
     async fn call_tool(
@@ -502,4 +471,15 @@ fn stdio_transport() -> (
         Err(_) => Box::new(tokio::io::stdout()),
     };
     (input, output)
+}
+
+/// The MCP form of a catalog tool.
+pub fn mcp_tool(definition: &are_runtime::catalog::ToolDefinition) -> rmcp::model::Tool {
+    let mut tool = rmcp::model::Tool::new(
+        definition.name.clone(),
+        definition.description.clone(),
+        definition.input_schema.clone(),
+    );
+    tool.output_schema = definition.output_schema.clone();
+    tool
 }

@@ -4,9 +4,9 @@
 //! `idle_timeout`; the next call then starts a fresh one.
 
 use super::server::McpServer;
-use crate::catalog::ServedComponent;
-use crate::engine::AreEngine;
-use crate::invoke::{CallReport, ToolInstance};
+use are_runtime::catalog::ServedComponent;
+use are_runtime::engine::AreEngine;
+use are_runtime::invoke::{CallReport, ToolInstance};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -59,7 +59,7 @@ impl Sessions {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             let limit = self.limit.load(Ordering::Relaxed);
             if !slots.contains_key(&key) && slots.len() >= limit {
-                let full = crate::invoke::CallError::Instantiate(format!(
+                let full = are_runtime::invoke::CallError::Instantiate(format!(
                     "too many session instances: all {limit} are taken by other sessions (the instance pool \
                      keeps the rest of its slots for fresh-instance calls; raise [serve] max_instances for more); \
                      retry when a session ends or sits idle past its idle_timeout"

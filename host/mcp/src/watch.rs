@@ -7,8 +7,8 @@
 //! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
 use super::server::McpServer;
-use crate::catalog::{Catalog, served_settings};
-use crate::policy::Policy;
+use are_runtime::catalog::{Catalog, served_settings};
+use are_policy::Policy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -85,14 +85,14 @@ pub fn reload(server: &McpServer) -> bool {
         // Unchanged: the same spec and settings, and the same bytes on disk.
         let unchanged = old.is_some_and(|old| {
             old.loaded.spec
-                == crate::component::ComponentSpec {
+                == are_runtime::component::ComponentSpec {
                     audit: old.loaded.spec.audit.clone(),
                     ..spec.clone()
                 }
                 && old.settings == settings
-                && crate::component::read_component(&spec.path, spec.limits.max_component_size)
+                && are_runtime::component::read_component(&spec.path, spec.limits.max_component_size)
                     .is_ok_and(|bytes| {
-                        crate::component::hex(&crate::component::sha256(&bytes))
+                        are_policy::common::hex(&are_policy::common::sha256(&bytes))
                             == old.loaded.sha256
                     })
         });
@@ -111,8 +111,8 @@ pub fn reload(server: &McpServer) -> bool {
                 component = %name,
                 "cannot reload, still serving the previous version: its limits.memory of {} is more than the {} \
                  every instance slot was sized for when `are serve` started; restart it to apply",
-                crate::invoke::fmt_bytes(spec.limits.memory),
-                crate::invoke::fmt_bytes(pool.max_memory),
+                are_policy::common::fmt_bytes(spec.limits.memory),
+                are_policy::common::fmt_bytes(pool.max_memory),
             );
             if let Some(old) = old {
                 components.insert(name.clone(), old.clone());

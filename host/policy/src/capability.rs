@@ -16,12 +16,6 @@ pub enum CapabilityKind {
     Fs,
     /// Environment variables, arguments and working directory (`wasi:cli/environment`).
     Env,
-    /// Outbound HTTP (`wasi:http`).
-    Http,
-    /// Outbound sockets and name lookups (`wasi:sockets`).
-    Sockets,
-    /// Headers the host adds to HTTP requests to given hosts; it rides on [`CapabilityKind::Http`].
-    Secrets,
     /// Wall and monotonic clocks (`wasi:clocks`).
     Clocks,
     /// Random numbers (`wasi:random`).
@@ -30,6 +24,12 @@ pub enum CapabilityKind {
     Stdio,
     /// Streams, polling and errors of the guest's own resources (`wasi:io`) and `wasi:cli/exit`.
     Io,
+    /// Outbound HTTP (`wasi:http`).
+    Http,
+    /// Outbound sockets and name lookups (`wasi:sockets`).
+    Sockets,
+    /// Headers the host adds to HTTP requests to given hosts; it rides on [`CapabilityKind::Http`].
+    Secrets,
     /// What every agent gets: who it is and a log (`are:agent/identity`, `are:agent/log`).
     Agent,
     /// Calling other components' tools (`are:agent/tools`).
@@ -82,13 +82,13 @@ impl CapabilityKind {
     pub const ALL: [CapabilityKind; 15] = [
         CapabilityKind::Fs,
         CapabilityKind::Env,
-        CapabilityKind::Http,
-        CapabilityKind::Sockets,
-        CapabilityKind::Secrets,
         CapabilityKind::Clocks,
         CapabilityKind::Random,
         CapabilityKind::Stdio,
         CapabilityKind::Io,
+        CapabilityKind::Http,
+        CapabilityKind::Sockets,
+        CapabilityKind::Secrets,
         CapabilityKind::Agent,
         CapabilityKind::Tools,
         CapabilityKind::Llm,
@@ -303,6 +303,7 @@ mod tests {
             }
             assert_eq!(serde_json::to_value(kind).unwrap(), d.name, "{kind}");
         }
+        assert!(K::ALL.windows(2).all(|w| w[0] < w[1]), "ALL is in declaration order");
         let granted: Vec<_> = K::granted().map(K::as_str).collect();
         assert_eq!(
             granted,

@@ -169,7 +169,7 @@ pub struct AuditLog {
 /// Hash of a record: sha256 of its canonical JSON (fields in declaration order, no `hash`).
 pub fn record_hash(record: &Record) -> String {
     let json = serde_json::to_vec(record).unwrap_or_default();
-    crate::component::hex(&Sha256::digest(json))
+    are_policy::common::hex(&Sha256::digest(json))
 }
 
 /// The canonical line of `record` (without its newline) and its hash: `serde_json`'s compact serialization of
@@ -178,7 +178,7 @@ pub fn record_hash(record: &Record) -> String {
 /// The writer writes exactly these bytes and [`verify`] requires them.
 fn seal(record: &Record) -> serde_json::Result<(Vec<u8>, String)> {
     let mut bytes = serde_json::to_vec(record)?;
-    let hash = crate::component::hex(&Sha256::digest(&bytes));
+    let hash = are_policy::common::hex(&Sha256::digest(&bytes));
     bytes.pop(); // the closing `}`
     bytes.extend_from_slice(b",\"hash\":\"");
     bytes.extend_from_slice(hash.as_bytes());
@@ -276,7 +276,7 @@ impl AuditLog {
     ///
     /// # Errors
     /// As [`AuditLog::open`].
-    pub fn for_policy(policy: &crate::policy::Policy) -> Result<Option<Arc<AuditLog>>, AuditError> {
+    pub fn for_policy(policy: &are_policy::Policy) -> Result<Option<Arc<AuditLog>>, AuditError> {
         let Some(path) = &policy.audit.path else {
             return Ok(None);
         };
@@ -505,8 +505,8 @@ impl Checkpoint {
         Checkpoint {
             records,
             head: head.to_string(),
-            key: crate::component::hex(key.verifying_key().as_bytes()),
-            signature: crate::component::hex(&signature.to_bytes()),
+            key: are_policy::common::hex(key.verifying_key().as_bytes()),
+            signature: are_policy::common::hex(&signature.to_bytes()),
             time,
         }
     }
@@ -516,7 +516,7 @@ impl Checkpoint {
     /// # Errors
     /// A message saying which key signed it instead, or that the signature is not valid.
     pub fn check(&self, key: &VerifyingKey) -> Result<(), String> {
-        let named = crate::component::hex(key.as_bytes());
+        let named = are_policy::common::hex(key.as_bytes());
         if self.key != named {
             return Err(format!(
                 "it names the key {}, not the trusted {named}: signed by someone else",
@@ -668,7 +668,7 @@ pub fn default_key_path() -> Option<PathBuf> {
 
 /// The signing key of the policy's log at `log`: `[audit] key`, else [`default_key_path`]; never in the log's
 /// directory (whoever may rewrite the log could read it there).
-fn key_path(policy: &crate::policy::Policy, log: &Path) -> Result<PathBuf, AuditError> {
+fn key_path(policy: &are_policy::Policy, log: &Path) -> Result<PathBuf, AuditError> {
     let invalid = |path: &Path, message: String| AuditError {
         path: path.to_path_buf(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
@@ -740,7 +740,7 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
             .mode(0o600)
             .open(path)
             .and_then(|mut f| {
-                f.write_all(format!("{}\n", crate::component::hex(&seed)).as_bytes())?;
+                f.write_all(format!("{}\n", are_policy::common::hex(&seed)).as_bytes())?;
                 f.sync_all()
             });
         seed.fill(0);
@@ -1022,7 +1022,7 @@ pub fn verify_with(
         last_hash: chain.last_hash,
         checkpoints: claims.len() as u64,
         covered,
-        key: key.map(|k| crate::component::hex(k.as_bytes())),
+        key: key.map(|k| are_policy::common::hex(k.as_bytes())),
         key_trusted: options.public_key.is_some(),
     }))
 }

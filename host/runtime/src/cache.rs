@@ -190,7 +190,7 @@ impl CompileCache {
             );
             return in_memory();
         }
-        let path = dir.join(format!("{}.cwasm", crate::component::hex(sha256)));
+        let path = dir.join(format!("{}.cwasm", are_policy::common::hex(sha256)));
         let mac = key.mac(&fingerprint, sha256);
         let mut outcome = CacheOutcome::Miss;
         match read_entry(&path) {

@@ -4,7 +4,9 @@
 
 use crate::component::{ComponentSpec, LoadedComponent};
 use crate::describe::ExportedFunction;
-use crate::policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
+use crate::engine::AreEngine;
+use crate::invoke::{CallError, CallOutput, CallReport, CallStats};
+use are_policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
 use crate::schema::{self, Direction};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +56,99 @@ pub struct ServedTool {
     pub function: String,
     /// The function returns a WIT `result`: its `ok` payload is the tool's output, its `err` a tool error.
     pub unwraps_result: bool,
+}
+
+/// Why a tool call has no output.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolFailure {
+    /// Its component has no free slot and a full queue.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The call did not complete: bad arguments, a trap, a limit, a denied capability, …
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The function returned the `err` case of its WIT `result`; the message is its payload.
+    #[error("{0}")]
+    ToolError(String),
+}
+
+impl ToolFailure {
+    /// A short name of the failure for logs and metrics: `busy`, `tool_error`, or the [`CallError::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ToolFailure::Busy(_) => "busy",
+            ToolFailure::Call(e) => e.kind(),
+            ToolFailure::ToolError(_) => "tool_error",
+        }
+    }
+}
+
+/// What one tool call came to: its output or why there is none, and its cost when it ran.
+pub struct ToolCall {
+    /// The tool's output (for a function returning `result<T, E>`, its `T`), or why there is none.
+    pub output: Result<Value, ToolFailure>,
+    /// What the call cost; `None` when it never ran (busy).
+    pub stats: Option<CallStats>,
+}
+
+impl ToolCall {
+    /// The outcome as metrics and logs name it: `ok`, `err` (the tool's own error), or the failure's kind.
+    pub fn outcome(&self) -> &'static str {
+        match &self.output {
+            Ok(_) => "ok",
+            Err(ToolFailure::ToolError(_)) => "err",
+            Err(failure) => failure.kind(),
+        }
+    }
+}
+
+impl ServedTool {
+    /// Call this tool with JSON `args` in a fresh instance: the one tool-call path of every front end (the MCP
+    /// server for fresh-mode components, agents' `tools.call`). It waits for a slot of the component's gate.
+    pub async fn call(&self, engine: &AreEngine, args: &Value) -> ToolCall {
+        self.call_in(|| {
+            self.component
+                .loaded
+                .call(engine, &self.function, args, None)
+        })
+        .await
+    }
+
+    /// [`ServedTool::call`], with the instance chosen by the caller: `run` makes the call once a slot is free
+    /// (the MCP server runs session-mode components in the session's instance).
+    pub async fn call_in<F>(&self, run: impl FnOnce() -> F) -> ToolCall
+    where
+        F: Future<Output = CallReport>,
+    {
+        let report = match self.component.gate.enter().await {
+            Err(busy) => {
+                return ToolCall {
+                    output: Err(busy.into()),
+                    stats: None,
+                };
+            }
+            Ok(_slot) => run().await,
+        };
+        ToolCall {
+            output: self.output(report.outcome),
+            stats: Some(report.stats),
+        }
+    }
+
+    /// The tool's output from a call's report: a `result`'s `ok` payload is the output, its `err` a
+    /// [`ToolFailure::ToolError`].
+    fn output(&self, outcome: Result<CallOutput, CallError>) -> Result<Value, ToolFailure> {
+        match outcome {
+            Err(e) => Err(ToolFailure::Call(e)),
+            Ok(mut out) if out.is_err => Err(ToolFailure::ToolError(match out.value["err"].take() {
+                Value::String(s) => s,
+                Value::Null => "the tool reported an error without details".to_string(),
+                other => other.to_string(),
+            })),
+            Ok(mut out) if self.unwraps_result => Ok(out.value["ok"].take()),
+            Ok(out) => Ok(out.value),
+        }
+    }
 }
 
 /// Caps the calls of one component that run at once, with a bounded queue behind them.

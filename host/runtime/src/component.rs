@@ -3,14 +3,15 @@
 //! before anything is compiled.
 
 use crate::cache::{CacheOutcome, CompileCache};
-use crate::caps::{self, Grants};
+use crate::caps;
+use are_policy::Grants;
+use are_policy::common::{hex, sha256};
 use crate::describe::{ComponentDescription, DescribeError};
 use crate::engine::AreEngine;
-use crate::policy::{Limits, LimitsSection, Policy, Sha256Pin};
+use are_policy::{Limits, LimitsSection, Policy, Sha256Pin};
 use crate::sandbox::HostState;
-use crate::source::{FetchOptions, Fetcher, Source};
-use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use crate::source::{FetchOptions, Fetcher, SourceError};
+use are_policy::source::Source;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,10 +134,12 @@ pub struct ComponentSpec {
     pub base_dir: PathBuf,
     /// Read WIT docs from this source directory instead of the component.
     pub wit_dir: Option<PathBuf>,
-    /// An agent: link `are:agent/identity` and `are:agent/log` too.
-    pub agent: bool,
+    /// An agent: its capabilities (`are:agent/*`) are linked by this.
+    pub agent: Option<crate::caps::AgentLinking>,
     /// Where its calls and capability uses are recorded, if anywhere.
     pub audit: Option<crate::audit::AuditSink>,
+    /// Accept a remote source without a pin (`--allow-unpinned`).
+    pub allow_unpinned: bool,
 }
 
 impl ComponentSpec {
@@ -156,8 +159,9 @@ impl ComponentSpec {
             limits: policy.limits_for(Some(c)).overlay(overrides).resolve(),
             base_dir: policy.base_dir.clone(),
             wit_dir: None,
-            agent: false,
+            agent: None,
             audit: None,
+            allow_unpinned: false,
         })
     }
 }
@@ -217,22 +221,6 @@ pub fn component_bytes(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, LoadError
     }
 }
 
-/// The sha256 digest of `bytes`.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// Check a component's digest against the policy's pin, if there is one.
 ///
 /// # Errors
@@ -255,8 +243,8 @@ pub fn verify_pin(
 /// The bytes of component `name` from `path` (a file, or a remote source as written), verified against `pin`, and
 /// their sha256. A source over `max_size` bytes (`limits.max_component_size`) is refused, a file before it is read
 /// and a download as soon as it is known to be larger. Remote sources are fetched into (or found in)
-/// `<cache_dir>/sources` with the default [`FetchOptions`] otherwise. Nothing here compiles: a mismatch is refused
-/// before that.
+/// `<cache_dir>/sources` with `options` (whose `max_size` also bounds a file). Nothing here compiles: a mismatch is
+/// refused before that.
 ///
 /// # Errors
 /// Any [`LoadError`] of reading a file, [`LoadError::PinMismatch`] for a local file, [`LoadError::Source`] for a
@@ -266,20 +254,16 @@ pub fn read_source(
     path: &Path,
     pin: Option<&Sha256Pin>,
     cache_dir: &Path,
-    max_size: u64,
+    options: FetchOptions,
 ) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
-    match Source::from_path(path)? {
+    match Source::from_path(path).map_err(SourceError::from)? {
         Source::Local(path) => {
-            let bytes = read_component(&path, max_size)?;
+            let bytes = read_component(&path, options.max_size)?;
             let digest = sha256(&bytes);
             verify_pin(&path, &digest, pin)?;
             Ok((bytes, digest))
         }
         remote => {
-            let options = FetchOptions {
-                max_size,
-                ..FetchOptions::default()
-            };
             let fetched = Fetcher::new(cache_dir, options).fetch(name, &remote, pin)?;
             let bytes = component_bytes(path, fetched.bytes)?;
             // Text is converted: the loaded component's digest is that of its binary form, as for a file.
@@ -346,7 +330,11 @@ pub fn load(
         &path,
         spec.sha256.as_ref(),
         &sources_dir,
-        spec.limits.max_component_size,
+        FetchOptions {
+            allow_unpinned: spec.allow_unpinned,
+            max_size: spec.limits.max_component_size,
+            ..FetchOptions::default()
+        },
     )?;
     let sha256 = hex(&digest);
     let (component, cache_outcome) = match cache {
@@ -396,20 +384,10 @@ fn link(
     engine: &AreEngine,
     component: &Component,
     grants: &Grants,
-    agent: bool,
+    agent: Option<caps::AgentLinking>,
 ) -> wasmtime::Result<InstancePre<HostState>> {
     let mut linker = Linker::<HostState>::new(engine.engine());
-    caps::baseline::link(&mut linker)?;
-    caps::stdio::link(&mut linker)?;
-    let mut provided: BTreeSet<&str> = caps::baseline::INTERFACES.iter().copied().collect();
-    provided.extend(caps::stdio::INTERFACES);
-    if agent {
-        crate::agent::link_base(&mut linker)?;
-        provided.extend(crate::agent::BASE_INTERFACES);
-    }
-    for cap in grants.all() {
-        provided.extend(cap.link(&mut linker)?);
-    }
+    let provided = caps::link(&mut linker, grants, agent)?;
     caps::denied::link(&mut linker, engine.engine(), component, &provided)?;
     linker.instantiate_pre(component)
 }

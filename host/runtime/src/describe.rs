@@ -2,7 +2,8 @@
 //!
 //! [`ComponentDescription::from_bytes`] decodes a component's WIT world. Every exported function becomes an
 //! [`ExportedFunction`]; the ones whose signature has no JSON form are kept but marked
-//! [`unsupported`](ExportedFunction::unsupported). Imports are grouped by [`Capability`].
+//! [`unsupported`](ExportedFunction::unsupported). Imports are grouped by
+//! [`CapabilityKind`](are_policy::CapabilityKind).
 //!
 //! A normal build drops WIT doc comments, so tool and schema descriptions need the WIT source:
 //! [`embed_wit_docs`] stores the encoded WIT package in a custom section named [`WIT_DOCS_SECTION`], which
@@ -33,6 +34,7 @@ use wit_parser::{
 };
 
 use crate::schema::{self, Direction};
+use are_policy::{CapabilityKind, ImportedInterface, classify_import};
 
 /// Name of the custom section in which [`embed_wit_docs`] stores the component's WIT package (with its docs).
 pub const WIT_DOCS_SECTION: &str = "are-wit-package";
@@ -91,7 +93,7 @@ pub enum DescribeError {
 }
 
 fn fmt_bytes(bytes: usize) -> String {
-    crate::invoke::fmt_bytes(u64::try_from(bytes).unwrap_or(u64::MAX))
+    are_policy::common::fmt_bytes(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
 /// Why [`ComponentDescription::find`] found no single function.
@@ -121,176 +123,6 @@ fn list_names(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
-}
-
-/// What a component's imports give it access to; policies grant capabilities.
-///
-/// Every import falls in exactly one, by [`classify_import`]. How each is provided (no grant needed, agents
-/// only, or a policy key) is [`Capability::provision`]; the policy key is
-/// [`caps::denied::policy_key`](crate::caps::denied::policy_key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Capability {
-    /// `wasi:filesystem/*`.
-    Filesystem,
-    /// `wasi:cli/environment`: environment variables, arguments, working directory.
-    Environment,
-    /// `wasi:clocks/*`.
-    Clocks,
-    /// `wasi:random/*`.
-    Random,
-    /// `wasi:cli/stdin`, `stdout`, `stderr` and `terminal-*`.
-    Stdio,
-    /// `wasi:io/*` (streams, polling and errors of the guest's own resources) and `wasi:cli/exit`.
-    Io,
-    /// `wasi:http/*`.
-    Http,
-    /// `wasi:sockets/*`.
-    Sockets,
-    /// `are:agent/identity` and `are:agent/log`: what every agent gets.
-    Agent,
-    /// `are:agent/tools`: calling other components' tools.
-    Tools,
-    /// `are:agent/llm`: calling the model.
-    Llm,
-    /// `are:agent/memory`: the agent's persistent key-value store.
-    Memory,
-    /// `are:agent/messaging`: sending and publishing messages to other agents.
-    Messaging,
-    /// Everything else: custom interfaces and world-level functions, which nothing in the host provides.
-    Other,
-}
-
-/// How the host provides a [`Capability`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Provision {
-    /// Always linked, no grant needed: it reaches nothing outside the instance (io, clocks, random, stdio).
-    Baseline,
-    /// Linked for every agent, never for a tool component (identity, log).
-    AgentBase,
-    /// Only when the policy grants it, under [`policy_key`](crate::caps::denied::policy_key).
-    Grant,
-    /// Never: no grant provides it, so its calls are always denied.
-    Unavailable,
-}
-
-impl Capability {
-    /// Every capability, in order.
-    pub const ALL: [Capability; 14] = [
-        Capability::Filesystem,
-        Capability::Environment,
-        Capability::Clocks,
-        Capability::Random,
-        Capability::Stdio,
-        Capability::Io,
-        Capability::Http,
-        Capability::Sockets,
-        Capability::Agent,
-        Capability::Tools,
-        Capability::Llm,
-        Capability::Memory,
-        Capability::Messaging,
-        Capability::Other,
-    ];
-
-    /// The lowercase name used in policies and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Capability::Filesystem => "filesystem",
-            Capability::Environment => "environment",
-            Capability::Clocks => "clocks",
-            Capability::Random => "random",
-            Capability::Stdio => "stdio",
-            Capability::Io => "io",
-            Capability::Http => "http",
-            Capability::Sockets => "sockets",
-            Capability::Agent => "agent",
-            Capability::Tools => "tools",
-            Capability::Llm => "llm",
-            Capability::Memory => "memory",
-            Capability::Messaging => "messaging",
-            Capability::Other => "other",
-        }
-    }
-
-    /// How the host provides it.
-    pub fn provision(self) -> Provision {
-        match self {
-            Capability::Clocks | Capability::Random | Capability::Stdio | Capability::Io => {
-                Provision::Baseline
-            }
-            Capability::Agent => Provision::AgentBase,
-            Capability::Filesystem
-            | Capability::Environment
-            | Capability::Http
-            | Capability::Sockets
-            | Capability::Tools
-            | Capability::Llm
-            | Capability::Memory
-            | Capability::Messaging => Provision::Grant,
-            Capability::Other => Provision::Unavailable,
-        }
-    }
-
-    /// Whether only agents can be granted it (or get it).
-    pub fn agent_only(self) -> bool {
-        matches!(
-            self,
-            Capability::Agent
-                | Capability::Tools
-                | Capability::Llm
-                | Capability::Memory
-                | Capability::Messaging
-        )
-    }
-}
-
-impl fmt::Display for Capability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The capability an imported interface belongs to, from its full name (`wasi:filesystem/types@0.2.6`).
-///
-/// The single source of truth for classifying imports: [`ComponentDescription`] groups imports with it, the
-/// denials name the policy key of its result, and grant reports compare it with the policy.
-pub fn classify_import(interface_name: &str) -> Capability {
-    let unversioned = interface_name
-        .split_once('@')
-        .map_or(interface_name, |(name, _)| name);
-    let Some((package, interface)) = unversioned.split_once('/') else {
-        return Capability::Other;
-    };
-    match (package, interface) {
-        ("wasi:filesystem", _) => Capability::Filesystem,
-        ("wasi:cli", "environment") => Capability::Environment,
-        ("wasi:cli", "stdin" | "stdout" | "stderr") => Capability::Stdio,
-        ("wasi:cli", terminal) if terminal.starts_with("terminal-") => Capability::Stdio,
-        ("wasi:cli", "exit") | ("wasi:io", _) => Capability::Io,
-        ("wasi:clocks", _) => Capability::Clocks,
-        ("wasi:random", _) => Capability::Random,
-        ("wasi:http", _) => Capability::Http,
-        ("wasi:sockets", _) => Capability::Sockets,
-        ("are:agent", "identity" | "log") => Capability::Agent,
-        ("are:agent", "tools") => Capability::Tools,
-        ("are:agent", "llm") => Capability::Llm,
-        ("are:agent", "memory") => Capability::Memory,
-        ("are:agent", "messaging") => Capability::Messaging,
-        _ => Capability::Other,
-    }
-}
-
-/// An imported interface (or world-level function) and the capability it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImportedInterface {
-    /// Full name, e.g. `wasi:filesystem/types@0.2.6`; a world-level function import is named after the function.
-    pub name: String,
-    /// What the interface gives access to.
-    pub capability: Capability,
-    /// Names of the imported functions.
-    pub functions: Vec<String>,
 }
 
 /// An exported function: a tool, unless [`unsupported`](Self::unsupported) says why not.
@@ -511,13 +343,13 @@ impl ComponentDescription {
         &self.imports
     }
 
-    /// The capabilities the component's imports ask for, without [`Capability::Io`] (streams and exit, which
-    /// nearly every component imports) and [`Capability::Other`].
-    pub fn capabilities(&self) -> BTreeSet<Capability> {
+    /// The capabilities the component's imports ask for, without [`CapabilityKind::Io`] (streams and exit, which
+    /// nearly every component imports) and [`CapabilityKind::Other`].
+    pub fn capabilities(&self) -> BTreeSet<CapabilityKind> {
         self.imports
             .iter()
             .map(|i| i.capability)
-            .filter(|c| !matches!(c, Capability::Other | Capability::Io))
+            .filter(|c| !matches!(c, CapabilityKind::Other | CapabilityKind::Io))
             .collect()
     }
 
@@ -584,7 +416,7 @@ impl ComponentDescription {
     /// The JSON rendering of `are inspect --json`: world, docs source, tools with schemas, imports by capability.
     pub fn to_json(&self) -> Value {
         let tools: Vec<Value> = self.exports.iter().map(|f| self.tool_json(f)).collect();
-        let mut imports: BTreeMap<Capability, Vec<&ImportedInterface>> = BTreeMap::new();
+        let mut imports: BTreeMap<CapabilityKind, Vec<&ImportedInterface>> = BTreeMap::new();
         for import in &self.imports {
             imports.entry(import.capability).or_default().push(import);
         }
@@ -897,7 +729,7 @@ fn collect_imports(resolve: &Resolve, world: WorldId) -> Vec<ImportedInterface> 
             }
             WorldItem::Function(function) => Some(ImportedInterface {
                 name: function.name.clone(),
-                capability: Capability::Other,
+                capability: CapabilityKind::Other,
                 functions: vec![function.name.clone()],
             }),
             WorldItem::Type { .. } => None,
@@ -1409,19 +1241,19 @@ mod tests {
     #[test]
     fn imports_are_grouped_by_capability() {
         let desc = describe(TEXT_WIT);
-        let imports: Vec<(&str, Capability)> = desc
+        let imports: Vec<(&str, CapabilityKind)> = desc
             .imports()
             .iter()
             .map(|i| (i.name.as_str(), i.capability))
             .collect();
-        assert!(imports.contains(&("wasi:filesystem/preopens@0.2.6", Capability::Filesystem)));
-        assert!(imports.contains(&("wasi:filesystem/types@0.2.6", Capability::Filesystem)));
-        assert!(imports.contains(&("wasi:cli/environment@0.2.6", Capability::Environment)));
-        assert!(imports.contains(&("wasi:cli/stdout@0.2.6", Capability::Stdio)));
-        assert!(imports.contains(&("wasi:cli/terminal-input@0.2.6", Capability::Stdio)));
-        assert!(imports.contains(&("wasi:cli/exit@0.2.6", Capability::Io)));
-        assert!(imports.contains(&("wasi:io/streams@0.2.6", Capability::Io)));
-        assert!(imports.contains(&("log", Capability::Other)));
+        assert!(imports.contains(&("wasi:filesystem/preopens@0.2.6", CapabilityKind::Fs)));
+        assert!(imports.contains(&("wasi:filesystem/types@0.2.6", CapabilityKind::Fs)));
+        assert!(imports.contains(&("wasi:cli/environment@0.2.6", CapabilityKind::Env)));
+        assert!(imports.contains(&("wasi:cli/stdout@0.2.6", CapabilityKind::Stdio)));
+        assert!(imports.contains(&("wasi:cli/terminal-input@0.2.6", CapabilityKind::Stdio)));
+        assert!(imports.contains(&("wasi:cli/exit@0.2.6", CapabilityKind::Io)));
+        assert!(imports.contains(&("wasi:io/streams@0.2.6", CapabilityKind::Io)));
+        assert!(imports.contains(&("log", CapabilityKind::Other)));
         let preopens = desc
             .imports()
             .iter()
@@ -1431,70 +1263,15 @@ mod tests {
         assert_eq!(
             desc.capabilities().into_iter().collect::<Vec<_>>(),
             [
-                Capability::Filesystem,
-                Capability::Environment,
-                Capability::Clocks,
-                Capability::Random,
-                Capability::Stdio,
-                Capability::Http,
-                Capability::Sockets,
+                CapabilityKind::Fs,
+                CapabilityKind::Env,
+                CapabilityKind::Clocks,
+                CapabilityKind::Random,
+                CapabilityKind::Stdio,
+                CapabilityKind::Http,
+                CapabilityKind::Sockets,
             ]
         );
-    }
-
-    #[test]
-    fn classify_import_names() {
-        for (name, capability) in [
-            ("wasi:filesystem/types@0.2.6", Capability::Filesystem),
-            ("wasi:filesystem/preopens", Capability::Filesystem),
-            ("wasi:cli/environment@0.2.0", Capability::Environment),
-            ("wasi:cli/stdin@0.2.6", Capability::Stdio),
-            ("wasi:cli/stderr@0.2.6", Capability::Stdio),
-            ("wasi:cli/terminal-stdout@0.2.6", Capability::Stdio),
-            ("wasi:cli/exit@0.2.6", Capability::Io),
-            ("wasi:clocks/wall-clock@0.2.6", Capability::Clocks),
-            ("wasi:random/insecure-seed@0.2.6", Capability::Random),
-            ("wasi:http/types@0.2.6", Capability::Http),
-            ("wasi:sockets/ip-name-lookup@0.2.6", Capability::Sockets),
-            ("wasi:io/streams@0.2.6", Capability::Io),
-            ("wasi:io/poll", Capability::Io),
-            ("are:agent/identity@0.1.0", Capability::Agent),
-            ("are:agent/log@0.1.0", Capability::Agent),
-            ("are:agent/tools@0.1.0", Capability::Tools),
-            ("are:agent/llm@0.1.0", Capability::Llm),
-            ("are:agent/memory@0.1.0", Capability::Memory),
-            ("are:agent/messaging@0.1.0", Capability::Messaging),
-            ("are:agent/other@0.1.0", Capability::Other),
-            ("are:agents/tools@0.1.0", Capability::Other),
-            ("example:kv/store@1.0.0", Capability::Other),
-            ("log", Capability::Other),
-            ("", Capability::Other),
-        ] {
-            assert_eq!(classify_import(name), capability, "{name}");
-        }
-        assert_eq!(Capability::Filesystem.to_string(), "filesystem");
-        assert_eq!(
-            serde_json::to_value(Capability::Stdio).expect("serializes"),
-            json!("stdio")
-        );
-        // `ALL` is in order, and the JSON name is the display name.
-        assert!(Capability::ALL.windows(2).all(|w| w[0] < w[1]));
-        for capability in Capability::ALL {
-            assert_eq!(
-                serde_json::to_value(capability).expect("serializes"),
-                json!(capability.as_str())
-            );
-        }
-    }
-
-    /// Writes `TEXT_WIT` plus the WASI stubs as a WIT directory with `deps/`.
-    fn text_wit_dir(dir: &Path) {
-        let deps = dir.join("deps");
-        std::fs::create_dir_all(&deps).expect("deps dir");
-        std::fs::write(dir.join("tool.wit"), TEXT_WIT).expect("write wit");
-        for (file, source) in WASI {
-            std::fs::write(deps.join(file), source).expect("write dep");
-        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl AreEngine {
         let mut h = ShaHasher(sha2::Sha256::new());
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let digest = h.0.finalize();
-        crate::component::hex(&digest[..8])
+        are_policy::common::hex(&digest[..8])
     }
 }
 

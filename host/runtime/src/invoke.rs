@@ -1,11 +1,12 @@
 //! Calling an exported function with JSON: find it, convert the arguments, run it in a fresh sandboxed
 //! instance, convert the result, and report what it cost.
 
+use are_policy::common::fmt_bytes;
 use crate::caps::denied::CapabilityNotGranted;
 use crate::component::LoadedComponent;
 use crate::describe::{ExportedFunction, LookupError};
 use crate::engine::AreEngine;
-use crate::policy::Limits;
+use are_policy::Limits;
 use crate::sandbox::{self, HostState, InstanceBuilder};
 use crate::value::{self, ValueError};
 use bytes::Bytes;
@@ -120,9 +121,12 @@ fn output_hint(stream: &str) -> String {
     }
 }
 
-/// Human-readable bytes: `64 MiB`.
-pub fn fmt_bytes(n: u64) -> String {
-    bytesize::ByteSize::b(n).display().iec().to_string()
+/// What an embedder gives one instance: who its calls are recorded as, and state its host functions reach.
+pub struct InstanceExtension {
+    /// The caller its calls are recorded under in the audit trail (`agent:TYPE/KEY`).
+    pub caller: String,
+    /// The embedder's state (see [`HostState::extension_mut`](crate::sandbox::HostState::extension_mut)).
+    pub state: Box<dyn std::any::Any + Send>,
 }
 
 /// Serialize a duration as whole microseconds.
@@ -216,7 +220,9 @@ impl LoadedComponent {
         self.instantiate_with(engine, limits, None).await
     }
 
-    /// [`LoadedComponent::instantiate`] for an agent: its host calls reach `agent`.
+    /// [`LoadedComponent::instantiate`] for an embedder's instance (an agent): its host functions reach
+    /// `extension` (see [`HostState::extension_mut`](crate::sandbox::HostState::extension_mut)), and the audit
+    /// trail records `caller` as who made its calls.
     ///
     /// # Errors
     /// As [`LoadedComponent::instantiate`].
@@ -224,17 +230,17 @@ impl LoadedComponent {
         &self,
         engine: &AreEngine,
         limits: &Limits,
-        agent: Option<crate::agent::AgentContext>,
+        extension: Option<InstanceExtension>,
     ) -> Result<ToolInstance, CallError> {
         let started = Instant::now();
-        let caller = agent.as_ref().map(|a| format!("agent:{}", a.id));
+        let (caller, extension) = extension.map_or((None, None), |e| (Some(e.caller), Some(e.state)));
         let audit = self.audit_scope(caller.as_deref());
         let state = InstanceBuilder::build(
             &self.spec.grants,
             &self.spec.args,
             self.spec.base_dir.clone(),
             limits,
-            agent,
+            extension,
             audit,
         )
         .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;

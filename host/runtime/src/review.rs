@@ -2,6 +2,8 @@
 //! [`GrantReport`](are_policy::review::GrantReport).
 
 use crate::describe::ComponentDescription;
+use crate::host::Host;
+use crate::source::FetchOptions;
 use are_policy::Grants;
 use are_policy::Policy;
 use are_policy::review::{GrantReport, PolicyEntry, SubjectKind, policy_entries};
@@ -10,12 +12,20 @@ use std::path::Path;
 
 /// The bytes of `entry`'s component: a file as it is; a remote source fetched (or found in the cache) and checked
 /// against the entry's pin, like loading it would.
-fn read_entry(entry: &PolicyEntry<'_>, path: &Path) -> Result<Vec<u8>, crate::component::LoadError> {
+fn read_entry(
+    entry: &PolicyEntry<'_>,
+    path: &Path,
+    host: &Host,
+) -> Result<Vec<u8>, crate::component::LoadError> {
     if !are_policy::source::Source::is_remote_text(entry.source) {
         return crate::component::read_component(path, entry.max_size);
     }
-    let cache = crate::cache::CompileCache::from_env();
-    crate::component::read_source(entry.name, path, entry.pin, cache.dir(), entry.max_size)
+    let options = FetchOptions {
+        allow_unpinned: host.allows_unpinned(),
+        max_size: entry.max_size,
+        ..FetchOptions::default()
+    };
+    crate::component::read_source(entry.name, path, entry.pin, host.cache().dir(), options)
         .map(|(bytes, _)| bytes)
 }
 
@@ -67,8 +77,8 @@ impl Review {
             .is_some_and(GrantReport::has_over_grant)
     }
 
-    /// Read, describe and report on the entry.
-    pub fn of_entry(policy: &Policy, entry: &PolicyEntry<'_>) -> Review {
+    /// Read (or fetch, through `host`), describe and report on the entry.
+    pub fn of_entry(policy: &Policy, entry: &PolicyEntry<'_>, host: &Host) -> Review {
         let path = entry.source_path(policy);
         let mut review = Review {
             name: Some(entry.name.to_string()),
@@ -78,7 +88,7 @@ impl Review {
             report: None,
             error: None,
         };
-        let described = read_entry(entry, &path)
+        let described = read_entry(entry, &path, host)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
                 review.sha256 = Some(are_policy::common::hex(&are_policy::common::sha256(&bytes)));
@@ -120,11 +130,11 @@ pub struct PolicyReview {
 }
 
 impl PolicyReview {
-    /// Review every entry of `policy`.
-    pub fn new(policy: &Policy) -> PolicyReview {
+    /// Review every entry of `policy`, fetching remote sources through `host`.
+    pub fn new(policy: &Policy, host: &Host) -> PolicyReview {
         let entries: Vec<Review> = policy_entries(policy)
             .iter()
-            .map(|e| Review::of_entry(policy, e))
+            .map(|e| Review::of_entry(policy, e, host))
             .collect();
         PolicyReview {
             policy: policy

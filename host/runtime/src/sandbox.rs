@@ -1,13 +1,13 @@
 //! One sandboxed instance: its `Store` state built from the grants, a memory limiter, fuel and an epoch
 //! deadline.
 
-use crate::caps::Grants;
-use crate::caps::http::{HttpGrant, PolicyHooks};
+use crate::caps::http::PolicyHooks;
 use crate::caps::sockets::SocketRules;
 use crate::caps::stdio::Capture;
 use crate::descriptors::{ConnectionPermit, Connections, OpenFiles};
 use crate::engine::AreEngine;
-use crate::policy::Limits;
+use are_policy::grants::http::HttpGrant;
+use are_policy::{Grants, Limits};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,7 +39,8 @@ pub struct HostState {
     /// Set while the host is lifting what the guest returned, so that running out of hostcall fuel then reads as a
     /// result over `max_output` rather than a trap.
     lifting_result: bool,
-    agent: Option<crate::agent::AgentContext>,
+    /// State of the embedder that its host functions reach (an agent's context); see [`Self::extension_mut`].
+    extension: Option<Box<dyn std::any::Any + Send>>,
     /// Where capability uses and denials are recorded.
     pub(crate) audit: Option<crate::audit::AuditScope>,
     /// The quotas of this instance's mounts.
@@ -62,9 +63,10 @@ impl HostState {
         self.lifting_result
     }
 
-    /// The agent this instance is, if it is one.
-    pub fn agent_mut(&mut self) -> Option<&mut crate::agent::AgentContext> {
-        self.agent.as_mut()
+    /// The embedder's state of this instance, if it was given one of type `T` (the agent runtime keeps an agent's
+    /// context here).
+    pub fn extension_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.extension.as_mut()?.downcast_mut()
     }
 }
 
@@ -93,7 +95,7 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// Collects what each capability contributes to one instance; see [`crate::caps::Capability::prepare`].
+/// Collects what each capability contributes to one instance; see [`crate::caps::Provide::prepare`].
 pub struct InstanceBuilder {
     /// The WASI context being built.
     pub wasi: WasiCtxBuilder,
@@ -121,7 +123,7 @@ impl InstanceBuilder {
         args: &[String],
         base_dir: PathBuf,
         limits: &Limits,
-        agent: Option<crate::agent::AgentContext>,
+        extension: Option<Box<dyn std::any::Any + Send>>,
         audit: Option<crate::audit::AuditScope>,
     ) -> anyhow::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
@@ -136,9 +138,7 @@ impl InstanceBuilder {
             secrets: Arc::default(),
             fs_quotas: Default::default(),
         };
-        for cap in grants.all() {
-            cap.prepare(&mut builder)?;
-        }
+        crate::caps::prepare(grants, &mut builder)?;
         let connections = Connections::new(limits.connections as usize);
         Ok(HostState {
             wasi: builder.wasi.build(),
@@ -159,7 +159,7 @@ impl InstanceBuilder {
             deadline: Instant::now() + limits.timeout,
             result_fuel: result_fuel(limits),
             lifting_result: false,
-            agent,
+            extension,
             audit: builder.audit,
             fs_quotas: builder.fs_quotas,
         })

@@ -161,7 +161,7 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             allow_unpinned: false,
-            max_size: crate::policy::DEFAULT_MAX_COMPONENT_SIZE,
+            max_size: are_policy::DEFAULT_MAX_COMPONENT_SIZE,
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(30),
         }
@@ -409,7 +409,7 @@ impl Fetcher {
             }
         });
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured((*crate::caps::http::tls_config()).clone())
+            .tls_backend_preconfigured((*crate::tls::client_config()).clone())
             .redirect(redirects)
             .connect_timeout(self.options.connect_timeout)
             .timeout(self.options.timeout)
@@ -582,8 +582,8 @@ impl tokio::io::AsyncWrite for CappedBuffer {
 fn too_large(size: u64, max: u64) -> String {
     format!(
         "the component is {} but at most {} is accepted (limits.max_component_size)",
-        crate::invoke::fmt_bytes(size),
-        crate::invoke::fmt_bytes(max)
+        are_policy::common::fmt_bytes(size),
+        are_policy::common::fmt_bytes(max)
     )
 }
 
@@ -599,7 +599,7 @@ pub enum FileError {
     /// It is larger than the cap.
     #[error(
         "it is {} but at most {} is accepted (limits.max_component_size): raise the limit if this component is \
-         meant to be that large", crate::invoke::fmt_bytes(*.size), crate::invoke::fmt_bytes(*.max)
+         meant to be that large", are_policy::common::fmt_bytes(*.size), are_policy::common::fmt_bytes(*.max)
     )]
     TooLarge {
         /// Its size, in bytes (at least; a file still growing is not read to its end).

@@ -271,7 +271,7 @@ impl Budget {
                     "{} more than {} of host memory to convert (about {VAL_BYTES} bytes per value, list \
                      item or byte, plus the text of strings); the limit is max_output (limits.max_output)",
                     self.what,
-                    crate::invoke::fmt_bytes(self.limit as u64),
+                    are_policy::common::fmt_bytes(self.limit as u64),
                 );
                 Err(ValueError {
                     over_budget: true,
@@ -1260,7 +1260,7 @@ mod tests {
         assert!(
             refused.message().starts_with(&format!(
                 "the arguments take more than {} of host memory",
-                crate::invoke::fmt_bytes(3 * VAL_BYTES as u64)
+                are_policy::common::fmt_bytes(3 * VAL_BYTES as u64)
             )) && refused.message().contains("limits.max_output"),
             "{refused}"
         );

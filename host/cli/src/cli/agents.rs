@@ -1,9 +1,9 @@
 //! `are agents`: look into the agent store, read-only.
 
-use are::agent::AgentId;
-use are::agent::runtime_store_path;
-use are::agent::store::Store;
-use are::policy::Policy;
+use are_agents::AgentId;
+use are_agents::runtime_store_path;
+use are_agents::store::Store;
+use are_policy::Policy;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,8 +34,8 @@ pub enum Cmd {
 pub struct Common {
     /// The policy (its `[agents] store` locates the store).
     #[arg(
-        long,
-        visible_alias = "policy",
+        long = "policy",
+        visible_alias = "config",
         value_name = "are.toml",
         default_value = "are.toml"
     )]

@@ -1,9 +1,9 @@
 //! `are audit`: check the audit trail's hash chain and signed checkpoints, show its records, and print the
 //! public key that checks the checkpoints.
 
-use are::audit::{Checkpoint, VerifyOptions, read, read_checkpoints, verify_with};
-use are::policy::Policy;
-use are::terminal::escape;
+use are_runtime::audit::{Checkpoint, VerifyOptions, read, read_checkpoints, verify_with};
+use are_policy::Policy;
+use are_runtime::terminal::escape;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,11 +15,11 @@ pub enum Cmd {
         /// The audit log (JSON Lines); its checkpoints are read from `<FILE>.checkpoints` when it exists.
         file: PathBuf,
         /// The public key (64 hex digits, as `are audit key` prints it) the checkpoints must be signed with.
-        /// Default: that of the key of --config, else of the default key when it is on this machine.
+        /// Default: that of the key of --policy, else of the default key when it is on this machine.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
         /// A policy whose `[audit] key` names the signing key whose public key to trust.
-        #[arg(long, visible_alias = "policy", value_name = "are.toml")]
+        #[arg(long = "policy", visible_alias = "config", value_name = "are.toml")]
         config: Option<PathBuf>,
         /// A copy of checkpoints (lines of `<FILE>.checkpoints`) kept elsewhere: the log must hold the records
         /// and head each one signs for (fails on a truncated tail or a rewrite).
@@ -38,7 +38,7 @@ pub enum Cmd {
     /// Print the public key (hex) that checks the log's checkpoints, making the signing key when it is missing.
     Key {
         /// A policy whose `[audit] key` names the signing key; default: `audit.key` in the user's config directory.
-        #[arg(long, visible_alias = "policy", value_name = "are.toml")]
+        #[arg(long = "policy", visible_alias = "config", value_name = "are.toml")]
         config: Option<PathBuf>,
     },
     /// Show records, oldest first.
@@ -46,7 +46,7 @@ pub enum Cmd {
         /// The audit log; default: the `[audit] path` of --config.
         file: Option<PathBuf>,
         /// A policy whose `[audit] path` names the log.
-        #[arg(long, visible_alias = "policy", value_name = "are.toml")]
+        #[arg(long = "policy", visible_alias = "config", value_name = "are.toml")]
         config: Option<PathBuf>,
         /// Only records of this component (or agent type).
         #[arg(long)]
@@ -138,8 +138,8 @@ impl Cmd {
             }
             Cmd::Key { config } => {
                 let path = signing_key_path(config.as_deref())?;
-                let key = are::audit::signing_key(&path, true)?;
-                println!("{}", are::component::hex(key.verifying_key().as_bytes()));
+                let key = are_runtime::audit::signing_key(&path, true)?;
+                println!("{}", are_policy::common::hex(key.verifying_key().as_bytes()));
             }
             Cmd::Show {
                 file,
@@ -174,7 +174,7 @@ impl Cmd {
                         continue;
                     }
                     if event.as_deref().is_some_and(|pattern| {
-                        !are::caps::matches_pattern(
+                        !are_runtime::caps::matches_pattern(
                             pattern,
                             r["event"].as_str().unwrap_or_default(),
                         )
@@ -246,7 +246,7 @@ fn signing_key_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 fn default_key_path() -> anyhow::Result<PathBuf> {
-    are::audit::default_key_path().ok_or_else(|| {
+    are_runtime::audit::default_key_path().ok_or_else(|| {
         anyhow::anyhow!(
             "there is no user config directory for the audit key: name one with --config"
         )
@@ -260,17 +260,17 @@ fn trusted_key(
     config: Option<&Path>,
 ) -> anyhow::Result<Option<ed25519_dalek::VerifyingKey>> {
     if let Some(hex) = hex {
-        return are::audit::parse_public_key(hex)
+        return are_runtime::audit::parse_public_key(hex)
             .map(Some)
             .map_err(|e| anyhow::anyhow!("--public-key: {e}"));
     }
     if config.is_some() {
         let path = signing_key_path(config)?;
-        return Ok(Some(are::audit::signing_key(&path, false)?.verifying_key()));
+        return Ok(Some(are_runtime::audit::signing_key(&path, false)?.verifying_key()));
     }
-    Ok(are::audit::default_key_path()
+    Ok(are_runtime::audit::default_key_path()
         .filter(|p| p.exists())
-        .and_then(|p| are::audit::signing_key(&p, false).ok())
+        .and_then(|p| are_runtime::audit::signing_key(&p, false).ok())
         .map(|k| k.verifying_key()))
 }
 

@@ -194,7 +194,7 @@ pub struct Target {
 }
 
 impl Opts {
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, _globals: super::Globals) -> anyhow::Result<ExitCode> {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let load_before = load_average();
         let scratch = Scratch::new()?;
@@ -294,7 +294,7 @@ impl Guests {
                 .with_context(|| format!("--tools-dir {}", dir.display()))?;
             return Ok(Guests { dir });
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let manifest = root.join("example-tools/Cargo.toml");
         if !manifest.is_file() {
             anyhow::bail!(
@@ -311,8 +311,8 @@ impl Guests {
             "building the example tools ({}) for wasm32-wasip2 …",
             packages.join(", ")
         ));
-        are::guest_build::ensure_wasm_target()?;
-        let built = are::guest_build::build_components(
+        crate::guest_build::ensure_wasm_target()?;
+        let built = crate::guest_build::build_components(
             &manifest,
             &root.join("target/guests"),
             Some(&packages),
@@ -667,7 +667,7 @@ impl Document {
 /// A value with its unit, digits grouped: `52 310 calls/s`, `1.2 MiB`.
 fn fmt_value(v: f64, unit: &str) -> String {
     if unit == "bytes" {
-        return are::invoke::fmt_bytes(v as u64);
+        return are_runtime::invoke::fmt_bytes(v as u64);
     }
     let n = v.round() as u64;
     let digits = n.to_string();

@@ -1,9 +1,9 @@
 //! `are build`: compile a guest crate to a component and embed its WIT docs.
 
 use anyhow::Context as _;
-use are::describe::embed_wit_docs;
-use are::guest_build::{BuiltComponent, build_components, ensure_wasm_target};
-use are::invoke::fmt_bytes;
+use are_runtime::describe::embed_wit_docs;
+use crate::guest_build::{BuiltComponent, build_components, ensure_wasm_target};
+use are_runtime::invoke::fmt_bytes;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -1,8 +1,8 @@
 //! `are call`: call one exported function with JSON arguments and print the JSON result.
 
-use super::{Host, PolicyArgs};
+use super::PolicyArgs;
 use anyhow::Context as _;
-use are::invoke::{CallReport, CallStats, fmt_bytes};
+use are_runtime::invoke::{CallReport, CallStats, fmt_bytes};
 use serde_json::json;
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub struct Opts {
     /// Pin the component's bytes to this sha256 (needed for an `https://` or `oci://…:tag` COMPONENT unless
     /// `--allow-unpinned`).
     #[arg(long, value_name = "HEX")]
-    sha256: Option<are::policy::Sha256Pin>,
+    sha256: Option<are_policy::Sha256Pin>,
     /// Call N times in this process (each in a fresh instance) and report the median and minimum wall time of
     /// the warm calls after the first; the result shown is the last call's.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -40,14 +40,14 @@ pub struct Opts {
 }
 
 impl Opts {
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let json = self.json;
         match self.execute().await {
             // With --json a script reads stdout: failures before the call get an envelope too.
             Err(e) if json => {
-                let kind = if e.is::<are::component::LoadError>() {
+                let kind = if e.is::<are_runtime::component::LoadError>() {
                     "load"
-                } else if e.is::<are::policy::PolicyError>() {
+                } else if e.is::<are_policy::PolicyError>() {
                     "policy"
                 } else {
                     "usage"
@@ -66,17 +66,17 @@ impl Opts {
         let policy = self.policy.load_policy()?;
         let mut spec = self.policy.spec(&policy, &self.component, self.wit.clone());
         spec.sha256 = super::pin(spec.sha256, self.sha256.clone())?;
-        spec.audit = are::audit::AuditLog::for_policy(&policy)?.map(|log| are::audit::AuditSink {
+        spec.audit = are_runtime::audit::AuditLog::for_policy(&policy)?.map(|log| are_runtime::audit::AuditSink {
             log,
             caller: "cli".into(),
         });
-        let host = Host::new()?;
+        let host = globals.host()?;
         let loaded = host.load(spec)?;
-        let mut report = loaded.call(&host.engine, &self.function, &args, None).await;
+        let mut report = loaded.call(host.engine(), &self.function, &args, None).await;
         let first = report.stats.wall_time;
         let mut warm = Vec::new();
         for _ in 1..self.repeat {
-            report = loaded.call(&host.engine, &self.function, &args, None).await;
+            report = loaded.call(host.engine(), &self.function, &args, None).await;
             warm.push(report.stats.wall_time);
         }
         let load = loaded.load_stats;
@@ -107,18 +107,18 @@ impl Opts {
             match &report.outcome {
                 Ok(out) => println!("{}", serde_json::to_string_pretty(&out.value)?),
                 // The message may quote the guest (a panic message): one line, escaped.
-                Err(e) => eprintln!("error: {}", are::terminal::escape(&e.to_string())),
+                Err(e) => eprintln!("error: {}", are_runtime::terminal::escape(&e.to_string())),
             }
             if self.stats {
                 eprintln!("{}", stats_line(&report.stats));
                 eprintln!(
                     "load:  {} in {:.1?}",
                     match load.cache {
-                        are::cache::CacheOutcome::Hit => "from cache",
-                        are::cache::CacheOutcome::Miss => "compiled and cached",
-                        are::cache::CacheOutcome::Rebuilt =>
+                        are_runtime::cache::CacheOutcome::Hit => "from cache",
+                        are_runtime::cache::CacheOutcome::Miss => "compiled and cached",
+                        are_runtime::cache::CacheOutcome::Rebuilt =>
                             "recompiled (cache entry failed its MAC check)",
-                        are::cache::CacheOutcome::Uncached => "compiled (no cache)",
+                        are_runtime::cache::CacheOutcome::Uncached => "compiled (no cache)",
                     },
                     load.duration
                 );
@@ -187,7 +187,7 @@ pub fn stats_line(s: &CallStats) -> String {
 fn forward_guest_output(report: &CallReport) {
     for (name, bytes) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
         for line in String::from_utf8_lossy(bytes).lines().take(200) {
-            eprintln!("guest {name} | {}", are::terminal::escape(line));
+            eprintln!("guest {name} | {}", are_runtime::terminal::escape(line));
         }
     }
 }

@@ -2,16 +2,16 @@
 //! grant allow and deny, watch hostile components get stopped, each with what it cost, and finally run three
 //! agents (coordinator, researchers, writer) that use a tool, a model, memory and messages.
 
-use super::Host;
+use are_runtime::host::Host;
 use super::call::stats_line;
 use anyhow::Context as _;
-use are::agent::AgentRuntime;
-use are::agent::store::Status;
-use are::caps::Grants;
-use are::component::{ComponentSpec, LoadedComponent};
-use are::guest_build::{build_components, ensure_wasm_target};
-use are::invoke::{CallReport, fmt_bytes};
-use are::policy::{Limits, Policy};
+use are_agents::AgentRuntime;
+use are_agents::store::Status;
+use are_policy::Grants;
+use are_runtime::component::{ComponentSpec, LoadedComponent};
+use crate::guest_build::{build_components, ensure_wasm_target};
+use are_runtime::invoke::{CallReport, fmt_bytes};
+use are_policy::{Limits, Policy};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,7 @@ pub struct Opts {
 
 /// A path inside the source checkout this binary was built from.
 fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
 }
 
 struct Demo {
@@ -43,7 +43,7 @@ struct Demo {
 }
 
 impl Opts {
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         println!(
             "are demo: third-party WebAssembly tools, granted nothing but what a policy names\n"
         );
@@ -69,7 +69,7 @@ impl Opts {
             "tools see only what they are granted\n",
         )?;
         let demo = Demo {
-            host: Host::new()?,
+            host: globals.host()?,
             components,
             scratch: scratch.clone(),
         };
@@ -110,7 +110,7 @@ impl Demo {
     }
 
     async fn call(&self, tool: &LoadedComponent, function: &str, args: Value) -> CallReport {
-        let report = tool.call(&self.host.engine, function, &args, None).await;
+        let report = tool.call(self.host.engine(), function, &args, None).await;
         match &report.outcome {
             Ok(out) if out.is_err => println!("    ✗ tool error: {}", compact(&out.value, 300)),
             Ok(out) => println!("    ✓ {}", compact(&out.value, 300)),
@@ -201,7 +201,7 @@ impl Demo {
         let escape = self.load("hostile-fs-escape", mount, limits)?;
         for function in ["attack.dot-dot", "attack.absolute"] {
             let report = escape
-                .call(&self.host.engine, function, &Value::Null, None)
+                .call(self.host.engine(), function, &Value::Null, None)
                 .await;
             summarize_attempts(function, &report);
         }
@@ -215,7 +215,7 @@ impl Demo {
             ..limits
         };
         let report = spin
-            .call(&self.host.engine, "attack.spin", &Value::Null, Some(fuel))
+            .call(self.host.engine(), "attack.spin", &Value::Null, Some(fuel))
             .await;
         print_outcome(&report);
         println!("    the same loop with unlimited fuel and a 1 s timeout:");
@@ -225,7 +225,7 @@ impl Demo {
             ..limits
         };
         let report = spin
-            .call(&self.host.engine, "attack.spin", &Value::Null, Some(timed))
+            .call(self.host.engine(), "attack.spin", &Value::Null, Some(timed))
             .await;
         print_outcome(&report);
         println!("    a memory bomb, with a 32 MiB limit:");
@@ -235,7 +235,7 @@ impl Demo {
             ..limits
         };
         let report = bomb
-            .call(&self.host.engine, "attack.bomb", &Value::Null, Some(small))
+            .call(self.host.engine(), "attack.bomb", &Value::Null, Some(small))
             .await;
         match &report.outcome {
             Ok(out) => println!(
@@ -249,7 +249,7 @@ impl Demo {
         let deep = self.load("hostile-recursion", Grants::default(), limits)?;
         print_outcome(
             &deep
-                .call(&self.host.engine, "attack.overflow", &Value::Null, None)
+                .call(self.host.engine(), "attack.overflow", &Value::Null, None)
                 .await,
         );
         println!(
@@ -258,7 +258,7 @@ impl Demo {
         );
         let snoop = self.load("hostile-env-snoop", Grants::default(), limits)?;
         let report = snoop
-            .call(&self.host.engine, "attack.vars", &Value::Null, None)
+            .call(self.host.engine(), "attack.vars", &Value::Null, None)
             .await;
         match &report.outcome {
             Ok(out) => println!(
@@ -331,7 +331,7 @@ reply_timeout = "4m"
         let policy_path = dir.join("are.toml");
         std::fs::write(&policy_path, policy)?;
         let policy = Policy::load(&policy_path)?;
-        let runtime = AgentRuntime::start(&policy, self.host.engine.clone(), &self.host.cache)?;
+        let runtime = AgentRuntime::start(&policy, &self.host)?;
         println!("    policy:");
         println!("      coordinator  publishes on `tasks`, sends to writer/*, 1 MiB of memory");
         println!(

@@ -1,14 +1,17 @@
 //! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability; with
-//! `--policy`, also its grant report (see [`are::review`]).
+//! `--policy`, also its grant report (see [`are_runtime::review`]).
 
-use are::component::{hex, read_component, read_source, sha256, validate, verify_pin};
-use are::describe::{ComponentDescription, ImportedInterface};
-use are::invoke::fmt_bytes;
-use are::policy::Policy;
-use are::review::{self, Review};
-use are::schema::wit_type_name;
-use are::source::Source;
-use are::terminal::escape;
+use are_policy::common::{hex, sha256};
+use are_runtime::component::{read_component, read_source, validate, verify_pin};
+use are_runtime::describe::{ComponentDescription, ImportedInterface};
+use are_runtime::invoke::fmt_bytes;
+use are_policy::Policy;
+use are_policy::review;
+use are_runtime::review::Review;
+use are_runtime::schema::wit_type_name;
+use are_policy::source::Source;
+use are_runtime::source::FetchOptions;
+use are_runtime::terminal::escape;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,11 +38,11 @@ pub struct Opts {
     /// Check the component's bytes against this sha256 (needed for an `https://` or `oci://…:tag` COMPONENT
     /// unless `--allow-unpinned`).
     #[arg(long, value_name = "HEX")]
-    sha256: Option<are::policy::Sha256Pin>,
+    sha256: Option<are_policy::Sha256Pin>,
 }
 
 impl Opts {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    pub fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let policy = self.policy.as_deref().map(Policy::load).transpose()?;
         let entry = policy
             .as_ref()
@@ -69,8 +72,13 @@ impl Opts {
                 let policy_pin = entry.and_then(|(_, e)| e.pin.cloned());
                 let pin = super::pin(policy_pin, self.sha256.clone())?;
                 let name = entry.map_or_else(|| remote.default_name(), |(_, e)| e.name.to_string());
-                let cache = are::cache::CompileCache::from_env();
-                read_source(&name, &path, pin.as_ref(), cache.dir(), max_size)?.0
+                let options = FetchOptions {
+                    allow_unpinned: globals.allow_unpinned,
+                    max_size,
+                    ..FetchOptions::default()
+                };
+                let cache = are_runtime::cache::CompileCache::from_env();
+                read_source(&name, &path, pin.as_ref(), cache.dir(), options)?.0
             }
         };
         validate(&path, &bytes)?;
@@ -177,7 +185,7 @@ fn print_imports(imports: &[ImportedInterface]) {
         println!("  (none)");
     }
     for (capability, list) in by_capability {
-        let key = are::caps::denied::policy_key(capability)
+        let key = are_runtime::caps::denied::policy_key(capability)
             .map(|k| format!("  [granted by {k}]"))
             .unwrap_or_default();
         println!("  {capability}{key}");

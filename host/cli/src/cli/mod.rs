@@ -14,9 +14,12 @@ mod policy;
 mod run;
 mod serve;
 
-use are::component::{self, ComponentSpec, LoadedComponent};
-use are::engine::{AreEngine, EngineConfig};
-use are::policy::{Fuel, LimitsSection, Policy, Size, Timeout};
+use anyhow::Context as _;
+use are_runtime::cache::CompileCache;
+use are_runtime::component::ComponentSpec;
+use are_runtime::host::Host;
+use are_runtime::engine::{AreEngine, EngineConfig};
+use are_policy::{Fuel, LimitsSection, Policy, Size, Timeout};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,7 +91,9 @@ pub fn main() -> ExitCode {
     init_tracing(&cli.log, cli.log_format);
     // TLS everywhere in the process on ring: reqwest (remote sources) has no crypto provider of its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    are::source::set_allow_unpinned(cli.allow_unpinned);
+    let globals = Globals {
+        allow_unpinned: cli.allow_unpinned,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,18 +106,18 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Call(opts) => opts.run().await,
-            Command::Inspect(opts) => opts.run(),
+            Command::Call(opts) => opts.run(globals).await,
+            Command::Inspect(opts) => opts.run(globals),
             Command::Cache(cmd) => cmd.run(),
-            Command::Policy(cmd) => cmd.run(),
+            Command::Policy(cmd) => cmd.run(globals),
             Command::Build(opts) => opts.run(),
             Command::New(cmd) => cmd.run(),
-            Command::Serve(opts) => opts.run().await,
-            Command::Run(opts) => opts.run().await,
+            Command::Serve(opts) => opts.run(globals).await,
+            Command::Run(opts) => opts.run(globals).await,
             Command::Agents(cmd) => cmd.run(),
             Command::Audit(cmd) => cmd.run(),
-            Command::Demo(opts) => opts.run().await,
-            Command::Bench(opts) => opts.run().await,
+            Command::Demo(opts) => opts.run(globals).await,
+            Command::Bench(opts) => opts.run(globals).await,
         }
     });
     match result {
@@ -209,7 +214,7 @@ impl PolicyArgs {
             Some(spec) => ComponentSpec { wit_dir, ..spec },
             None => ComponentSpec {
                 // The file stem, or for `https://`/`oci://` the last segment; a bad source fails when loading.
-                name: are::source::Source::parse(component)
+                name: are_runtime::source::Source::parse(component)
                     .map_or_else(|_| component.to_string(), |source| source.default_name()),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),
@@ -223,9 +228,9 @@ impl PolicyArgs {
 
 /// The pin of a component: the policy's, or `--sha256`; both must agree when both are given.
 fn pin(
-    policy: Option<are::policy::Sha256Pin>,
-    flag: Option<are::policy::Sha256Pin>,
-) -> anyhow::Result<Option<are::policy::Sha256Pin>> {
+    policy: Option<are_policy::Sha256Pin>,
+    flag: Option<are_policy::Sha256Pin>,
+) -> anyhow::Result<Option<are_policy::Sha256Pin>> {
     match (policy, flag) {
         (Some(p), Some(f)) if p != f => anyhow::bail!(
             "--sha256 {f} contradicts the policy's pin {p}: drop the flag or fix `sha256` in the policy"
@@ -234,25 +239,23 @@ fn pin(
     }
 }
 
-/// The engine and cache every command shares.
-pub struct Host {
-    /// The engine.
-    pub engine: AreEngine,
-    /// The compile cache.
-    pub cache: are::cache::CompileCache,
+/// What the flags of the whole command line set for every subcommand.
+#[derive(Debug, Clone, Copy)]
+pub struct Globals {
+    /// `--allow-unpinned`: load remote sources without a pin.
+    pub allow_unpinned: bool,
 }
 
-impl Host {
-    /// An engine with fuel and epochs, and the cache from `$ARE_CACHE_DIR`.
-    pub fn new() -> anyhow::Result<Host> {
-        Ok(Host {
-            engine: AreEngine::new(EngineConfig::default())?,
-            cache: are::cache::CompileCache::from_env(),
-        })
+impl Globals {
+    /// The host of a command: an engine with fuel and epochs, the cache from `$ARE_CACHE_DIR`, sources as the
+    /// flags say.
+    pub fn host(&self) -> anyhow::Result<Host> {
+        self.host_with(EngineConfig::default())
     }
 
-    /// Load a component through the cache.
-    pub fn load(&self, spec: ComponentSpec) -> anyhow::Result<LoadedComponent> {
-        Ok(component::load(&self.engine, Some(&self.cache), spec)?)
+    /// [`Globals::host`] on an engine configured by `config`.
+    pub fn host_with(&self, config: EngineConfig) -> anyhow::Result<Host> {
+        let engine = AreEngine::new(config).context("cannot configure the engine")?;
+        Ok(Host::new(engine, CompileCache::from_env()).allow_unpinned(self.allow_unpinned))
     }
 }

@@ -1,9 +1,12 @@
 //! `are policy check`: parse and validate a policy, and check every component it names. `are policy review`:
-//! the grant report (see [`are::review`]) of every component and agent type.
+//! the grant report (see [`are_runtime::review`]) of every component and agent type.
 
-use are::component::read_source;
-use are::policy::Policy;
-use are::review::{self, PolicyReview};
+use are_runtime::component::read_source;
+use are_runtime::host::Host;
+use are_runtime::source::FetchOptions;
+use are_policy::Policy;
+use are_policy::review;
+use are_runtime::review::PolicyReview;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,21 +36,27 @@ pub enum Cmd {
 }
 
 impl Cmd {
-    pub fn run(self) -> anyhow::Result<ExitCode> {
+    pub fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
+        let host = globals.host()?;
         match self {
-            Cmd::Check { file } => check(&file),
+            Cmd::Check { file } => check(&file, &host),
             Cmd::Review {
                 file,
                 json,
                 deny_overgrant,
-            } => review(&file, json, deny_overgrant),
+            } => review(&file, json, deny_overgrant, &host),
         }
     }
 }
 
-fn review(file: &std::path::Path, json: bool, deny_overgrant: bool) -> anyhow::Result<ExitCode> {
+fn review(
+    file: &std::path::Path,
+    json: bool,
+    deny_overgrant: bool,
+    host: &Host,
+) -> anyhow::Result<ExitCode> {
     let policy = Policy::load(file)?;
-    let review = PolicyReview::new(&policy);
+    let review = PolicyReview::new(&policy, host);
     if json {
         println!("{}", serde_json::to_string_pretty(&review)?);
     } else {
@@ -99,14 +108,18 @@ fn review(file: &std::path::Path, json: bool, deny_overgrant: bool) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn check(file: &std::path::Path, host: &Host) -> anyhow::Result<ExitCode> {
     let policy = Policy::load(file)?;
-    let cache = are::cache::CompileCache::from_env();
     let mut problems = 0;
     for entry in review::policy_entries(&policy) {
         // Reads a file, or fetches a remote source (from the cache when pinned), and checks the pin.
         let path = entry.source_path(&policy);
-        if let Err(e) = read_source(entry.name, &path, entry.pin, cache.dir(), entry.max_size) {
+        let options = FetchOptions {
+            allow_unpinned: host.allows_unpinned(),
+            max_size: entry.max_size,
+            ..FetchOptions::default()
+        };
+        if let Err(e) = read_source(entry.name, &path, entry.pin, host.cache().dir(), options) {
             problems += 1;
             eprintln!("error: {} `{}`: {e}", entry.kind.as_str(), entry.name);
         }

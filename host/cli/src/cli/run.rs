@@ -1,9 +1,8 @@
 //! `are run`: run the agents of a policy, resuming what a previous run left unfinished.
 
-use super::Host;
 use anyhow::Context as _;
-use are::agent::AgentRuntime;
-use are::policy::Policy;
+use are_agents::AgentRuntime;
+use are_policy::Policy;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,8 +11,8 @@ use std::process::ExitCode;
 pub struct Opts {
     /// The policy with `[agent.TYPE]` tables.
     #[arg(
-        long,
-        visible_alias = "policy",
+        long = "policy",
+        visible_alias = "config",
         value_name = "are.toml",
         default_value = "are.toml"
     )]
@@ -30,15 +29,15 @@ pub struct Opts {
 }
 
 impl Opts {
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let policy = Policy::load(&self.config)?;
         anyhow::ensure!(
             !policy.agents.is_empty(),
             "{} has no [agent.TYPE] table: there is no agent to run",
             self.config.display()
         );
-        let host = Host::new()?;
-        let runtime = AgentRuntime::start(&policy, host.engine.clone(), &host.cache)?;
+        let host = globals.host()?;
+        let runtime = AgentRuntime::start(&policy, &host)?;
         eprintln!(
             "are run: agents {} · model: {}",
             runtime.types().collect::<Vec<_>>().join(", "),
@@ -71,9 +70,9 @@ impl Opts {
             } else {
                 // Replies and errors are the agent's text: escaped, one line each.
                 match outcome {
-                    Ok(Some(reply)) => println!("{to}: {}", are::terminal::escape(&reply)),
+                    Ok(Some(reply)) => println!("{to}: {}", are_runtime::terminal::escape(&reply)),
                     Ok(None) => println!("{to}: (no reply)"),
-                    Err(e) => println!("{to}: error: {}", are::terminal::escape(&e)),
+                    Err(e) => println!("{to}: error: {}", are_runtime::terminal::escape(&e)),
                 }
             }
         }

@@ -1,11 +1,11 @@
 //! `are serve`: every tool of the policy over MCP, on stdio (default) or Streamable HTTP.
 
 use anyhow::Context as _;
-use are::cache::CompileCache;
-use are::engine::{AreEngine, EngineConfig, PoolingConfig};
-use are::mcp::McpServer;
-use are::mcp::http::{self, HttpOptions};
-use are::policy::Policy;
+use are_runtime::cache::CompileCache;
+use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_mcp::McpServer;
+use are_mcp::http::{self, HttpOptions};
+use are_policy::Policy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,8 +15,8 @@ use std::process::ExitCode;
 pub struct Opts {
     /// The policy naming the components to serve.
     #[arg(
-        long,
-        visible_alias = "policy",
+        long = "policy",
+        visible_alias = "config",
         value_name = "are.toml",
         default_value = "are.toml"
     )]
@@ -39,21 +39,20 @@ pub struct Opts {
 }
 
 impl Opts {
-    pub async fn run(self) -> anyhow::Result<ExitCode> {
+    pub async fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let policy = Policy::load(&self.config)?;
         let config = engine_config(&policy);
         warn_if_descriptors_overcommitted(&policy, &config);
-        let engine = AreEngine::new(config).context("cannot configure the engine")?;
-        let server = McpServer::start(engine, CompileCache::from_env(), &self.config)?;
+        let server = McpServer::start(globals.host_with(config)?, &self.config)?;
         let tools = server.catalog().tools().len();
         if self.watch {
-            are::mcp::watch::spawn(server.clone());
+            are_mcp::watch::spawn(server.clone());
         }
         match self.http {
             None => {
                 tracing::info!(tools, policy = %self.config.display(), "serving MCP on stdio");
                 let max_request_size = policy.serve.bounds().max_request_size;
-                are::mcp::serve_stdio(
+                are_mcp::serve_stdio(
                     server,
                     usize::try_from(max_request_size).unwrap_or(usize::MAX),
                 )
@@ -106,7 +105,7 @@ fn warn_if_descriptors_overcommitted(policy: &Policy, config: &EngineConfig) {
                 .values()
                 .map(|c| u64::from(c.max_concurrency))
                 .sum();
-            concurrent + are::mcp::sessions::MAX_SESSION_INSTANCES as u64
+            concurrent + are_mcp::sessions::MAX_SESSION_INSTANCES as u64
         }
     };
     let per_instance = policy
@@ -118,7 +117,7 @@ fn warn_if_descriptors_overcommitted(policy: &Policy, config: &EngineConfig) {
         })
         .max()
         .unwrap_or(0);
-    let budget = are::descriptors::process_budget() as u64;
+    let budget = are_runtime::descriptors::process_budget() as u64;
     if instances.saturating_mul(per_instance) > budget {
         tracing::warn!(
             instances,

@@ -9,31 +9,35 @@ use wasmtime_wasi::clocks::WasiClocks;
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::WasiRandom;
 
-/// WIT interfaces (without version) linked by [`link`].
-pub const INTERFACES: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:cli/exit",
-];
-
-/// Link the baseline interfaces.
+/// Link `wasi:io` (error, poll, streams) and `wasi:cli/exit`; returns the interfaces linked.
 ///
 /// # Errors
 /// When the linker rejects a definition (a bug, not a user error).
-pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub fn link_io(linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
     wasmtime_wasi_io::add_to_linker_async(linker)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(linker, wasmtime_wasi::cli::WasiCliView::cli)?;
+    Ok(&["wasi:io/error", "wasi:io/poll", "wasi:io/streams", "wasi:cli/exit"])
+}
+
+/// Link the wall and monotonic clocks; returns the interfaces linked.
+///
+/// # Errors
+/// When the linker rejects a definition (a bug, not a user error).
+pub fn link_clocks(linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(linker, |s| {
         wasmtime_wasi::clocks::WasiClocksView::clocks(s)
     })?;
     clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(linker, |s| {
         wasmtime_wasi::clocks::WasiClocksView::clocks(s)
     })?;
+    Ok(&["wasi:clocks/wall-clock", "wasi:clocks/monotonic-clock"])
+}
+
+/// Link `wasi:random` (random, insecure, insecure-seed); returns the interfaces linked.
+///
+/// # Errors
+/// When the linker rejects a definition (a bug, not a user error).
+pub fn link_random(linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
     random::random::add_to_linker::<HostState, WasiRandom>(linker, |s| {
         wasmtime_wasi::random::WasiRandomView::random(s)
     })?;
@@ -43,6 +47,9 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     random::insecure_seed::add_to_linker::<HostState, WasiRandom>(linker, |s| {
         wasmtime_wasi::random::WasiRandomView::random(s)
     })?;
-    cli::exit::add_to_linker::<HostState, WasiCli>(linker, wasmtime_wasi::cli::WasiCliView::cli)?;
-    Ok(())
+    Ok(&[
+        "wasi:random/random",
+        "wasi:random/insecure",
+        "wasi:random/insecure-seed",
+    ])
 }

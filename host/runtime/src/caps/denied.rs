@@ -4,7 +4,7 @@
 //! inert host type, so the component instantiates and only the call that reaches past its grant fails, with a
 //! message naming the import and the policy key that would grant it.
 
-use crate::describe::{Capability as ImportKind, classify_import};
+use are_policy::classify_import;
 use crate::sandbox::HostState;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -72,28 +72,6 @@ impl fmt::Display for CapabilityNotGranted {
 
 impl std::error::Error for CapabilityNotGranted {}
 
-/// The policy key that grants imports of this kind, if there is one: exactly the kinds whose
-/// [`provision`](ImportKind::provision) is [`Provision::Grant`](crate::describe::Provision::Grant), each
-/// `allow.` and the [`name`](super::Capability::name) of one field of [`Grants`](super::Grants).
-pub fn policy_key(kind: ImportKind) -> Option<&'static str> {
-    match kind {
-        ImportKind::Filesystem => Some("allow.fs"),
-        ImportKind::Environment => Some("allow.env"),
-        ImportKind::Http => Some("allow.http"),
-        ImportKind::Sockets => Some("allow.sockets"),
-        ImportKind::Tools => Some("allow.tools"),
-        ImportKind::Llm => Some("allow.llm"),
-        ImportKind::Memory => Some("allow.memory"),
-        ImportKind::Messaging => Some("allow.messaging"),
-        ImportKind::Clocks
-        | ImportKind::Random
-        | ImportKind::Stdio
-        | ImportKind::Io
-        | ImportKind::Agent
-        | ImportKind::Other => None,
-    }
-}
-
 /// Inert stand-in for resource types of interfaces that are not granted.
 struct DeniedResource;
 
@@ -129,7 +107,7 @@ pub fn link(
                 let reason = if provided.contains(unversioned) {
                     DenialReason::Unsupported
                 } else {
-                    DenialReason::NotGranted(policy_key(classify_import(name)))
+                    DenialReason::NotGranted(classify_import(name).policy_key())
                 };
                 let mut inst = linker.instance(name)?;
                 for (export, item) in instance.exports(engine) {
@@ -199,102 +177,14 @@ fn deny_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::Grants;
-    use crate::describe::Provision;
-
-    #[test]
-    fn policy_keys_are_the_grant_fields_of_the_kinds_that_need_a_grant() {
-        let grants = Grants::default();
-        for kind in ImportKind::ALL {
-            let key = policy_key(kind);
-            assert_eq!(
-                key.is_some(),
-                kind.provision() == Provision::Grant,
-                "{kind}"
-            );
-            if let Some(key) = key {
-                let name = key.strip_prefix("allow.").expect("an allow. key");
-                let grant = grants
-                    .all()
-                    .into_iter()
-                    .find(|c| c.name() == name)
-                    .unwrap_or_else(|| panic!("no grant field `{name}` for {kind}"));
-                assert_eq!(grant.agent_only(), kind.agent_only(), "{kind}");
-            }
-        }
-        // Every grant field is reached by exactly one kind, or extends one that is.
-        for grant in grants.all() {
-            if let Some(base) = grant.extends() {
-                assert!(
-                    grants
-                        .all()
-                        .iter()
-                        .any(|g| g.name() == base && g.extends().is_none())
-                );
-                continue;
-            }
-            let key = format!("allow.{}", grant.name());
-            let kinds: Vec<ImportKind> = ImportKind::ALL
-                .into_iter()
-                .filter(|k| policy_key(*k) == Some(key.as_str()))
-                .collect();
-            assert_eq!(kinds.len(), 1, "{key}: {kinds:?}");
-        }
-    }
-
-    #[test]
-    fn what_the_host_links_is_classified_by_how_it_is_provided() {
-        for interface in super::super::baseline::INTERFACES
-            .iter()
-            .chain(super::super::stdio::INTERFACES)
-        {
-            let kind = classify_import(interface);
-            assert_eq!(kind.provision(), Provision::Baseline, "{interface}: {kind}");
-        }
-        for interface in crate::agent::BASE_INTERFACES {
-            assert_eq!(classify_import(interface), ImportKind::Agent, "{interface}");
-        }
-        // Every interface a grant links belongs to the kind whose policy key is that grant's.
-        let grants: Grants = toml::from_str(
-            r#"
-            http = ["http://127.0.0.1:1"]
-            sockets = ["tcp://127.0.0.1:1"]
-            env = { A = "1" }
-            tools = ["*"]
-            llm = { model = "default" }
-            memory = { quota = "1 KiB" }
-            messaging = { send = ["a/*"] }
-            "#,
-        )
-        .expect("grants");
-        let engine = Engine::default();
-        let mut linker = Linker::<HostState>::new(&engine);
-        for grant in grants.all() {
-            let provided = grant.link(&mut linker).expect("links");
-            assert_eq!(
-                provided.is_empty(),
-                grant.extends().is_some(),
-                "{} links nothing of its own exactly when it extends another grant",
-                grant.name()
-            );
-            for interface in provided {
-                let key = policy_key(classify_import(interface));
-                assert_eq!(
-                    key.map(|k| k.trim_start_matches("allow.")),
-                    Some(grant.name()),
-                    "{interface}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn denials_say_how_to_grant() {
         let denial = |import: &str| CapabilityNotGranted {
             import: import.into(),
-            reason: DenialReason::NotGranted(policy_key(classify_import(
-                import.split_once('#').map_or(import, |(i, _)| i),
-            ))),
+            reason: DenialReason::NotGranted(
+                classify_import(import.split_once('#').map_or(import, |(i, _)| i)).policy_key(),
+            ),
         };
         assert!(
             denial("wasi:http/outgoing-handler@0.2.6#handle")

@@ -10,13 +10,9 @@
 //! With an audit trail, each time the guest reads its environment an `env.read` event records the names of the
 //! variables it got, never their values (see [`crate::audit`]).
 
-use super::Capability;
-use crate::policy::{PolicyError, SourceText};
+use super::Provide;
 use crate::sandbox::{HostState, InstanceBuilder};
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::Path;
-use toml::Spanned;
+use are_policy::grants::env::EnvGrant;
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
@@ -24,38 +20,7 @@ use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
 /// The version of `wasi:cli/environment` defined here; 0.2.x imports resolve to it.
 const ENVIRONMENT: &str = "wasi:cli/environment@0.2.12";
 
-/// Environment variables granted to a component.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct EnvGrant(pub BTreeMap<Spanned<String>, String>);
-
-impl Capability for EnvGrant {
-    fn name(&self) -> &'static str {
-        "env"
-    }
-
-    fn is_granted(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    fn entries(&self) -> Vec<String> {
-        // Names only: values may be secrets.
-        self.0.keys().map(|k| k.get_ref().clone()).collect()
-    }
-
-    fn validate(&self, _base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
-        for key in self.0.keys() {
-            let k = key.get_ref();
-            if k.is_empty() || k.contains('=') || k.contains('\0') {
-                return Err(source.error(
-                    key.span(),
-                    format!("invalid environment variable name {k:?}: must be non-empty, without `=` or NUL"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
+impl Provide for EnvGrant {
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         // Always linked: without a grant the environment is empty, and arguments come from the policy. Defined
         // here rather than by wasmtime-wasi's `add_to_linker` so that reads can be audited.

@@ -31,15 +31,12 @@
 
 pub mod quota;
 
-use super::Capability;
-use crate::policy::{PolicyError, Size, SourceText};
+use super::Provide;
 use crate::sandbox::{HostState, InstanceBuilder};
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
+use are_policy::grants::fs::{FsGrant, Mode};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use toml::Spanned;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::FsPerms;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystem, WasiFilesystemView};
@@ -50,190 +47,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::p2::{FsError, FsResult};
 
-/// The mounts granted to a component.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct FsGrant(pub Vec<Mount>);
-
-/// One host directory made visible to the guest.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Mount {
-    /// Host directory, relative to the policy file.
-    pub host: Spanned<String>,
-    /// Absolute path the guest uses, e.g. `/data`.
-    pub guest: Spanned<String>,
-    /// `ro` (default) or `rw`.
-    #[serde(default)]
-    pub mode: Mode,
-    /// For an `rw` mount, the most bytes the files under `host` may hold, e.g. `"10 MiB"`: a write that would
-    /// pass it fails with `insufficient-space`. Unlimited when absent.
-    #[serde(default)]
-    pub quota: Option<Spanned<Size>>,
-}
-
-/// Whether a mount may be written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Read files and list directories.
-    #[default]
-    Ro,
-    /// Also create, write, rename and delete.
-    Rw,
-}
-
-impl Mode {
-    /// `ro` or `rw`, as written in a policy.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Ro => "ro",
-            Mode::Rw => "rw",
-        }
-    }
-}
-
-impl FsGrant {
-    /// The first `rw` mount whose host directory holds `path` (or is it), both resolved against `base_dir` with
-    /// symlinks followed as far as they exist.
-    pub fn rw_mount_holding(&self, base_dir: &Path, path: &Path) -> Option<&Mount> {
-        let path = resolve_existing(&base_dir.join(path));
-        self.0.iter().find(|m| {
-            m.mode == Mode::Rw
-                && path.starts_with(resolve_existing(&base_dir.join(m.host.get_ref())))
-        })
-    }
-}
-
-/// `path` with its longest existing ancestor canonicalized (symlinks resolved) and the rest appended as written.
-fn resolve_existing(path: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut existing = path;
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
-
-impl Capability for FsGrant {
-    fn name(&self) -> &'static str {
-        "fs"
-    }
-
-    fn is_granted(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    fn entries(&self) -> Vec<String> {
-        self.0
-            .iter()
-            .map(|m| {
-                let quota = m.quota.as_ref().map_or(String::new(), |q| {
-                    format!(", quota {}", bytesize::ByteSize(q.get_ref().0))
-                });
-                format!(
-                    "{} -> {} ({}{quota})",
-                    m.host.get_ref(),
-                    m.guest.get_ref(),
-                    m.mode.as_str()
-                )
-            })
-            .collect()
-    }
-
-    fn validate(&self, base_dir: &Path, source: &SourceText) -> Result<(), PolicyError> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut resolved: Vec<(&Mount, PathBuf)> = Vec::with_capacity(self.0.len());
-        for mount in &self.0 {
-            let host = base_dir.join(mount.host.get_ref());
-            if !host.is_dir() {
-                return Err(source.error(
-                    mount.host.span(),
-                    format!(
-                        "mount host directory {} does not exist or is not a directory; create it or fix `host`",
-                        host.display()
-                    ),
-                ));
-            }
-            let guest = mount.guest.get_ref();
-            if !guest.starts_with('/') || guest.split('/').any(|part| part == ".." || part == ".") {
-                return Err(source.error(
-                    mount.guest.span(),
-                    format!("mount guest path {guest:?} must be absolute and without `.` or `..`, e.g. \"/data\""),
-                ));
-            }
-            if !seen.insert(guest.trim_end_matches('/')) {
-                return Err(source.error(
-                    mount.guest.span(),
-                    format!("guest path {guest:?} is mounted twice"),
-                ));
-            }
-            if let Some(quota) = &mount.quota
-                && mount.mode == Mode::Ro
-            {
-                return Err(source.error(
-                    quota.span(),
-                    "`quota` limits writes and a `ro` mount has none: remove it, or make the mount `rw`",
-                ));
-            }
-            let real = std::fs::canonicalize(&host).map_err(|e| {
-                source.error(
-                    mount.host.span(),
-                    format!(
-                        "cannot resolve mount host directory {}: {e}",
-                        host.display()
-                    ),
-                )
-            })?;
-            for (other, other_real) in &resolved {
-                if !(real.starts_with(other_real) || other_real.starts_with(&real)) {
-                    continue;
-                }
-                let (line, column) = source.line_column(other.host.span());
-                let both = format!(
-                    "mount {:?} ({}) overlaps mount {:?} ({}) at {line}:{column}",
-                    mount.host.get_ref(),
-                    mount.mode.as_str(),
-                    other.host.get_ref(),
-                    other.mode.as_str()
-                );
-                if mount.mode != other.mode {
-                    return Err(source.error(
-                        mount.host.span(),
-                        format!(
-                            "{both}: the files they share would be both read-only and writable (a `ro` mount \
-                             inside an `rw` one can be written through the outer one); give them the same mode, \
-                             or mount directories that do not overlap"
-                        ),
-                    ));
-                }
-                if mount.quota.is_some() || other.quota.is_some() {
-                    return Err(source.error(
-                        mount.host.span(),
-                        format!(
-                            "{both}, and one has a `quota`: writes through the other would not count against \
-                             it; mount directories that do not overlap"
-                        ),
-                    ));
-                }
-            }
-            resolved.push((mount, real));
-        }
-        Ok(())
-    }
-
+impl Provide for FsGrant {
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         // Linked even without a mount: the guest then sees an empty list of preopens and cannot name a file.
         filesystem::types::add_to_linker::<HostState, WasiFilesystem>(linker, |s| {

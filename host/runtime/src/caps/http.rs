@@ -15,245 +15,21 @@
 //! allow.http = ["https://api.example.com", "https://*.example.org:8443", "http://127.0.0.1:8080"]
 //! ```
 
-use super::Capability;
+use super::Provide;
 use crate::descriptors::{ConnectionPermit, Connections};
 use crate::sandbox::{HostState, InstanceBuilder};
+use are_policy::common::{ip_literal, is_public};
+use are_policy::grants::http::{HttpGrant, Scheme};
 use http_body_util::BodyExt;
-use serde::Deserialize;
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// The origins a component may send HTTP requests to.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct HttpGrant(pub Vec<Origin>);
-
-/// One allowed origin: scheme, host (exact, `*.` wildcard, or IP literal) and port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// `http` or `https`.
-    pub scheme: Scheme,
-    /// Which hosts match.
-    pub host: HostPattern,
-    /// The port; when the entry names none, the scheme's default port.
-    pub port: u16,
-}
-
-/// A URL scheme wasi:http can use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
-
-impl Scheme {
-    fn default_port(self) -> u16 {
-        match self {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        }
-    }
-}
-
-/// The host part of an allowed origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostPattern {
-    /// Exactly this name (lowercase).
-    Name(String),
-    /// Any name ending in `.suffix` (the entry was `*.suffix`).
-    Subdomains(String),
-    /// Exactly this address; non-public addresses are allowed only this way (or as `localhost`).
-    Ip(IpAddr),
-}
-
-impl HostPattern {
-    /// Whether `host` (lowercase name or IP literal from a request) matches.
-    pub fn matches(&self, host: &str) -> bool {
-        match self {
-            HostPattern::Name(name) => name == host,
-            HostPattern::Subdomains(suffix) => host
-                .strip_suffix(suffix.as_str())
-                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.')),
-            HostPattern::Ip(ip) => parse_ip_host(host) == Some(*ip),
-        }
-    }
-
-    /// Whether an address outside the public internet may be reached through this entry.
-    pub fn allows_private(&self) -> bool {
-        match self {
-            HostPattern::Ip(_) => true,
-            HostPattern::Name(name) => name == "localhost",
-            HostPattern::Subdomains(_) => false,
-        }
-    }
-}
-
-/// Parse `1.2.3.4` or `[::1]` (with or without brackets).
-fn parse_ip_host(host: &str) -> Option<IpAddr> {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
-}
-
-impl FromStr for Origin {
-    type Err = String;
-
-    fn from_str(entry: &str) -> Result<Origin, String> {
-        let bad = |why: &str| {
-            format!("invalid http origin {entry:?}: {why} (expected scheme://host[:port])")
-        };
-        let (scheme, rest) = entry
-            .split_once("://")
-            .ok_or_else(|| bad("missing scheme"))?;
-        let scheme = match scheme.to_ascii_lowercase().as_str() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            other => return Err(bad(&format!("scheme {other:?} is not http or https"))),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains(['/', '?', '#', '@']) {
-            return Err(bad(
-                "only an origin is allowed, no path, query or credentials",
-            ));
-        }
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (ip, after) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
-            (format!("[{ip}]"), after.strip_prefix(':'))
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (rest.to_string(), None),
-            }
-        };
-        let port = match port {
-            Some(p) => p
-                .parse::<u16>()
-                .map_err(|_| bad(&format!("port {p:?} is not a number 0-65535")))?,
-            None => scheme.default_port(),
-        };
-        let host = host.to_ascii_lowercase();
-        let pattern = if let Some(ip) = parse_ip_host(&host) {
-            HostPattern::Ip(ip)
-        } else if let Some(suffix) = host.strip_prefix("*.") {
-            check_dns_name(suffix).map_err(|why| {
-                bad(&format!(
-                    "a wildcard must be `*.` followed by a DNS name, and in {host:?} {why}"
-                ))
-            })?;
-            HostPattern::Subdomains(suffix.to_string())
-        } else {
-            check_dns_name(&host).map_err(|why| {
-                bad(&format!(
-                    "{host:?} is neither an IP address nor a DNS name: {why}"
-                ))
-            })?;
-            HostPattern::Name(host)
-        };
-        Ok(Origin {
-            scheme,
-            host: pattern,
-            port,
-        })
-    }
-}
-
-/// Check that `name` is a DNS host name: at most 253 characters of dot-separated labels, each 1 to 63 letters,
-/// digits and inner hyphens, the last one not all digits (so `10.1` or `0.0.1` cannot pass for a name, and a
-/// grant never depends on how a resolver reads a partial IP address). `*` is not part of a name: a wildcard is
-/// the caller's leading `*.` only.
-///
-/// # Errors
-/// What is wrong, worded to follow "in NAME …" or "…: ".
-pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("the name is empty".into());
-    }
-    if name.len() > 253 {
-        return Err("the name is longer than 253 characters".into());
-    }
-    let labels: Vec<&str> = name.split('.').collect();
-    for label in &labels {
-        if label.is_empty() {
-            return Err("a label is empty (a leading, trailing or doubled `.`)".into());
-        }
-        if label.contains('*') {
-            return Err("`*` appears where only a whole leading `*.` is allowed".into());
-        }
-        if label.len() > 63 {
-            return Err(format!("label {label:?} is longer than 63 characters"));
-        }
-        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!(
-                "label {label:?} has characters other than letters, digits and `-`"
-            ));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("label {label:?} starts or ends with `-`"));
-        }
-    }
-    let last = labels.last().copied().unwrap_or_default();
-    if last.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "the last label {last:?} is all digits, which reads as an IP address, not a name \
-             (grant an IP address by writing all of it, without `*.`)"
-        ));
-    }
-    Ok(())
-}
-
-impl<'de> Deserialize<'de> for Origin {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::parse_str(d)
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.scheme {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        };
-        match &self.host {
-            HostPattern::Name(n) => write!(f, "{scheme}://{n}:{}", self.port),
-            HostPattern::Subdomains(s) => write!(f, "{scheme}://*.{s}:{}", self.port),
-            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "{scheme}://[{ip}]:{}", self.port),
-            HostPattern::Ip(ip) => write!(f, "{scheme}://{ip}:{}", self.port),
-        }
-    }
-}
-
-impl HttpGrant {
-    /// The first entry allowing a request to `scheme://host:port`.
-    pub fn allowing(&self, scheme: Scheme, host: &str, port: u16) -> Option<&Origin> {
-        self.0
-            .iter()
-            .find(|o| o.scheme == scheme && o.port == port && o.host.matches(host))
-    }
-}
-
-impl Capability for HttpGrant {
-    fn name(&self) -> &'static str {
-        "http"
-    }
-
-    fn is_granted(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    fn entries(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
-    }
-
+impl Provide for HttpGrant {
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         if self.0.is_empty() {
             return Ok(&[]);
@@ -266,41 +42,6 @@ impl Capability for HttpGrant {
         builder.http_grant = Arc::new(self.clone());
         Ok(())
     }
-}
-
-/// Whether `ip` is an address of the public internet (not loopback, private, link-local, reserved, …).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(a) => !is_special_v4(a),
-        IpAddr::V6(a) => {
-            let seg0 = a.segments()[0];
-            let nat64 = a.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-            let embedded = Ipv4Addr::from_bits(a.to_bits() as u32);
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local
-                || (seg0 & 0xffc0) == 0xfe80 // link local
-                || (seg0 == 0x2001 && a.segments()[1] == 0x0db8) // documentation
-                || (nat64 && is_special_v4(embedded)))
-        }
-    }
-}
-
-fn is_special_v4(a: Ipv4Addr) -> bool {
-    let [b0, b1, ..] = a.octets();
-    a.is_private()
-        || a.is_loopback()
-        || a.is_link_local()
-        || a.is_broadcast()
-        || a.is_documentation()
-        || a.is_unspecified()
-        || a.is_multicast()
-        || b0 == 0
-        || (b0 == 100 && (b1 & 0xc0) == 64) // shared address space (CGNAT)
-        || (b0 == 192 && b1 == 0 && a.octets()[2] == 0) // IETF protocol assignments
-        || (b0 == 198 && (b1 & 0xfe) == 18) // benchmarking
-        || b0 >= 240 // reserved
 }
 
 /// The wasi:http hooks of one instance: every outgoing request is checked against the grant, gets the
@@ -457,7 +198,7 @@ impl Target {
 
 /// Resolve the target and keep only the addresses the entry allows.
 async fn resolve_checked(target: &Target, origin: &Origin) -> Result<Vec<SocketAddr>, HttpError> {
-    let addrs: Vec<SocketAddr> = match parse_ip_host(&target.host) {
+    let addrs: Vec<SocketAddr> = match ip_literal(&target.host) {
         Some(ip) => vec![SocketAddr::new(ip, target.port)],
         None => tokio::net::lookup_host((target.host.as_str(), target.port))
             .await
@@ -476,24 +217,6 @@ async fn resolve_checked(target: &Target, origin: &Origin) -> Result<Vec<SocketA
         return Err(HttpError::DestinationIpProhibited);
     }
     Ok(allowed)
-}
-
-/// The TLS client configuration (webpki roots, ring), built once.
-pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-                .unwrap_or_else(|e| unreachable!("ring supports the default TLS versions: {e}"));
-            Arc::new(config)
-        })
-        .clone()
 }
 
 /// Connect to the first reachable checked address and send the request over HTTP/1.1.
@@ -524,12 +247,12 @@ async fn send(
     let io: Box<dyn IoStream> = match target.scheme {
         Scheme::Http => Box::new(stream),
         Scheme::Https => {
-            let name = match parse_ip_host(&target.host) {
+            let name = match ip_literal(&target.host) {
                 Some(ip) => rustls::pki_types::ServerName::from(ip),
                 None => rustls::pki_types::ServerName::try_from(target.host.clone())
                     .map_err(|_| HttpError::HttpRequestUriInvalid)?,
             };
-            let tls = tokio_rustls::TlsConnector::from(tls_config())
+            let tls = tokio_rustls::TlsConnector::from(crate::tls::client_config())
                 .connect(name, stream)
                 .await
                 .map_err(HttpError::Tls)?;

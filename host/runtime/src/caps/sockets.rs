@@ -15,13 +15,11 @@
 //! allow.sockets = ["tcp://db.internal:5432", "udp://10.0.0.53:53"]
 //! ```
 
-use super::Capability;
+use super::Provide;
 use crate::sandbox::{HostState, InstanceBuilder};
-use serde::Deserialize;
+use are_policy::grants::sockets::{Protocol, SocketEntry, SocketsGrant};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Linker, Resource, ResourceType};
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress};
@@ -30,89 +28,6 @@ use wasmtime_wasi::p2::bindings::sockets::{
 };
 use wasmtime_wasi::p2::{DynPollable, Network, Pollable, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
-
-/// The hosts and ports a component may open sockets to.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(transparent)]
-pub struct SocketsGrant(pub Vec<SocketEntry>);
-
-/// One allowed destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketEntry {
-    /// TCP or UDP.
-    pub protocol: Protocol,
-    /// A host name (lowercase) or an IP literal.
-    pub host: String,
-    /// The destination port.
-    pub port: u16,
-}
-
-/// A transport protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// `tcp://`, the default.
-    Tcp,
-    /// `udp://`.
-    Udp,
-}
-
-impl FromStr for SocketEntry {
-    type Err = String;
-
-    fn from_str(entry: &str) -> Result<SocketEntry, String> {
-        let bad = |why: &str| {
-            format!("invalid socket entry {entry:?}: {why} (expected [tcp://|udp://]host:port)")
-        };
-        let (protocol, rest) = match entry.split_once("://") {
-            Some(("tcp", rest)) => (Protocol::Tcp, rest),
-            Some(("udp", rest)) => (Protocol::Udp, rest),
-            Some((other, _)) => return Err(bad(&format!("protocol {other:?} is not tcp or udp"))),
-            None => (Protocol::Tcp, entry),
-        };
-        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("missing port"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| bad(&format!("port {port:?} is not a number 1-65535")))?;
-        if port == 0 {
-            return Err(bad("port 0 is not a destination"));
-        }
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        if host.parse::<IpAddr>().is_err() {
-            super::http::check_dns_name(&host).map_err(|why| {
-                bad(&format!(
-                    "{host:?} is neither an IP address nor a DNS name (sockets take no wildcards): {why}"
-                ))
-            })?;
-        }
-        Ok(SocketEntry {
-            protocol,
-            host,
-            port,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for SocketEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        super::parse_str(d)
-    }
-}
-
-impl fmt::Display for SocketEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let proto = match self.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        match self.host.parse::<IpAddr>() {
-            Ok(IpAddr::V6(ip)) => write!(f, "{proto}://[{ip}]:{}", self.port),
-            _ => write!(f, "{proto}://{}:{}", self.host, self.port),
-        }
-    }
-}
 
 /// The socket rules of one instance: the grant plus the addresses its allowed lookups returned.
 #[derive(Debug, Default)]
@@ -246,19 +161,7 @@ impl SocketRules {
     }
 }
 
-impl Capability for SocketsGrant {
-    fn name(&self) -> &'static str {
-        "sockets"
-    }
-
-    fn is_granted(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    fn entries(&self) -> Vec<String> {
-        self.0.iter().map(ToString::to_string).collect()
-    }
-
+impl Provide for SocketsGrant {
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
         if self.0.is_empty() {
             return Ok(&[]);

@@ -13,23 +13,12 @@ use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::p2::bindings::cli;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-/// WIT interfaces (without version) linked by [`link`].
-pub const INTERFACES: &[&str] = &[
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-];
-
-/// Link stdin, stdout, stderr and the terminal interfaces (which report "not a terminal").
+/// Link stdin, stdout, stderr and the terminal interfaces (which report "not a terminal"); returns the interfaces
+/// linked.
 ///
 /// # Errors
 /// When the linker rejects a definition (a bug, not a user error).
-pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
     fn view(s: &mut HostState) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
         wasmtime_wasi::cli::WasiCliView::cli(s)
     }
@@ -41,7 +30,16 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(linker, view)?;
     cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(linker, view)?;
     cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(linker, view)?;
-    Ok(())
+    Ok(&[
+        "wasi:cli/stdin",
+        "wasi:cli/stdout",
+        "wasi:cli/stderr",
+        "wasi:cli/terminal-input",
+        "wasi:cli/terminal-output",
+        "wasi:cli/terminal-stdin",
+        "wasi:cli/terminal-stdout",
+        "wasi:cli/terminal-stderr",
+    ])
 }
 
 /// The captured stdout and stderr of one instance.

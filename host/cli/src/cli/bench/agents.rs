@@ -6,10 +6,10 @@
 
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
-use are::agent::AgentRuntime;
-use are::cache::CompileCache;
-use are::engine::{AreEngine, EngineConfig};
-use are::policy::Policy;
+use are_agents::AgentRuntime;
+use are_runtime::cache::CompileCache;
+use are_runtime::engine::{AreEngine, EngineConfig};
+use are_policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -100,7 +100,7 @@ pub async fn run(guests: &Guests, quick: bool, scratch: &Path) -> anyhow::Result
     for cow in [true, false] {
         progress(format_args!(
             "agents: idle agents in a {} budget, {}",
-            are::invoke::fmt_bytes(IDLE_BUDGET),
+            are_runtime::invoke::fmt_bytes(IDLE_BUDGET),
             if cow {
                 "copy-on-write memory images (the default)"
             } else {
@@ -208,10 +208,10 @@ impl IdleRun {
         memory.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         memory.note = Some(format!(
             "PSS {} → {}, RSS {} → {}, {maps_per_agent:.1} memory mappings per agent; {} agents activated in {:.2}s",
-            are::invoke::fmt_bytes(self.before.pss),
-            are::invoke::fmt_bytes(self.after.pss),
-            are::invoke::fmt_bytes(self.before.rss),
-            are::invoke::fmt_bytes(self.after.rss),
+            are_runtime::invoke::fmt_bytes(self.before.pss),
+            are_runtime::invoke::fmt_bytes(self.after.pss),
+            are_runtime::invoke::fmt_bytes(self.before.rss),
+            are_runtime::invoke::fmt_bytes(self.after.rss),
             self.activated,
             self.seconds,
         ));
@@ -237,7 +237,7 @@ impl IdleRun {
                 format!(
                     "{} agents activated, {} of the budget used",
                     self.activated,
-                    are::invoke::fmt_bytes(grown)
+                    are_runtime::invoke::fmt_bytes(grown)
                 ),
             ),
             None => (self.activated, "budget reached".to_string()),
@@ -246,7 +246,7 @@ impl IdleRun {
             scale_id,
             format!(
                 "idle agents within a {} memory budget (target {IDLE_TARGET}), {how}",
-                are::invoke::fmt_bytes(IDLE_BUDGET)
+                are_runtime::invoke::fmt_bytes(IDLE_BUDGET)
             ),
             count as f64,
             "agents",
@@ -254,7 +254,7 @@ impl IdleRun {
         scale.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         scale.note = Some(format!(
             "{why}; at {} each, {fits} would fit in the budget",
-            are::invoke::fmt_bytes(per_agent)
+            are_runtime::invoke::fmt_bytes(per_agent)
         ));
         [memory, scale]
     }

@@ -10,12 +10,12 @@
 use super::sha256_soft;
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
-use are::audit::{AuditLog, AuditSink, Fsync};
-use are::cache::CompileCache;
-use are::component::{self, ComponentSpec, LoadedComponent};
-use are::engine::{AreEngine, EngineConfig, PoolingConfig};
-use are::invoke::{CallError, CallReport};
-use are::policy::Limits;
+use are_runtime::audit::{AuditLog, AuditSink, Fsync};
+use are_runtime::cache::CompileCache;
+use are_runtime::component::{self, ComponentSpec, LoadedComponent};
+use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_runtime::invoke::{CallError, CallReport};
+use are_policy::Limits;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -272,7 +272,7 @@ impl<'a> Inproc<'a> {
             "compile",
             format!(
                 "compile hash.wasm ({}) with Cranelift",
-                are::invoke::fmt_bytes(bytes.len() as u64)
+                are_runtime::invoke::fmt_bytes(bytes.len() as u64)
             ),
             &latencies,
         ))
@@ -290,7 +290,7 @@ impl<'a> Inproc<'a> {
                 let loaded = component::load(&self.on_demand, Some(&self.cache), spec)?;
                 let took = started.elapsed();
                 ensure!(
-                    loaded.load_stats.cache == are::cache::CacheOutcome::Hit,
+                    loaded.load_stats.cache == are_runtime::cache::CacheOutcome::Hit,
                     "the cache missed: {:?}",
                     loaded.load_stats.cache
                 );
@@ -302,7 +302,7 @@ impl<'a> Inproc<'a> {
             "load.cache",
             format!(
                 "load text.wasm ({}) from the .cwasm cache: read, check, deserialize, describe, link",
-                are::invoke::fmt_bytes(size)
+                are_runtime::invoke::fmt_bytes(size)
             ),
             &latencies,
         ))
@@ -593,13 +593,13 @@ impl<'a> Inproc<'a> {
         let times: u32 = if self.quick { 16 } else { 256 };
         let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
         let total = COMPUTE_CHUNK as u64 * u64::from(times);
-        let size = are::invoke::fmt_bytes(total);
+        let size = are_runtime::invoke::fmt_bytes(total);
         let expected = {
             let mut h = sha256_soft::Sha256::new();
             for _ in 0..times {
                 h.update(&data);
             }
-            are::component::hex(&h.finalize())
+            are_policy::common::hex(&h.finalize())
         };
         let args = json!({
             "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
@@ -688,7 +688,7 @@ impl<'a> Inproc<'a> {
                     h.finalize().into()
                 };
                 let took = started.elapsed();
-                if are::component::hex(&digest) != expected {
+                if are_policy::common::hex(&digest) != expected {
                     bail!("native digest mismatch");
                 }
                 Ok(took)

@@ -6,54 +6,10 @@
 //!
 //! Memory also counts against the agent type's share of the store (`[agent.TYPE] store_quota`).
 
-use super::Capability;
-use crate::agent::bindings::are::agent::memory;
-use crate::agent::store::MemoryRefusal;
-use crate::policy::Size;
-use crate::sandbox::{HostState, InstanceBuilder};
-use serde::Deserialize;
-use wasmtime::component::{HasSelf, Linker};
-
-/// The memory granted to an agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MemoryGrant {
-    /// Most bytes (keys plus values) the agent may keep; no memory at all when absent.
-    pub quota: Option<Size>,
-}
-
-impl Capability for MemoryGrant {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    fn is_granted(&self) -> bool {
-        self.quota.is_some()
-    }
-
-    fn entries(&self) -> Vec<String> {
-        self.quota
-            .iter()
-            .map(|q| format!("quota {}", crate::invoke::fmt_bytes(q.0)))
-            .collect()
-    }
-
-    fn agent_only(&self) -> bool {
-        true
-    }
-
-    fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
-        if self.quota.is_none() {
-            return Ok(&[]);
-        }
-        memory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-        Ok(&["are:agent/memory"])
-    }
-
-    fn prepare(&self, _builder: &mut InstanceBuilder) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
+use crate::AgentState as _;
+use crate::bindings::are::agent::memory;
+use crate::store::MemoryRefusal;
+use are_runtime::sandbox::HostState;
 
 impl memory::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
