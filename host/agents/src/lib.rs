@@ -7,9 +7,10 @@
 //! every unfinished message when it starts again (at least once; same message id).
 //!
 //! Agents reach the world only through capabilities their policy grants: `tools`, `llm`, `memory` and
-//! `messaging` (see [`are_runtime::caps`]), plus `identity` and `log`, which every agent has.
+//! `messaging` (see [`caps`]), plus `identity` and `log`, which every agent has.
 
 pub mod bindings;
+pub mod caps;
 pub mod llm;
 mod runtime;
 pub mod store;

@@ -7,8 +7,8 @@ use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
 use super::store::{Message, OverQuota, Refusal, Status, Store, StoreError};
 use are_runtime::host::Host;
 use are_policy::Grants;
-use are_runtime::catalog::{Catalog, ServedComponent, ServedTool, ToolFailure, served_settings};
-use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use are_runtime::catalog::{Catalog, ServedTool, ToolFailure};
+use are_runtime::component::{ComponentSpec, LoadError, LoadedComponent};
 use are_runtime::engine::AreEngine;
 use are_runtime::invoke::{CallError, InstanceExtension, ToolInstance};
 use are_policy::{Policy, Timeout};
@@ -153,6 +153,7 @@ impl AgentRuntime {
                 base_dir: policy.base_dir.clone(),
                 wit_dir: None,
                 agent: Some(crate::caps::AGENT_LINKING),
+                allow_unpinned: false,
                 audit: audit.clone(),
             };
             let component =
@@ -1101,12 +1102,7 @@ impl AgentContext {
                 .into_iter()
                 .map(|t| ToolDefinition {
                     name: t.tool.name.to_string(),
-                    description: t
-                        .tool
-                        .description
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_string(),
+                    description: t.tool.description.clone(),
                     parameters: Value::Object((*t.tool.input_schema).clone()),
                 })
                 .collect()

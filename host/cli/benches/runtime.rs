@@ -15,7 +15,8 @@
 #[path = "../src/cli/bench/sha256_soft.rs"]
 mod sha256_soft;
 
-use are_runtime::audit::{AuditLog, AuditSink, Fsync};
+use are_policy::Fsync;
+use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::cache::CompileCache;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};

@@ -7,7 +7,7 @@
 //! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
 use super::server::McpServer;
-use are_runtime::catalog::{Catalog, served_settings};
+use are_runtime::catalog::{Catalog, ToolDefinition, served_settings};
 use are_policy::Policy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,17 +132,9 @@ pub fn reload(server: &McpServer) -> bool {
             }
         }
     }
-    let before: Vec<String> = current
-        .tools()
-        .iter()
-        .map(|t| serde_json::to_string(&t.tool).unwrap_or_default())
-        .collect();
     let catalog = Catalog::new(components);
-    let after: Vec<String> = catalog
-        .tools()
-        .iter()
-        .map(|t| serde_json::to_string(&t.tool).unwrap_or_default())
-        .collect();
+    let definitions = |c: &Catalog| -> Vec<ToolDefinition> { c.tools().iter().map(|t| t.tool.clone()).collect() };
+    let tools_changed = definitions(&current) != definitions(&catalog);
     let generations_changed = catalog.components.iter().any(|(name, c)| {
         current
             .components
@@ -150,5 +142,5 @@ pub fn reload(server: &McpServer) -> bool {
             .is_none_or(|old| old.generation != c.generation)
     }) || catalog.components.len() != current.components.len();
     server.install(catalog);
-    before != after || generations_changed
+    tools_changed || generations_changed
 }

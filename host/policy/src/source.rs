@@ -184,8 +184,8 @@ fn split_scheme(text: &str) -> Option<(&str, &str)> {
     valid.then_some((scheme, rest))
 }
 
-/// `https://`, or `http://` to a loopback IP literal; no credentials in the URL.
-fn check_url(url: &url::Url) -> Result<(), String> {
+/// `https://`, or `http://` to a loopback IP literal; no credentials in the URL. Fetchers apply it to redirects too.
+pub fn check_url(url: &url::Url) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials in the URL are not supported".into());
     }

@@ -87,6 +87,7 @@
 //! written to the file before the call goes on (a crash of the process loses nothing); [`Fsync`] decides how
 //! hard it is pushed to disk.
 
+use are_policy::Fsync;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

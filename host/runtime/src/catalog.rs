@@ -33,7 +33,7 @@ pub struct ServedComponent {
 
 /// What callers see of a tool: its name, description and JSON Schemas. The MCP server and agents each render it in
 /// their own wire form.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ToolDefinition {
     /// `component.function` (see [`MAX_TOOL_NAME`]).
     pub name: String,
@@ -260,7 +260,7 @@ impl Catalog {
         let start = match cursor {
             Some(after) => self
                 .tools
-                .partition_point(|t| t.tool.name.as_ref() <= after),
+                .partition_point(|t| t.tool.name.as_str() <= after),
             None => 0,
         };
         let end = (start + page_size.max(1)).min(self.tools.len());

@@ -23,7 +23,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use wasm_encoder::{ComponentSection as _, Encode as _};
 use wasmparser::{BinaryReader, CustomSectionReader};

@@ -510,7 +510,7 @@ impl ToolInstance {
 
 impl CallReport {
     /// A report for a call that failed before the guest ran.
-    pub(crate) fn failed(error: CallError, limits: &Limits) -> CallReport {
+    pub fn failed(error: CallError, limits: &Limits) -> CallReport {
         Self::failed_with(error, CallStats::new(limits))
     }
 

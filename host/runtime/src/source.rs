@@ -32,7 +32,7 @@
 
 use are_policy::Sha256Pin;
 use are_policy::common::{hex, is_loopback_literal, parse_hex, sha256, strip_port};
-use are_policy::source::{InvalidSource, OciSource, Source};
+use are_policy::source::{InvalidSource, OciSource, Source, check_url};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

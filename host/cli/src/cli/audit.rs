@@ -174,7 +174,7 @@ impl Cmd {
                         continue;
                     }
                     if event.as_deref().is_some_and(|pattern| {
-                        !are_runtime::caps::matches_pattern(
+                        !are_policy::grants::matches_pattern(
                             pattern,
                             r["event"].as_str().unwrap_or_default(),
                         )

@@ -667,7 +667,7 @@ impl Document {
 /// A value with its unit, digits grouped: `52 310 calls/s`, `1.2 MiB`.
 fn fmt_value(v: f64, unit: &str) -> String {
     if unit == "bytes" {
-        return are_runtime::invoke::fmt_bytes(v as u64);
+        return are_policy::common::fmt_bytes(v as u64);
     }
     let n = v.round() as u64;
     let digits = n.to_string();

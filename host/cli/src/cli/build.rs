@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use are_runtime::describe::embed_wit_docs;
 use crate::guest_build::{BuiltComponent, build_components, ensure_wasm_target};
-use are_runtime::invoke::fmt_bytes;
+use are_policy::common::fmt_bytes;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

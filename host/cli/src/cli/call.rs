@@ -2,7 +2,8 @@
 
 use super::PolicyArgs;
 use anyhow::Context as _;
-use are_runtime::invoke::{CallReport, CallStats, fmt_bytes};
+use are_policy::common::fmt_bytes;
+use are_runtime::invoke::{CallReport, CallStats};
 use serde_json::json;
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ pub struct Opts {
 impl Opts {
     pub async fn run(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let json = self.json;
-        match self.execute().await {
+        match self.execute(globals).await {
             // With --json a script reads stdout: failures before the call get an envelope too.
             Err(e) if json => {
                 let kind = if e.is::<are_runtime::component::LoadError>() {
@@ -61,7 +62,7 @@ impl Opts {
         }
     }
 
-    async fn execute(self) -> anyhow::Result<ExitCode> {
+    async fn execute(self, globals: super::Globals) -> anyhow::Result<ExitCode> {
         let args = self.read_args()?;
         let policy = self.policy.load_policy()?;
         let mut spec = self.policy.spec(&policy, &self.component, self.wit.clone());

@@ -10,7 +10,8 @@ use are_agents::store::Status;
 use are_policy::Grants;
 use are_runtime::component::{ComponentSpec, LoadedComponent};
 use crate::guest_build::{build_components, ensure_wasm_target};
-use are_runtime::invoke::{CallReport, fmt_bytes};
+use are_policy::common::fmt_bytes;
+use are_runtime::invoke::CallReport;
 use are_policy::{Limits, Policy};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -106,7 +107,7 @@ impl Demo {
             base_dir: self.scratch.clone(),
             ..ComponentSpec::default()
         };
-        self.host.load(spec)
+        Ok(self.host.load(spec)?)
     }
 
     async fn call(&self, tool: &LoadedComponent, function: &str, args: Value) -> CallReport {

@@ -3,8 +3,9 @@
 
 use are_policy::common::{hex, sha256};
 use are_runtime::component::{read_component, read_source, validate, verify_pin};
-use are_runtime::describe::{ComponentDescription, ImportedInterface};
-use are_runtime::invoke::fmt_bytes;
+use are_policy::ImportedInterface;
+use are_runtime::describe::ComponentDescription;
+use are_policy::common::fmt_bytes;
 use are_policy::Policy;
 use are_policy::review;
 use are_runtime::review::Review;
@@ -185,7 +186,8 @@ fn print_imports(imports: &[ImportedInterface]) {
         println!("  (none)");
     }
     for (capability, list) in by_capability {
-        let key = are_runtime::caps::denied::policy_key(capability)
+        let key = capability
+            .policy_key()
             .map(|k| format!("  [granted by {k}]"))
             .unwrap_or_default();
         println!("  {capability}{key}");

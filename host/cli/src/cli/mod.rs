@@ -214,7 +214,7 @@ impl PolicyArgs {
             Some(spec) => ComponentSpec { wit_dir, ..spec },
             None => ComponentSpec {
                 // The file stem, or for `https://`/`oci://` the last segment; a bad source fails when loading.
-                name: are_runtime::source::Source::parse(component)
+                name: are_policy::source::Source::parse(component)
                     .map_or_else(|_| component.to_string(), |source| source.default_name()),
                 path: PathBuf::from(component),
                 limits: policy.limits_for(None).overlay(self.cli_limits()).resolve(),

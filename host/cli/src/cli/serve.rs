@@ -1,8 +1,7 @@
 //! `are serve`: every tool of the policy over MCP, on stdio (default) or Streamable HTTP.
 
 use anyhow::Context as _;
-use are_runtime::cache::CompileCache;
-use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_runtime::engine::{EngineConfig, PoolingConfig};
 use are_mcp::McpServer;
 use are_mcp::http::{self, HttpOptions};
 use are_policy::Policy;

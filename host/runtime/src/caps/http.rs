@@ -19,7 +19,7 @@ use super::Provide;
 use crate::descriptors::{ConnectionPermit, Connections};
 use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::common::{ip_literal, is_public};
-use are_policy::grants::http::{HttpGrant, Scheme};
+use are_policy::grants::http::{HttpGrant, Origin, Scheme};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -290,7 +290,7 @@ async fn send(
 }
 
 /// A byte stream hyper can run HTTP/1.1 over (TCP or TLS).
-pub(crate) trait IoStream:
+pub trait IoStream:
     tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
 {
 }

@@ -37,11 +37,8 @@ fn runtime(guests: &Guests, dir: &Path, memory_init_cow: bool) -> anyhow::Result
         memory_init_cow,
         ..EngineConfig::default()
     })?;
-    Ok(AgentRuntime::start(
-        &policy,
-        engine,
-        &CompileCache::from_env(),
-    )?)
+    let host = are_runtime::host::Host::new(engine, CompileCache::from_env());
+    Ok(AgentRuntime::start(&policy, &host)?)
 }
 
 /// Every agent figure, in table order. The idle-agent figures run in child processes (`are bench
@@ -100,7 +97,7 @@ pub async fn run(guests: &Guests, quick: bool, scratch: &Path) -> anyhow::Result
     for cow in [true, false] {
         progress(format_args!(
             "agents: idle agents in a {} budget, {}",
-            are_runtime::invoke::fmt_bytes(IDLE_BUDGET),
+            are_policy::common::fmt_bytes(IDLE_BUDGET),
             if cow {
                 "copy-on-write memory images (the default)"
             } else {
@@ -208,10 +205,10 @@ impl IdleRun {
         memory.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         memory.note = Some(format!(
             "PSS {} → {}, RSS {} → {}, {maps_per_agent:.1} memory mappings per agent; {} agents activated in {:.2}s",
-            are_runtime::invoke::fmt_bytes(self.before.pss),
-            are_runtime::invoke::fmt_bytes(self.after.pss),
-            are_runtime::invoke::fmt_bytes(self.before.rss),
-            are_runtime::invoke::fmt_bytes(self.after.rss),
+            are_policy::common::fmt_bytes(self.before.pss),
+            are_policy::common::fmt_bytes(self.after.pss),
+            are_policy::common::fmt_bytes(self.before.rss),
+            are_policy::common::fmt_bytes(self.after.rss),
             self.activated,
             self.seconds,
         ));
@@ -237,7 +234,7 @@ impl IdleRun {
                 format!(
                     "{} agents activated, {} of the budget used",
                     self.activated,
-                    are_runtime::invoke::fmt_bytes(grown)
+                    are_policy::common::fmt_bytes(grown)
                 ),
             ),
             None => (self.activated, "budget reached".to_string()),
@@ -246,7 +243,7 @@ impl IdleRun {
             scale_id,
             format!(
                 "idle agents within a {} memory budget (target {IDLE_TARGET}), {how}",
-                are_runtime::invoke::fmt_bytes(IDLE_BUDGET)
+                are_policy::common::fmt_bytes(IDLE_BUDGET)
             ),
             count as f64,
             "agents",
@@ -254,7 +251,7 @@ impl IdleRun {
         scale.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         scale.note = Some(format!(
             "{why}; at {} each, {fits} would fit in the budget",
-            are_runtime::invoke::fmt_bytes(per_agent)
+            are_policy::common::fmt_bytes(per_agent)
         ));
         [memory, scale]
     }

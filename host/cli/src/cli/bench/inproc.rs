@@ -10,7 +10,8 @@
 use super::sha256_soft;
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
-use are_runtime::audit::{AuditLog, AuditSink, Fsync};
+use are_policy::Fsync;
+use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::cache::CompileCache;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
@@ -272,7 +273,7 @@ impl<'a> Inproc<'a> {
             "compile",
             format!(
                 "compile hash.wasm ({}) with Cranelift",
-                are_runtime::invoke::fmt_bytes(bytes.len() as u64)
+                are_policy::common::fmt_bytes(bytes.len() as u64)
             ),
             &latencies,
         ))
@@ -302,7 +303,7 @@ impl<'a> Inproc<'a> {
             "load.cache",
             format!(
                 "load text.wasm ({}) from the .cwasm cache: read, check, deserialize, describe, link",
-                are_runtime::invoke::fmt_bytes(size)
+                are_policy::common::fmt_bytes(size)
             ),
             &latencies,
         ))
@@ -593,7 +594,7 @@ impl<'a> Inproc<'a> {
         let times: u32 = if self.quick { 16 } else { 256 };
         let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
         let total = COMPUTE_CHUNK as u64 * u64::from(times);
-        let size = are_runtime::invoke::fmt_bytes(total);
+        let size = are_policy::common::fmt_bytes(total);
         let expected = {
             let mut h = sha256_soft::Sha256::new();
             for _ in 0..times {
