@@ -6,11 +6,11 @@
 //! The capability tests load guests in process with a shared [`AuditLog`]; the call, HTTP-secret, verify and
 //! show tests run the `are` binary.
 
-use crate::common::{TcpSink, TestServer, call_ok, load_spec, run, spec, tempdir};
-use are::agent::AgentRuntime;
+use crate::common::{
+    TcpSink, TestServer, agent_runtime, ask_agent, call_ok, load_spec, run, spec, tempdir,
+};
 use are::audit::{AuditLog, AuditSink, Fsync};
 use are::component::LoadedComponent;
-use are::policy::Policy;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,10 +87,10 @@ fn mode(record: &Value) -> Vec<&str> {
 
 /// Write `are.toml` in `dir` with an `[audit]` section (`fsync`) and `body`; returns its path.
 fn write_policy(dir: &Path, fsync: &str, body: &str) -> String {
-    let path = dir.join("are.toml");
     let toml = format!("[audit]\npath = \"logs/audit.jsonl\"\nfsync = \"{fsync}\"\n\n{body}");
-    std::fs::write(&path, toml).expect("write policy");
-    path.display().to_string()
+    crate::common::write_policy(dir, &toml)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -438,10 +438,9 @@ async fn an_agents_tool_calls_model_calls_and_messages_are_recorded() {
         .wasm_path()
         .display()
         .to_string();
-    let config = dir.path().join("are.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = crate::common::write_policy(
+        dir.path(),
+        &format!(
             r#"[audit]
 path = "audit.jsonl"
 fsync = "never"
@@ -456,22 +455,11 @@ allow.llm = {{ model = "default" }}
 allow.messaging = {{ send = ["probe/*"], publish = ["news"] }}
 "#
         ),
-    )
-    .unwrap();
-    let policy = Policy::load(&config).expect("policy");
-    let rt = AgentRuntime::start(
-        &policy,
-        crate::common::engine().clone(),
-        &crate::common::cache(),
-    )
-    .expect("runtime");
+    );
+    let rt = agent_runtime(&config);
     let ask = |cmd: Value| {
         let rt = rt.clone();
-        async move {
-            let (_, reply) = rt.send("probe/a", &cmd.to_string()).expect("send");
-            let reply = reply.await.expect("reply").expect("handled");
-            serde_json::from_str::<Value>(&reply.unwrap_or_default()).unwrap_or(Value::Null)
-        }
+        async move { ask_agent(&rt, "probe/a", cmd).await.expect("handled") }
     };
     let counted =
         ask(json!({"op": "tool", "name": "text.word-count", "args": {"text": "a b c"}})).await;
@@ -738,12 +726,9 @@ fn show_filters_by_component_denial_event_and_time() {
     );
 
     // The log named by a policy's [audit] section.
-    std::fs::write(
-        dir.path().join("are.toml"),
-        "[audit]\npath = \"audit.jsonl\"\n",
-    )
-    .unwrap();
-    let config = dir.path().join("are.toml").display().to_string();
+    let config = crate::common::write_policy(dir.path(), "[audit]\npath = \"audit.jsonl\"\n")
+        .display()
+        .to_string();
     assert_eq!(
         seqs(&show(&["--config", &config, "--component", "beta"])),
         [2, 4]

@@ -2,7 +2,7 @@
 //! another deeply (`t1 = tuple<t0, t0>`, `t2 = tuple<t1, t1>`, …) cannot make `are inspect`, `are serve`'s tool
 //! list or an agent's expand them exponentially, and a schema over its budget is refused naming the function.
 
-use crate::common::{self, component_from_wit, tempdir};
+use crate::common::{self, component_from_wit, tempdir, write_policy};
 use are::catalog::{Catalog, ServedComponent, Settings};
 use are::component::ComponentSpec;
 use are::describe::{ComponentDescription, DescribeError};
@@ -267,15 +267,13 @@ fn the_tool_schemas_of_a_component_have_a_budget_together() {
 
 /// `are serve` does not start with the component at `path` (in `dir`), and says so naming `function`.
 fn serve_refuses(dir: &Path, path: &Path, function: &str) {
-    let policy = dir.join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir,
+        &format!(
             "[component.wide]\nsource = {:?}\n",
             path.display().to_string()
         ),
-    )
-    .expect("write the policy");
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_are"))
         .args(["serve", "--policy", policy.to_str().expect("a UTF-8 path")])
         .env("ARE_CACHE_DIR", dir.join("cache"))
