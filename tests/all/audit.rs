@@ -6,11 +6,12 @@
 //! The capability tests load guests in process with a shared [`AuditLog`]; the call, HTTP-secret, verify and
 //! show tests run the `are` binary.
 
-use crate::common::{TcpSink, TestServer, call_ok, load_spec, run, spec, tempdir};
-use are_agents::AgentRuntime;
-use are_runtime::audit::{AuditLog, AuditSink, Fsync};
+use crate::common::{
+    TcpSink, TestServer, agent_runtime, ask_agent, call_ok, load_spec, run, spec, tempdir,
+};
+use are_policy::Fsync;
+use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::component::LoadedComponent;
-use are_policy::Policy;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,10 +88,10 @@ fn mode(record: &Value) -> Vec<&str> {
 
 /// Write `are.toml` in `dir` with an `[audit]` section (`fsync`) and `body`; returns its path.
 fn write_policy(dir: &Path, fsync: &str, body: &str) -> String {
-    let path = dir.join("are.toml");
     let toml = format!("[audit]\npath = \"logs/audit.jsonl\"\nfsync = \"{fsync}\"\n\n{body}");
-    std::fs::write(&path, toml).expect("write policy");
-    path.display().to_string()
+    crate::common::write_policy(dir, &toml)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -438,10 +439,9 @@ async fn an_agents_tool_calls_model_calls_and_messages_are_recorded() {
         .wasm_path()
         .display()
         .to_string();
-    let config = dir.path().join("are.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = crate::common::write_policy(
+        dir.path(),
+        &format!(
             r#"[audit]
 path = "audit.jsonl"
 fsync = "never"
@@ -456,22 +456,11 @@ allow.llm = {{ model = "default" }}
 allow.messaging = {{ send = ["probe/*"], publish = ["news"] }}
 "#
         ),
-    )
-    .unwrap();
-    let policy = Policy::load(&config).expect("policy");
-    let rt = AgentRuntime::start(
-        &policy,
-        crate::common::engine().clone(),
-        &crate::common::cache(),
-    )
-    .expect("runtime");
+    );
+    let rt = agent_runtime(&config);
     let ask = |cmd: Value| {
         let rt = rt.clone();
-        async move {
-            let (_, reply) = rt.send("probe/a", &cmd.to_string()).expect("send");
-            let reply = reply.await.expect("reply").expect("handled");
-            serde_json::from_str::<Value>(&reply.unwrap_or_default()).unwrap_or(Value::Null)
-        }
+        async move { ask_agent(&rt, "probe/a", cmd).await.expect("handled") }
     };
     let counted =
         ask(json!({"op": "tool", "name": "text.word-count", "args": {"text": "a b c"}})).await;
@@ -738,12 +727,9 @@ fn show_filters_by_component_denial_event_and_time() {
     );
 
     // The log named by a policy's [audit] section.
-    std::fs::write(
-        dir.path().join("are.toml"),
-        "[audit]\npath = \"audit.jsonl\"\n",
-    )
-    .unwrap();
-    let config = dir.path().join("are.toml").display().to_string();
+    let config = crate::common::write_policy(dir.path(), "[audit]\npath = \"audit.jsonl\"\n")
+        .display()
+        .to_string();
     assert_eq!(
         seqs(&show(&["--config", &config, "--component", "beta"])),
         [2, 4]

@@ -2,7 +2,7 @@
 //! another deeply (`t1 = tuple<t0, t0>`, `t2 = tuple<t1, t1>`, …) cannot make `are inspect`, `are serve`'s tool
 //! list or an agent's expand them exponentially, and a schema over its budget is refused naming the function.
 
-use crate::common::{self, component_from_wit, tempdir};
+use crate::common::{self, component_from_wit, tempdir, write_policy};
 use are_runtime::catalog::{Catalog, ServedComponent, Settings};
 use are_runtime::component::ComponentSpec;
 use are_runtime::describe::{ComponentDescription, DescribeError};
@@ -155,7 +155,7 @@ fn a_small_component_with_deeply_shared_types_is_described_in_bounded_time_and_m
     let listed: usize = catalog
         .tools()
         .iter()
-        .map(|t| json_size(&serde_json::to_value(&t.tool).expect("a tool serializes")))
+        .map(|t| json_size(&serde_json::to_value(are_mcp::server::mcp_tool(&t.tool)).expect("a tool serializes")))
         .sum();
     assert!(listed < 1024 * 1024, "tools/list takes {listed} bytes");
     for t in catalog.tools() {
@@ -267,15 +267,13 @@ fn the_tool_schemas_of_a_component_have_a_budget_together() {
 
 /// `are serve` does not start with the component at `path` (in `dir`), and says so naming `function`.
 fn serve_refuses(dir: &Path, path: &Path, function: &str) {
-    let policy = dir.join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir,
+        &format!(
             "[component.wide]\nsource = {:?}\n",
             path.display().to_string()
         ),
-    )
-    .expect("write the policy");
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_are"))
         .args(["serve", "--policy", policy.to_str().expect("a UTF-8 path")])
         .env("ARE_CACHE_DIR", dir.join("cache"))

@@ -1274,6 +1274,16 @@ mod tests {
         );
     }
 
+    /// Writes `TEXT_WIT` plus the WASI stubs as a WIT directory with `deps/`.
+    fn text_wit_dir(dir: &Path) {
+        let deps = dir.join("deps");
+        std::fs::create_dir_all(&deps).expect("deps dir");
+        std::fs::write(dir.join("tool.wit"), TEXT_WIT).expect("write wit");
+        for (file, source) in WASI {
+            std::fs::write(deps.join(file), source).expect("write dep");
+        }
+    }
+
     #[test]
     fn embedded_docs_round_trip() {
         let dir = TempDir::new("embed-docs");

@@ -196,3 +196,148 @@ impl Grant for HttpGrant {
         self.0.iter().map(ToString::to_string).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::is_public;
+
+    fn origin(s: &str) -> Origin {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_origins() {
+        assert_eq!(
+            origin("https://api.example.com"),
+            Origin {
+                scheme: Scheme::Https,
+                host: HostPattern::Name("api.example.com".into()),
+                port: 443
+            }
+        );
+        assert_eq!(
+            origin("https://*.example.org:8443").host,
+            HostPattern::Subdomains("example.org".into())
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:8080").host,
+            HostPattern::Ip("127.0.0.1".parse().unwrap())
+        );
+        assert_eq!(origin("http://[::1]:8080").port, 8080);
+        assert_eq!(origin("http://[::1]").port, 80);
+    }
+
+    #[test]
+    fn rejects_bad_origins() {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://a/b",
+            "https://a:99999",
+            "https://a*.b",
+            "https://u@h",
+            "https://*.1",
+            "https://*.0.0.1",
+            "https://*.0.0.1:8080",
+            "https://*.",
+            "https://*",
+            "https://*.*.example.com",
+            "https://a.*.example.com",
+            "https://*.[::1]",
+            "https://*.example.com.",
+            "https://*.-a.example.com",
+            "http://1.2.3",
+            "http://10.1",
+        ] {
+            let err = bad.parse::<Origin>().unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid http origin {bad:?}")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn wildcards_cover_dns_names_only() {
+        let err = "https://*.1".parse::<Origin>().unwrap_err();
+        assert!(err.contains("the last label \"1\" is all digits"), "{err}");
+        let err = "https://*.a.*.b".parse::<Origin>().unwrap_err();
+        assert!(err.contains("only a whole leading `*.`"), "{err}");
+        assert_eq!(
+            origin("https://*.s3.eu-1.example2.com").host,
+            HostPattern::Subdomains("s3.eu-1.example2.com".into())
+        );
+        assert_eq!(
+            origin("https://*.1password.com").host,
+            HostPattern::Subdomains("1password.com".into()),
+            "a label may start with a digit; only an all-digit last label reads as an address"
+        );
+    }
+
+    #[test]
+    fn matching_is_exact_on_scheme_port_and_host() {
+        let grant = HttpGrant(vec![
+            origin("https://api.example.com"),
+            origin("https://*.example.org"),
+        ]);
+        assert!(
+            grant
+                .allowing(Scheme::Https, "api.example.com", 443)
+                .is_some()
+        );
+        assert!(
+            grant
+                .allowing(Scheme::Http, "api.example.com", 80)
+                .is_none()
+        );
+        assert!(
+            grant
+                .allowing(Scheme::Https, "api.example.com", 8443)
+                .is_none()
+        );
+        assert!(grant.allowing(Scheme::Https, "evil.com", 443).is_none());
+        assert!(
+            grant
+                .allowing(Scheme::Https, "a.b.example.org", 443)
+                .is_some()
+        );
+        assert!(grant.allowing(Scheme::Https, "example.org", 443).is_none());
+        assert!(
+            grant
+                .allowing(Scheme::Https, "badexample.org", 443)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn non_public_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn only_literal_or_localhost_entries_reach_private_addresses() {
+        assert!(origin("http://10.0.0.1").host.allows_private());
+        assert!(origin("http://localhost:8080").host.allows_private());
+        assert!(!origin("https://internal.example.com").host.allows_private());
+        assert!(!origin("https://*.example.com").host.allows_private());
+    }
+}

@@ -522,7 +522,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let scope = crate::audit::AuditScope {
-            log: Arc::new(crate::audit::AuditLog::open(&path, crate::audit::Fsync::Never).unwrap()),
+            log: Arc::new(crate::audit::AuditLog::open(&path, are_policy::Fsync::Never).unwrap()),
             component: "net".into(),
             sha256: "00".into(),
             caller: "test".into(),
