@@ -1689,7 +1689,7 @@ fn are_run_refuses_a_payload_over_max_payload() {
     assert_eq!(out.stdout.trim(), "probe/a: \"small\"");
 }
 
-/// Figures for the issue note: `cargo test --release -p are-host --test all agents_figures -- --ignored
+/// Figures for the issue note: `cargo test --release -p are-cli --test all agents_figures -- --ignored
 /// --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "measurements; run by hand"]

@@ -2,7 +2,7 @@
 //! generated policies and arbitrary text, and loading arbitrary bytes as a component.
 //!
 //! The case counts are small so that `cargo test` stays fast. `PROPTEST_CASES` sets the count of every property
-//! here for a longer run: `PROPTEST_CASES=5000 cargo test -p are-host --test all properties`.
+//! here for a longer run: `PROPTEST_CASES=5000 cargo test -p are-cli --test all properties`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail, ensure};
 use are::agent::AgentRuntime;
 use are::cache::CompileCache;
 use are::engine::{AreEngine, EngineConfig};
+use are::invoke::fmt_bytes;
 use are::policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -100,7 +101,7 @@ pub async fn run(guests: &Guests, quick: bool, scratch: &Path) -> anyhow::Result
     for cow in [true, false] {
         progress(format_args!(
             "agents: idle agents in a {} budget, {}",
-            are::invoke::fmt_bytes(IDLE_BUDGET),
+            fmt_bytes(IDLE_BUDGET),
             if cow {
                 "copy-on-write memory images (the default)"
             } else {
@@ -208,10 +209,10 @@ impl IdleRun {
         memory.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         memory.note = Some(format!(
             "PSS {} → {}, RSS {} → {}, {maps_per_agent:.1} memory mappings per agent; {} agents activated in {:.2}s",
-            are::invoke::fmt_bytes(self.before.pss),
-            are::invoke::fmt_bytes(self.after.pss),
-            are::invoke::fmt_bytes(self.before.rss),
-            are::invoke::fmt_bytes(self.after.rss),
+            fmt_bytes(self.before.pss),
+            fmt_bytes(self.after.pss),
+            fmt_bytes(self.before.rss),
+            fmt_bytes(self.after.rss),
             self.activated,
             self.seconds,
         ));
@@ -237,7 +238,7 @@ impl IdleRun {
                 format!(
                     "{} agents activated, {} of the budget used",
                     self.activated,
-                    are::invoke::fmt_bytes(grown)
+                    fmt_bytes(grown)
                 ),
             ),
             None => (self.activated, "budget reached".to_string()),
@@ -246,7 +247,7 @@ impl IdleRun {
             scale_id,
             format!(
                 "idle agents within a {} memory budget (target {IDLE_TARGET}), {how}",
-                are::invoke::fmt_bytes(IDLE_BUDGET)
+                fmt_bytes(IDLE_BUDGET)
             ),
             count as f64,
             "agents",
@@ -254,7 +255,7 @@ impl IdleRun {
         scale.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         scale.note = Some(format!(
             "{why}; at {} each, {fits} would fit in the budget",
-            are::invoke::fmt_bytes(per_agent)
+            fmt_bytes(per_agent)
         ));
         [memory, scale]
     }

@@ -3,7 +3,6 @@
 
 mod agents;
 mod audit;
-mod bench;
 mod build;
 mod cache;
 mod call;
@@ -78,8 +77,8 @@ enum Command {
     Serve(serve::Opts),
     /// Build the example tools and show tools called, grants enforced and hostile code stopped.
     Demo(demo::Opts),
-    /// Measure performance: MCP load over stdio and HTTP (`are bench mcp`).
-    Bench(bench::Opts),
+    /// Measure performance: in-process figures, MCP load over stdio and HTTP, agents (`are bench inproc|mcp|agents`).
+    Bench(are_bench::Opts),
 }
 
 /// Parse arguments, run the command, and turn errors into `error:` lines and an exit code.

@@ -33,7 +33,9 @@ pub struct Opts {
 
 /// A path inside the source checkout this binary was built from.
 fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 struct Demo {

@@ -74,7 +74,7 @@ impl Cmd {
 
 /// The SDK dependency line: this checkout's `guest-sdk` when it exists, else the published crate.
 fn sdk_dependency() -> String {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk");
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk");
     match std::fs::canonicalize(local) {
         Ok(path) => format!(
             "are-guest-sdk = {{ path = {:?} }}",

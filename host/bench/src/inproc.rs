@@ -7,14 +7,14 @@
 //! Every figure is bounded in samples and in time ([`Budget`]); `--quick` shrinks both so that a test can run
 //! the whole thing in a few seconds.
 
-use super::sha256_soft;
+use super::native;
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
 use are::audit::{AuditLog, AuditSink, Fsync};
-use are::cache::CompileCache;
-use are::component::{self, ComponentSpec, LoadedComponent};
+use are::cache::{CacheOutcome, CompileCache};
+use are::component::{self, ComponentSpec, LoadedComponent, hex};
 use are::engine::{AreEngine, EngineConfig, PoolingConfig};
-use are::invoke::{CallError, CallReport};
+use are::invoke::{CallError, CallReport, fmt_bytes};
 use are::policy::Limits;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -272,7 +272,7 @@ impl<'a> Inproc<'a> {
             "compile",
             format!(
                 "compile hash.wasm ({}) with Cranelift",
-                are::invoke::fmt_bytes(bytes.len() as u64)
+                fmt_bytes(bytes.len() as u64)
             ),
             &latencies,
         ))
@@ -290,7 +290,7 @@ impl<'a> Inproc<'a> {
                 let loaded = component::load(&self.on_demand, Some(&self.cache), spec)?;
                 let took = started.elapsed();
                 ensure!(
-                    loaded.load_stats.cache == are::cache::CacheOutcome::Hit,
+                    loaded.load_stats.cache == CacheOutcome::Hit,
                     "the cache missed: {:?}",
                     loaded.load_stats.cache
                 );
@@ -302,7 +302,7 @@ impl<'a> Inproc<'a> {
             "load.cache",
             format!(
                 "load text.wasm ({}) from the .cwasm cache: read, check, deserialize, describe, link",
-                are::invoke::fmt_bytes(size)
+                fmt_bytes(size)
             ),
             &latencies,
         ))
@@ -593,14 +593,8 @@ impl<'a> Inproc<'a> {
         let times: u32 = if self.quick { 16 } else { 256 };
         let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
         let total = COMPUTE_CHUNK as u64 * u64::from(times);
-        let size = are::invoke::fmt_bytes(total);
-        let expected = {
-            let mut h = sha256_soft::Sha256::new();
-            for _ in 0..times {
-                h.update(&data);
-            }
-            are::component::hex(&h.finalize())
-        };
+        let size = fmt_bytes(total);
+        let expected = hex(&native::sha256_portable(&data, times));
         let args = json!({
             "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
             "times": times,
@@ -674,21 +668,12 @@ impl<'a> Inproc<'a> {
             move || -> anyhow::Result<Duration> {
                 let started = Instant::now();
                 let digest = if portable {
-                    let mut h = sha256_soft::Sha256::new();
-                    for _ in 0..times {
-                        h.update(&data);
-                    }
-                    h.finalize()
+                    native::sha256_portable(&data, times)
                 } else {
-                    use sha2::Digest as _;
-                    let mut h = sha2::Sha256::new();
-                    for _ in 0..times {
-                        h.update(&data);
-                    }
-                    h.finalize().into()
+                    native::sha256_sha2(&data, times)
                 };
                 let took = started.elapsed();
-                if are::component::hex(&digest) != expected {
+                if hex(&digest) != expected {
                     bail!("native digest mismatch");
                 }
                 Ok(took)
@@ -699,7 +684,7 @@ impl<'a> Inproc<'a> {
                 true,
                 "compute.native.portable",
                 format!(
-                    "SHA-256 of {size} natively, the same portable Rust code the guest runs (sha2's soft backend)"
+                    "SHA-256 of {size} natively, the same portable Rust code the guest runs (hmac-sha256)"
                 ),
             ),
             (
@@ -707,8 +692,8 @@ impl<'a> Inproc<'a> {
                 "compute.native.sha2",
                 format!(
                     "SHA-256 of {size} natively with the sha2 crate as it runs here ({})",
-                    if std::arch::is_x86_feature_detected!("sha") {
-                        "SHA-NI instructions"
+                    if native::cpu_has_sha_instructions() {
+                        "the CPU's SHA instructions"
                     } else {
                         "no SHA instructions on this CPU"
                     }
