@@ -62,7 +62,7 @@ fn review_lists_needed_granted_denied_and_over_granted_per_capability() {
         "{text}"
     );
     assert!(
-        text.contains("∅ environment"),
+        text.contains("∅ env "),
         "an ungranted environment is empty, not denied: {text}"
     );
     assert!(

@@ -1,7 +1,6 @@
 //! The `are` command line: parses arguments and dispatches to one module per subcommand.
 
 mod cli;
-mod guest_build;
 
 fn main() -> std::process::ExitCode {
     // Like other command-line tools, end quietly when the reader of stdout goes away (`are inspect x | head`)

@@ -28,8 +28,8 @@ fn human_imports(stdout: &str) -> Vec<(String, String, Vec<String>)> {
 /// The interface-name prefixes that belong to each capability.
 fn belongs_to(capability: &str, import: &str) -> bool {
     match capability {
-        "filesystem" => import.starts_with("wasi:filesystem/"),
-        "environment" => import.starts_with("wasi:cli/environment@"),
+        "fs" => import.starts_with("wasi:filesystem/"),
+        "env" => import.starts_with("wasi:cli/environment@"),
         "clocks" => import.starts_with("wasi:clocks/"),
         "random" => import.starts_with("wasi:random/"),
         "stdio" => ["wasi:cli/std", "wasi:cli/terminal-"]
@@ -97,8 +97,8 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
     );
     // Capabilities come in a fixed order, most sensitive first; the hash tool reads files and writes to stdio.
     const ORDER: [&str; 9] = [
-        "filesystem",
-        "environment",
+        "fs",
+        "env",
         "clocks",
         "random",
         "stdio",
@@ -121,7 +121,7 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
         "{capabilities:?}"
     );
     assert!(
-        capabilities.contains(&"filesystem") && capabilities.contains(&"stdio"),
+        capabilities.contains(&"fs") && capabilities.contains(&"stdio"),
         "{capabilities:?}"
     );
     for (capability, header, imports) in &groups {
@@ -143,8 +143,8 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
             names
         );
         let key = match capability.as_str() {
-            "filesystem" => Some("allow.fs"),
-            "environment" => Some("allow.env"),
+            "fs" => Some("allow.fs"),
+            "env" => Some("allow.env"),
             "http" => Some("allow.http"),
             "sockets" => Some("allow.sockets"),
             _ => None,
@@ -158,7 +158,7 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
             None => assert_eq!(header, capability),
         }
     }
-    assert_eq!(groups[0].0, "filesystem");
+    assert_eq!(groups[0].0, "fs");
     let fs = &groups[0].2;
     assert!(
         fs.iter()

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use are_runtime::describe::embed_wit_docs;
-use crate::guest_build::{BuiltComponent, build_components, ensure_wasm_target};
+use are_build::{BuiltComponent, build_components, ensure_wasm_target};
 use are_policy::common::fmt_bytes;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -9,7 +9,7 @@ use are_agents::AgentRuntime;
 use are_agents::store::Status;
 use are_policy::Grants;
 use are_runtime::component::{ComponentSpec, LoadedComponent};
-use crate::guest_build::{build_components, ensure_wasm_target};
+use are_build::{build_components, ensure_wasm_target};
 use are_policy::common::fmt_bytes;
 use are_runtime::invoke::CallReport;
 use are_policy::{Limits, Policy};

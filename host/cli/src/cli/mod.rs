@@ -3,7 +3,6 @@
 
 mod agents;
 mod audit;
-mod bench;
 mod build;
 mod cache;
 mod call;
@@ -81,8 +80,8 @@ enum Command {
     Serve(serve::Opts),
     /// Build the example tools and show tools called, grants enforced and hostile code stopped.
     Demo(demo::Opts),
-    /// Measure performance: MCP load over stdio and HTTP (`are bench mcp`).
-    Bench(bench::Opts),
+    /// Measure performance: in-process figures, MCP load over stdio and HTTP, agents (`are bench inproc|mcp|agents`).
+    Bench(are_bench::Opts),
 }
 
 /// Parse arguments, run the command, and turn errors into `error:` lines and an exit code.
@@ -117,7 +116,7 @@ pub fn main() -> ExitCode {
             Command::Agents(cmd) => cmd.run(),
             Command::Audit(cmd) => cmd.run(),
             Command::Demo(opts) => opts.run(globals).await,
-            Command::Bench(opts) => opts.run(globals).await,
+            Command::Bench(opts) => opts.run().await,
         }
     });
     match result {

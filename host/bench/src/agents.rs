@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail, ensure};
 use are_agents::AgentRuntime;
 use are_runtime::cache::CompileCache;
 use are_runtime::engine::{AreEngine, EngineConfig};
+use are_policy::common::fmt_bytes;
 use are_policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,7 +98,7 @@ pub async fn run(guests: &Guests, quick: bool, scratch: &Path) -> anyhow::Result
     for cow in [true, false] {
         progress(format_args!(
             "agents: idle agents in a {} budget, {}",
-            are_policy::common::fmt_bytes(IDLE_BUDGET),
+            fmt_bytes(IDLE_BUDGET),
             if cow {
                 "copy-on-write memory images (the default)"
             } else {
@@ -205,10 +206,10 @@ impl IdleRun {
         memory.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         memory.note = Some(format!(
             "PSS {} → {}, RSS {} → {}, {maps_per_agent:.1} memory mappings per agent; {} agents activated in {:.2}s",
-            are_policy::common::fmt_bytes(self.before.pss),
-            are_policy::common::fmt_bytes(self.after.pss),
-            are_policy::common::fmt_bytes(self.before.rss),
-            are_policy::common::fmt_bytes(self.after.rss),
+            fmt_bytes(self.before.pss),
+            fmt_bytes(self.after.pss),
+            fmt_bytes(self.before.rss),
+            fmt_bytes(self.after.rss),
             self.activated,
             self.seconds,
         ));
@@ -234,7 +235,7 @@ impl IdleRun {
                 format!(
                     "{} agents activated, {} of the budget used",
                     self.activated,
-                    are_policy::common::fmt_bytes(grown)
+                    fmt_bytes(grown)
                 ),
             ),
             None => (self.activated, "budget reached".to_string()),
@@ -243,7 +244,7 @@ impl IdleRun {
             scale_id,
             format!(
                 "idle agents within a {} memory budget (target {IDLE_TARGET}), {how}",
-                are_policy::common::fmt_bytes(IDLE_BUDGET)
+                fmt_bytes(IDLE_BUDGET)
             ),
             count as f64,
             "agents",
@@ -251,7 +252,7 @@ impl IdleRun {
         scale.samples = usize::try_from(self.activated).unwrap_or(usize::MAX);
         scale.note = Some(format!(
             "{why}; at {} each, {fits} would fit in the budget",
-            are_policy::common::fmt_bytes(per_agent)
+            fmt_bytes(per_agent)
         ));
         [memory, scale]
     }

@@ -5,26 +5,28 @@
 //! - `call`: a small JSON call in a fresh instance (on-demand and pooling) and in a warm one, and a 1 MiB
 //!   argument;
 //! - `compute`: SHA-256 of 16 MiB in the guest with no metering, epoch only, fuel + epoch, and the same Rust
-//!   code natively (plus the sha2 crate as it runs natively here);
+//!   code natively (plus the sha2 crate as it runs natively here; see `are_bench::native`), then each one's
+//!   ratio to the native portable run;
 //! - `audit`: the small fresh call with the audit trail off and on.
 //!
-//! `cargo bench -p are-host --bench runtime` measures; `cargo test` runs each bench once (a debug build hashes
+//! `cargo bench -p are-bench --bench runtime` measures; `cargo test` runs each bench once (a debug build hashes
 //! 1 MiB instead of 16). `are bench` prints the same figures as one table with ratios and targets.
-
-#[allow(dead_code)]
-#[path = "../src/cli/bench/sha256_soft.rs"]
-mod sha256_soft;
 
 use are_policy::Fsync;
 use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::cache::CompileCache;
+use are_policy::common::hex;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_runtime::invoke::CallReport;
 use are_policy::Limits;
+use are_bench::native;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const SMALL_ARGS: &str = r#"{"text": "the quick brown fox jumps over the lazy dog"}"#;
@@ -76,7 +78,7 @@ fn load(
     component::load(engine, Some(&cache()), spec).expect("load")
 }
 
-fn ok(report: are_runtime::invoke::CallReport) -> Value {
+fn ok(report: CallReport) -> Value {
     match report.outcome {
         Ok(out) if !out.is_err => out.value,
         other => panic!("the call failed: {other:?}"),
@@ -218,6 +220,18 @@ fn compute(c: &mut Criterion) {
         max_output: 8 << 20,
         ..Limits::default()
     };
+    let expected = hex(&native::sha256_portable(&data, times));
+    // Time per iteration of every sample criterion takes (warm-up included), for the ratios printed at the end.
+    let per_iter: Mutex<BTreeMap<&str, Vec<f64>>> = Mutex::default();
+    let record = |name, elapsed: Duration, iters: u64| {
+        per_iter
+            .lock()
+            .expect("samples")
+            .entry(name)
+            .or_default()
+            .push(elapsed.as_secs_f64() / iters.max(1) as f64);
+        elapsed
+    };
     let mut g = c.benchmark_group("compute");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(CHUNK as u64 * u64::from(times)));
@@ -228,9 +242,23 @@ fn compute(c: &mut Criterion) {
     ] {
         let engine = engine(fuel, epochs, false);
         let hash = load(&engine, "hash", limits, None);
+        rt.block_on(async {
+            let mut instance = hash
+                .instantiate(&engine, &limits)
+                .await
+                .expect("instantiate");
+            let out = ok(instance
+                .call(&hash, &engine, "sha256-repeat", &args, &limits)
+                .await);
+            assert_eq!(
+                out,
+                Value::String(expected.clone()),
+                "the guest's digest is the native one"
+            );
+        });
         g.bench_function(name, |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let (hash, engine, args) = (&hash, &engine, &args);
+                let (hash, engine, args, record) = (&hash, &engine, &args, &record);
                 async move {
                     let mut instance = hash
                         .instantiate(engine, &limits)
@@ -242,31 +270,51 @@ fn compute(c: &mut Criterion) {
                             .call(hash, engine, "sha256-repeat", args, &limits)
                             .await);
                     }
-                    started.elapsed()
+                    record(name, started.elapsed(), iters)
                 }
             })
         });
     }
-    g.bench_function("native_portable", |b| {
-        b.iter(|| {
-            let mut h = sha256_soft::Sha256::new();
-            for _ in 0..times {
-                h.update(black_box(&data));
-            }
-            h.finalize()
-        })
-    });
-    g.bench_function("native_sha2", |b| {
-        b.iter(|| {
-            use sha2::Digest as _;
-            let mut h = sha2::Sha256::new();
-            for _ in 0..times {
-                h.update(black_box(&data));
-            }
-            h.finalize()
-        })
-    });
+    for (name, hash) in [
+        (
+            "native_portable",
+            native::sha256_portable as fn(&[u8], u32) -> [u8; 32],
+        ),
+        ("native_sha2", native::sha256_sha2),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    black_box(hash(black_box(&data), times));
+                }
+                record(name, started.elapsed(), iters)
+            })
+        });
+    }
     g.finish();
+    print_ratios(&per_iter.into_inner().expect("samples"));
+}
+
+/// Each compute bench's median time per iteration over the native portable run's: metering's cost on the
+/// same code (and the sha2 crate's gain from CPU instructions).
+fn print_ratios(per_iter: &BTreeMap<&str, Vec<f64>>) {
+    let median = |name: &str| {
+        let mut v = per_iter.get(name)?.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let Some(native) = median("native_portable").filter(|&n| n > 0.0) else {
+        return;
+    };
+    println!(
+        "compute: median time per iteration vs native_portable (the same portable code, natively)"
+    );
+    for name in ["wasm_none", "wasm_epoch", "wasm_fuel_epoch", "native_sha2"] {
+        if let Some(m) = median(name) {
+            println!("  {name:<16} {:>6.2}×", m / native);
+        }
+    }
 }
 
 criterion_group! {

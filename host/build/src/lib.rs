@@ -4,9 +4,9 @@
 //! that ships with the target emit a component directly. This module runs that build, streams the compiler's
 //! diagnostics to stderr unchanged, and collects the `.wasm` files from cargo's JSON messages.
 //!
-//! This file is the one implementation of that build. It uses only `std` and `serde_json` and nothing else
-//! from this crate, because it is compiled twice: as `crate::guest_build` (for `are build` and `are demo`) and
-//! inside `tests/build.rs` through `#[path]`, which builds the example tools before the integration tests.
+//! This crate is the one implementation of that build, used by `are build` and `are demo` (are-cli), by
+//! `are bench` (are-bench), and by the build script of the test fixtures (`tests/build.rs`), which builds the
+//! example tools before the integration tests. It depends on `std` and `serde_json` only.
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -1,12 +1,17 @@
-//! `are bench`: performance figures, measured by this binary on this machine, in one run.
+//! `are bench`: performance figures, measured by the `are` binary on this machine, in one run.
 //!
-//! `are bench` alone prints the headline table: the in-process figures ([`inproc`]: compile, load from the
+//! This crate is the harness behind `are bench` and the criterion benches (`benches/runtime.rs`), kept out of
+//! the runtime crates: the `are` binary (package `are-cli`) flattens [`Opts`] into its `bench` subcommand and
+//! calls [`Opts::run`]. The MCP and agent figures start the running executable again (`are serve`, `are bench
+//! idle-agents`), so [`Opts::run`] must be called from the `are` binary.
+//!
+//! `are bench` alone prints the headline table: the in-process figures (`inproc`: compile, load from the
 //! cache, cold process start, instantiate on-demand and pooling, small and 1 MiB calls in fresh and warm
 //! instances, calls/s, metered compute against native, audit on and off, runaway stopped), MCP load over stdio
-//! and Streamable HTTP with 1, 16 and 64 clients, with and without hostile tools ([`mcp`]), and agents at scale
-//! ([`agents`]); then the ratios and the targets. `are bench inproc|mcp|agents` runs one part. `--quick`
+//! and Streamable HTTP with 1, 16 and 64 clients, with and without hostile tools (`mcp`), and agents at scale
+//! (`agents`); then the ratios and the targets. `are bench inproc|mcp|agents` runs one part. `--quick`
 //! shrinks every sample count and duration so that a test can run it all in seconds; `--json` prints one
-//! document instead of tables.
+//! document instead of tables. The native baselines of the compute figures are in [`native`].
 //!
 //! The example guests come from `--tools-dir`, or are built from the checkout's `example-tools/` the way
 //! `are demo` builds them (adding the `wasm32-wasip2` target when it is missing).
@@ -14,10 +19,12 @@
 //! Shared here: figures, ratios and targets, latency percentiles, CPU time of processes, the machine
 //! description, and duration formatting.
 
+#![deny(missing_docs)]
+
 mod agents;
 mod inproc;
 mod mcp;
-mod sha256_soft;
+pub mod native;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -25,6 +32,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+// The runtime this crate measures: every use of it is in a `use` block at the top of a file.
+use are_build as guest_build;
+use are_policy::common::fmt_bytes;
 
 /// `are bench [inproc | mcp … | agents] [--quick] [--json] [--tools-dir DIR]`.
 #[derive(clap::Args)]
@@ -194,7 +205,9 @@ pub struct Target {
 }
 
 impl Opts {
-    pub async fn run(self, _globals: super::Globals) -> anyhow::Result<ExitCode> {
+    /// Measure what the arguments ask for and print it; fails when a figure cannot be measured, and exits
+    /// with failure when an MCP run had failed calls.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let load_before = load_average();
         let scratch = Scratch::new()?;
@@ -311,12 +324,9 @@ impl Guests {
             "building the example tools ({}) for wasm32-wasip2 …",
             packages.join(", ")
         ));
-        crate::guest_build::ensure_wasm_target()?;
-        let built = crate::guest_build::build_components(
-            &manifest,
-            &root.join("target/guests"),
-            Some(&packages),
-        )?;
+        guest_build::ensure_wasm_target()?;
+        let built =
+            guest_build::build_components(&manifest, &root.join("target/guests"), Some(&packages))?;
         let dir = built
             .first()
             .and_then(|c| c.wasm.parent())
@@ -667,7 +677,7 @@ impl Document {
 /// A value with its unit, digits grouped: `52 310 calls/s`, `1.2 MiB`.
 fn fmt_value(v: f64, unit: &str) -> String {
     if unit == "bytes" {
-        return are_policy::common::fmt_bytes(v as u64);
+        return fmt_bytes(v as u64);
     }
     let n = v.round() as u64;
     let digits = n.to_string();
@@ -754,6 +764,11 @@ impl Latencies {
     /// How many samples.
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// The samples, sorted.
@@ -895,21 +910,6 @@ mod tests {
         assert_eq!(s.p99_us, 300.0);
         assert_eq!(s.max_us, 300.0);
         assert_eq!(s.mean_us, 200.2);
-    }
-
-    #[test]
-    fn portable_sha256_matches_the_sha2_crate_at_every_length_and_split() {
-        use sha2::Digest as _;
-        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
-        for len in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 200, 300] {
-            let expected: [u8; 32] = sha2::Sha256::digest(&data[..len]).into();
-            for split in [0, 1, len / 2, len] {
-                let mut h = sha256_soft::Sha256::new();
-                h.update(&data[..split.min(len)]);
-                h.update(&data[split.min(len)..len]);
-                assert_eq!(h.finalize(), expected, "length {len}, split at {split}");
-            }
-        }
     }
 
     #[test]

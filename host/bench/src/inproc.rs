@@ -7,14 +7,16 @@
 //! Every figure is bounded in samples and in time ([`Budget`]); `--quick` shrinks both so that a test can run
 //! the whole thing in a few seconds.
 
-use super::sha256_soft;
+use super::native;
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
 use are_policy::Fsync;
 use are_runtime::audit::{AuditLog, AuditSink};
-use are_runtime::cache::CompileCache;
+use are_runtime::cache::{CacheOutcome, CompileCache};
+use are_policy::common::hex;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
+use are_policy::common::fmt_bytes;
 use are_runtime::invoke::{CallError, CallReport};
 use are_policy::Limits;
 use serde_json::{Value, json};
@@ -273,7 +275,7 @@ impl<'a> Inproc<'a> {
             "compile",
             format!(
                 "compile hash.wasm ({}) with Cranelift",
-                are_policy::common::fmt_bytes(bytes.len() as u64)
+                fmt_bytes(bytes.len() as u64)
             ),
             &latencies,
         ))
@@ -291,7 +293,7 @@ impl<'a> Inproc<'a> {
                 let loaded = component::load(&self.on_demand, Some(&self.cache), spec)?;
                 let took = started.elapsed();
                 ensure!(
-                    loaded.load_stats.cache == are_runtime::cache::CacheOutcome::Hit,
+                    loaded.load_stats.cache == CacheOutcome::Hit,
                     "the cache missed: {:?}",
                     loaded.load_stats.cache
                 );
@@ -303,7 +305,7 @@ impl<'a> Inproc<'a> {
             "load.cache",
             format!(
                 "load text.wasm ({}) from the .cwasm cache: read, check, deserialize, describe, link",
-                are_policy::common::fmt_bytes(size)
+                fmt_bytes(size)
             ),
             &latencies,
         ))
@@ -594,14 +596,8 @@ impl<'a> Inproc<'a> {
         let times: u32 = if self.quick { 16 } else { 256 };
         let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
         let total = COMPUTE_CHUNK as u64 * u64::from(times);
-        let size = are_policy::common::fmt_bytes(total);
-        let expected = {
-            let mut h = sha256_soft::Sha256::new();
-            for _ in 0..times {
-                h.update(&data);
-            }
-            are_policy::common::hex(&h.finalize())
-        };
+        let size = fmt_bytes(total);
+        let expected = hex(&native::sha256_portable(&data, times));
         let args = json!({
             "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
             "times": times,
@@ -675,21 +671,12 @@ impl<'a> Inproc<'a> {
             move || -> anyhow::Result<Duration> {
                 let started = Instant::now();
                 let digest = if portable {
-                    let mut h = sha256_soft::Sha256::new();
-                    for _ in 0..times {
-                        h.update(&data);
-                    }
-                    h.finalize()
+                    native::sha256_portable(&data, times)
                 } else {
-                    use sha2::Digest as _;
-                    let mut h = sha2::Sha256::new();
-                    for _ in 0..times {
-                        h.update(&data);
-                    }
-                    h.finalize().into()
+                    native::sha256_sha2(&data, times)
                 };
                 let took = started.elapsed();
-                if are_policy::common::hex(&digest) != expected {
+                if hex(&digest) != expected {
                     bail!("native digest mismatch");
                 }
                 Ok(took)
@@ -700,7 +687,7 @@ impl<'a> Inproc<'a> {
                 true,
                 "compute.native.portable",
                 format!(
-                    "SHA-256 of {size} natively, the same portable Rust code the guest runs (sha2's soft backend)"
+                    "SHA-256 of {size} natively, the same portable Rust code the guest runs (hmac-sha256)"
                 ),
             ),
             (
@@ -708,8 +695,8 @@ impl<'a> Inproc<'a> {
                 "compute.native.sha2",
                 format!(
                     "SHA-256 of {size} natively with the sha2 crate as it runs here ({})",
-                    if std::arch::is_x86_feature_detected!("sha") {
-                        "SHA-NI instructions"
+                    if native::cpu_has_sha_instructions() {
+                        "the CPU's SHA instructions"
                     } else {
                         "no SHA instructions on this CPU"
                     }

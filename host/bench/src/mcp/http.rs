@@ -12,13 +12,13 @@ use http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
-use wasmtime_wasi_http::io::TokioIo;
 
 /// `are serve` on Streamable HTTP, listening.
 pub struct Server {
