@@ -10,9 +10,9 @@
 
 use std::sync::OnceLock;
 
-use are::describe::{ComponentDescription, ExportedFunction};
-use are::schema::{Direction, input_schema, type_schema};
-use are::value::{args_to_vals, json_to_val, result_to_json, val_to_json};
+use are_runtime::describe::{ComponentDescription, ExportedFunction};
+use are_runtime::schema::{Direction, input_schema, type_schema};
+use are_runtime::value::{args_to_vals, json_to_val, result_to_json, val_to_json};
 use arbitrary::Unstructured;
 use are_fuzz::{JsonBuilder, RICH_WIT, component_from_wit, names};
 use jsonschema::Validator;

@@ -1,15 +1,15 @@
 //! Arbitrary text → `Policy::parse`: it must return a policy or an error that points inside the text, never panic.
 //!
-//! Policies that parse are used the way the host uses them: limits resolved for every component and agent, and
-//! a `ComponentSpec` built for every component.
+//! Policies that parse are used the way the host uses them: limits resolved for every component and agent, every
+//! entry found again by its name, and every grant listed. It builds against `are-policy` alone.
 
 #![no_main]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use are::component::ComponentSpec;
-use are::policy::{LimitsSection, Policy, PolicyError};
+use are_policy::review::{find_entry, policy_entries};
+use are_policy::{Grant as _, Policy, PolicyError};
 use libfuzzer_sys::fuzz_target;
 
 /// A base directory with a `data` subdirectory, so that `allow.fs` mounts can be valid.
@@ -29,11 +29,16 @@ fuzz_target!(|data: &[u8]| {
     };
     match Policy::parse(text, Path::new("are.toml"), base_dir()) {
         Ok(policy) => {
-            for (name, component) in &policy.components {
+            for component in policy.components.values() {
                 let _ = policy.limits_for(Some(component)).resolve();
                 let _ = policy.source_path(component);
-                let spec = ComponentSpec::from_policy(&policy, name, LimitsSection::default());
-                assert!(spec.is_some(), "component {name} has no spec");
+                for grant in component.allow.all() {
+                    let _ = grant.entries();
+                }
+            }
+            for entry in policy_entries(&policy) {
+                let name = entry.name;
+                assert!(find_entry(&policy, name).is_some(), "entry {name} is not found by its name");
             }
             for agent in policy.agents.values() {
                 let _ = policy.defaults.overlay(agent.limits).resolve();

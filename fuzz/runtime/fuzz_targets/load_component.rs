@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use are::component::{self, ComponentSpec, LoadError, read_component, validate};
-use are::describe::ComponentDescription;
-use are::engine::{AreEngine, EngineConfig};
+use are_runtime::component::{self, ComponentSpec, LoadError, read_component, validate};
+use are_runtime::describe::ComponentDescription;
+use are_runtime::engine::{AreEngine, EngineConfig};
 use libfuzzer_sys::fuzz_target;
 
 fn engine() -> &'static AreEngine {
