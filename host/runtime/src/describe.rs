@@ -1416,7 +1416,7 @@ mod tests {
                 .contains("own<blob>")
         );
         assert_eq!(
-            json["imports"]["filesystem"][0]["name"],
+            json["imports"]["fs"][0]["name"],
             "wasi:filesystem/types@0.2.6"
         );
         assert_eq!(json["imports"]["io"].as_array().map(Vec::len), Some(2));
