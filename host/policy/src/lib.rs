@@ -751,10 +751,7 @@ impl Policy {
     /// names one.
     pub fn component_for_path(&self, path: &Path) -> Option<(&str, &ComponentPolicy)> {
         // A remote source is the same source when written the same way.
-        if let Some(text) = path
-            .to_str()
-            .filter(|t| source::Source::is_remote_text(t))
-        {
+        if let Some(text) = path.to_str().filter(|t| source::Source::is_remote_text(t)) {
             return self
                 .components
                 .iter()
