@@ -294,12 +294,19 @@ mod tests {
     fn descriptors_are_consistent() {
         for kind in K::ALL {
             let d = kind.descriptor();
-            assert_eq!(d.policy_key.is_some(), d.provision == Provision::Grant, "{kind}");
+            assert_eq!(
+                d.policy_key.is_some(),
+                d.provision == Provision::Grant,
+                "{kind}"
+            );
             if let Some(key) = d.policy_key {
                 assert_eq!(key, format!("allow.{}", d.name), "{kind}");
             }
             if let Some(base) = d.extends {
-                assert!(d.interfaces.is_empty(), "{kind} extends {base}: no interfaces of its own");
+                assert!(
+                    d.interfaces.is_empty(),
+                    "{kind} extends {base}: no interfaces of its own"
+                );
             }
             assert_eq!(serde_json::to_value(kind).unwrap(), d.name, "{kind}");
         }
@@ -307,7 +314,17 @@ mod tests {
         let granted: Vec<_> = K::granted().map(K::as_str).collect();
         assert_eq!(
             granted,
-            ["fs", "env", "http", "sockets", "secrets", "tools", "llm", "memory", "messaging"]
+            [
+                "fs",
+                "env",
+                "http",
+                "sockets",
+                "secrets",
+                "tools",
+                "llm",
+                "memory",
+                "messaging"
+            ]
         );
         assert_eq!(K::Http.extended_by().collect::<Vec<_>>(), [K::Secrets]);
     }

@@ -51,7 +51,9 @@ pub fn strip_port(host: &str) -> &str {
     }
     match host.rsplit_once(':') {
         Some((bare, port))
-            if !bare.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+            if !bare.contains(':')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
         {
             bare
         }
@@ -154,7 +156,14 @@ mod tests {
 
     #[test]
     fn one_rule_for_loopback_literals() {
-        for loopback in ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:127.0.0.1]"] {
+        for loopback in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "[::ffff:127.0.0.1]",
+        ] {
             assert!(is_loopback_literal(loopback), "{loopback}");
         }
         for other in [
@@ -182,7 +191,16 @@ mod tests {
         for public in ["1.1.1.1", "2606:4700::1111"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
-        for private in ["10.0.0.1", "127.0.0.1", "169.254.1.1", "100.64.0.1", "::1", "fe80::1", "::ffff:10.0.0.1", "64:ff9b::a00:1"] {
+        for private in [
+            "10.0.0.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
     }

@@ -53,13 +53,16 @@ pub mod capability;
 pub mod common;
 pub mod grants;
 pub mod review;
+pub mod schema;
 pub mod source;
 
 pub use capability::{CapabilityKind, ImportedInterface, Provision, classify_import};
 pub use grants::{Grant, Grants};
 
+use schemars::{JsonSchema, json_schema};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -115,17 +118,32 @@ pub struct Policy {
     pub audit: AuditSection,
 }
 
-#[derive(Debug, Deserialize)]
+/// The policy of `are`: which components and agent types exist, what each may reach, and how much it may spend.
+/// Nothing is granted by default, and every table refuses keys it does not know.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "are.toml")]
 struct PolicyFile {
+    /// Components by name (`[component.NAME]`): the tools `are` runs. A name is 1 to 64 of `A-Z a-z 0-9 _ -`;
+    /// it prefixes the names of the component's tools.
+    #[serde(default)]
+    #[schemars(
+        with = "BTreeMap<String, ComponentPolicy>",
+        extend("propertyNames" = schema::component_name())
+    )]
+    component: BTreeMap<Spanned<String>, ComponentPolicy>,
+    /// Agent types by name (`[agent.TYPE]`), whose instances are `TYPE/KEY`. A name is 1 to 64 of
+    /// `A-Z a-z 0-9 _ -`.
+    #[serde(default)]
+    #[schemars(
+        with = "BTreeMap<String, AgentPolicy>",
+        extend("propertyNames" = schema::component_name())
+    )]
+    agent: BTreeMap<Spanned<String>, AgentPolicy>,
     #[serde(default)]
     defaults: DefaultsSection,
     #[serde(default)]
-    component: BTreeMap<Spanned<String>, ComponentPolicy>,
-    #[serde(default)]
     serve: ServeSection,
-    #[serde(default)]
-    agent: BTreeMap<Spanned<String>, AgentPolicy>,
     #[serde(default)]
     agents: AgentsSection,
     #[serde(default)]
@@ -135,10 +153,12 @@ struct PolicyFile {
 }
 
 /// One `[agent.TYPE]` table: an agent type, whose instances are `TYPE/KEY`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPolicy {
-    /// The agent component, relative to the policy file.
+    /// The agent component: a path relative to the policy file, an `https://` URL, or an `oci://` reference, as
+    /// for components.
+    #[schemars(with = "String")]
     pub source: Spanned<String>,
     /// Optional pin of the component's sha256.
     #[serde(default)]
@@ -166,7 +186,7 @@ pub struct AgentPolicy {
 }
 
 /// `[agents]`: settings of the agent runtime (`are run`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentsSection {
     /// The SQLite file holding mailboxes and memory, relative to the policy (default `.are/agents.db`).
@@ -184,7 +204,7 @@ pub struct AgentsSection {
 }
 
 /// How hard the store pushes writes to disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SyncMode {
     /// SQLite `synchronous=NORMAL` in WAL mode: survives a killed process.
@@ -195,7 +215,7 @@ pub enum SyncMode {
 }
 
 /// `[llm]`: the model endpoint agents reach through `allow.llm`. The key stays in the host.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmSection {
     /// Base URL of an OpenAI-compatible API, e.g. `https://api.openai.com/v1` (`$ARE_LLM_BASE_URL` overrides).
@@ -209,19 +229,29 @@ pub struct LlmSection {
     pub timeout: Option<Timeout>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[defaults]`: what applies to every component and agent that does not say otherwise.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DefaultsSection {
+    /// Limits of every call (and every message an agent handles), unless its own `limits` override them; unset
+    /// ones keep the built-in defaults (1e9 fuel, 64 MiB, 5s, 1 MiB of output, 64 open files, 16 connections,
+    /// 256 MiB of component).
     #[serde(default)]
     limits: LimitsSection,
 }
 
 /// One `[component.NAME]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentPolicy {
     /// Where the component comes from: a path relative to the policy file, `https://…`, or `oci://…` (see
     /// [`source`]).
+    #[schemars(
+        with = "String",
+        description = "Where the component comes from: a path relative to the policy file, an `https://` URL, or an \
+                       `oci://registry/repository[:tag][@sha256:digest]` reference (plain `http://` only to a \
+                       loopback IP literal)."
+    )]
     pub source: Spanned<String>,
     /// Pin: the hex sha256 the component's bytes must have. Optional for a path; required for a remote source
     /// (unless it is an `oci://…@sha256:` reference, or `--allow-unpinned` is given).
@@ -232,6 +262,7 @@ pub struct ComponentPolicy {
     pub args: Vec<String>,
     /// What the component may reach, one entry per capability.
     #[serde(default)]
+    #[schemars(with = "schema::ComponentGrants")]
     pub allow: Grants,
     /// Per-call limits that override `[defaults.limits]`.
     #[serde(default)]
@@ -260,7 +291,7 @@ fn default_queue() -> u32 {
 }
 
 /// How instances are kept when serving.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceMode {
     /// A fresh instance for every call: no state survives a call.
@@ -271,7 +302,7 @@ pub enum InstanceMode {
 }
 
 /// `[serve]`: settings of `are serve`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServeSection {
     /// Instance slots the pooling allocator reserves (default: enough for every component's `max_concurrency`
@@ -353,7 +384,7 @@ impl Default for ServeBounds {
 }
 
 /// Limits as written in a policy: every field optional, later layers override earlier ones.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Fuel per call (roughly one unit per wasm instruction), or `"unlimited"`.
@@ -492,6 +523,23 @@ impl<'de> Deserialize<'de> for Fuel {
     }
 }
 
+impl JsonSchema for Fuel {
+    fn schema_name() -> Cow<'static, str> {
+        "Fuel".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        json_schema!({
+            "description": "Fuel: roughly one unit per wasm instruction. A whole number (an integer, or a string with \
+                            `_` separators) or \"unlimited\" (the timeout still applies).",
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "pattern": r"^\s*(unlimited|[_+]*[0-9][0-9_]*)\s*$",
+            "examples": [1_000_000_000, "unlimited"],
+        })
+    }
+}
+
 /// A size in bytes, written as a number of bytes or a string like `"64 MiB"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Size(pub u64);
@@ -534,6 +582,23 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+impl JsonSchema for Size {
+    fn schema_name() -> Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        json_schema!({
+            "description": "A size in bytes: an integer, or a string such as \"64 MiB\", \"512 KiB\", \"1.5 GB\" \
+                            (units b, k/kb, m/mb, … powers of 1000; ki/kib, mi/mib, … powers of 1024; any case).",
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "pattern": r"^\s*(\+?[0-9]+|[0-9.]+\s*([bB]|[kKmMgGtTpPeE][iI]?[bB]?))\s*$",
+            "examples": ["64 MiB", "1 MiB", 65536],
+        })
+    }
+}
+
 /// A wall-clock timeout, written like `"5s"`, `"250ms"` or `"2m"`. Zero and more than a day are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Timeout(pub Duration);
@@ -559,6 +624,21 @@ impl<'de> Deserialize<'de> for Timeout {
     }
 }
 
+impl JsonSchema for Timeout {
+    fn schema_name() -> Cow<'static, str> {
+        "Timeout".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        json_schema!({
+            "description": "A duration such as \"5s\", \"250ms\", \"2m\" or \"1h 30m\": more than 0 and at most 24h.",
+            "type": "string",
+            "pattern": r"^\s*[0-9][0-9.\s]*[A-Za-zµ][0-9A-Za-zµ.\s]*$",
+            "examples": ["5s", "250ms", "2m"],
+        })
+    }
+}
+
 /// A hex sha256 digest that a component's bytes must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sha256Pin(pub [u8; 32]);
@@ -567,6 +647,20 @@ impl<'de> Deserialize<'de> for Sha256Pin {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Sha256Pin {
+    fn schema_name() -> Cow<'static, str> {
+        "Sha256Pin".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        json_schema!({
+            "description": "A sha256 digest: 64 hex digits (what `sha256sum FILE` prints), optionally after `sha256:`.",
+            "type": "string",
+            "pattern": r"^\s*(sha256:)*[0-9a-fA-F]{64}\s*$",
+        })
     }
 }
 
@@ -589,7 +683,7 @@ impl fmt::Display for Sha256Pin {
 }
 
 /// When records are forced to disk.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fsync {
     /// After every record: nothing is lost even on power loss; slowest.
@@ -604,11 +698,12 @@ pub enum Fsync {
 }
 
 /// `[audit]`: where the trail goes and how hard it is pushed to disk.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
     /// The JSON Lines file, relative to the policy. No audit trail when absent. It must not be inside an `rw`
     /// mount (checked when the policy is read), or a guest could rewrite the trail of its own calls.
+    #[schemars(with = "Option<String>")]
     pub path: Option<toml::Spanned<String>>,
     /// When records are forced to disk (default `interval`).
     #[serde(default)]
@@ -751,10 +846,7 @@ impl Policy {
     /// names one.
     pub fn component_for_path(&self, path: &Path) -> Option<(&str, &ComponentPolicy)> {
         // A remote source is the same source when written the same way.
-        if let Some(text) = path
-            .to_str()
-            .filter(|t| source::Source::is_remote_text(t))
-        {
+        if let Some(text) = path.to_str().filter(|t| source::Source::is_remote_text(t)) {
             return self
                 .components
                 .iter()

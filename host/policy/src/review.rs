@@ -147,7 +147,10 @@ impl GrantReport {
             over_granted: Vec::new(),
         };
         // A kind that extends another (secrets on http) is reported in that one's row.
-        for capability in CapabilityKind::ALL.into_iter().filter(|c| c.descriptor().extends.is_none()) {
+        for capability in CapabilityKind::ALL
+            .into_iter()
+            .filter(|c| c.descriptor().extends.is_none())
+        {
             let imported: Vec<String> = imports
                 .iter()
                 .filter(|i| i.capability == capability)

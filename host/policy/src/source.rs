@@ -145,7 +145,8 @@ impl Source {
                     .into(),
             );
         }
-        let reference: oci_spec::distribution::Reference = rest.parse().map_err(|e| format!("{e}"))?;
+        let reference: oci_spec::distribution::Reference =
+            rest.parse().map_err(|e| format!("{e}"))?;
         let manifest_digest = match reference.digest() {
             None => None,
             Some(digest) => Some(

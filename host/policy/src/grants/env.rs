@@ -15,10 +15,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
 
-/// Environment variables granted to a component.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Environment variables granted to a component: name = value. A name is not empty and has no `=` (or NUL).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
-pub struct EnvGrant(pub BTreeMap<Spanned<String>, String>);
+#[schemars(extend("propertyNames" = { "minLength": 1, "pattern": r"^[^=\u0000]*$" }))]
+pub struct EnvGrant(
+    #[schemars(with = "BTreeMap<String, String>")] pub BTreeMap<Spanned<String>, String>,
+);
 
 impl Grant for EnvGrant {
     fn kind(&self) -> CapabilityKind {

@@ -37,17 +37,24 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The mounts granted to a component.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct FsGrant(pub Vec<Mount>);
 
 /// One host directory made visible to the guest.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Only an `rw` mount takes a `quota`.
+#[schemars(extend(
+    "if" = { "properties": { "mode": { "const": "rw" } }, "required": ["mode"] },
+    "else" = { "not": { "required": ["quota"] } },
+))]
 pub struct Mount {
-    /// Host directory, relative to the policy file.
+    /// Host directory, relative to the policy file; it must exist.
+    #[schemars(with = "String")]
     pub host: Spanned<String>,
-    /// Absolute path the guest uses, e.g. `/data`.
+    /// Absolute path the guest uses, e.g. `/data`, without `.` or `..` segments.
+    #[schemars(with = "String", extend("pattern" = "^/"))]
     pub guest: Spanned<String>,
     /// `ro` (default) or `rw`.
     #[serde(default)]
@@ -55,11 +62,14 @@ pub struct Mount {
     /// For an `rw` mount, the most bytes the files under `host` may hold, e.g. `"10 MiB"`: a write that would
     /// pass it fails with `insufficient-space`. Unlimited when absent.
     #[serde(default)]
+    #[schemars(with = "Option<Size>")]
     pub quota: Option<Spanned<Size>>,
 }
 
 /// Whether a mount may be written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Read files and list directories.

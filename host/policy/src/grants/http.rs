@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// The origins a component may send HTTP requests to.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct HttpGrant(pub Vec<Origin>);
 
@@ -156,6 +156,23 @@ impl FromStr for Origin {
 impl<'de> Deserialize<'de> for Origin {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         super::parse_str(d)
+    }
+}
+
+impl schemars::JsonSchema for Origin {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Origin".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An origin `scheme://host[:port]`: `http` or `https`; a DNS name, a `*.` wildcard over a \
+                            DNS name's subdomains, or an IP literal (`[…]` for IPv6); without a port, the scheme's \
+                            default port. No path, query or credentials.",
+            "type": "string",
+            "pattern": "^[hH][tT][tT][pP][sS]?://[^/?#@]+/?$",
+            "examples": ["https://api.example.com", "https://*.example.org:8443", "http://127.0.0.1:8080"],
+        })
     }
 }
 

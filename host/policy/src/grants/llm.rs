@@ -10,7 +10,7 @@ use crate::capability::CapabilityKind;
 use serde::Deserialize;
 
 /// The model access granted to an agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LlmGrant {
     /// The model to use: `default` (the one in `[llm]`) or a model name. No model access when absent.
@@ -31,6 +31,11 @@ impl LlmGrant {
     pub fn turn_budget(&self) -> u32 {
         self.max_turns.unwrap_or(8)
     }
+}
+
+/// The JSON Schema of an `LlmGrant` that grants nothing ([`Grant::is_granted`] is false): no `model`.
+pub(crate) fn nothing_granted() -> serde_json::Value {
+    serde_json::json!({ "not": { "required": ["model"] } })
 }
 
 impl Grant for LlmGrant {

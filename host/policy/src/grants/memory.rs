@@ -12,11 +12,16 @@ use crate::capability::CapabilityKind;
 use serde::Deserialize;
 
 /// The memory granted to an agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryGrant {
     /// Most bytes (keys plus values) the agent may keep; no memory at all when absent.
     pub quota: Option<Size>,
+}
+
+/// The JSON Schema of a `MemoryGrant` that grants nothing ([`Grant::is_granted`] is false): no `quota`.
+pub(crate) fn nothing_granted() -> serde_json::Value {
+    serde_json::json!({ "not": { "required": ["quota"] } })
 }
 
 impl Grant for MemoryGrant {

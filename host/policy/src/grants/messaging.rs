@@ -13,7 +13,7 @@ use crate::capability::CapabilityKind;
 use serde::Deserialize;
 
 /// The messaging granted to an agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessagingGrant {
     /// Agent ids it may send to (`writer/*`, `coordinator/main`).
@@ -44,6 +44,12 @@ impl MessagingGrant {
     pub fn links_interface(&self) -> bool {
         !(self.send.is_empty() && self.publish.is_empty())
     }
+}
+
+/// The JSON Schema of a `MessagingGrant` that grants nothing ([`Grant::is_granted`] is false): every list empty.
+pub(crate) fn nothing_granted() -> serde_json::Value {
+    let empty = serde_json::json!({ "maxItems": 0 });
+    serde_json::json!({ "properties": { "send": empty, "publish": empty, "subscribe": empty } })
 }
 
 impl Grant for MessagingGrant {

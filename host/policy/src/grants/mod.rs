@@ -50,8 +50,14 @@ pub trait Grant {
 }
 
 /// Everything a policy grants one component (`allow.*`): one field per granted [`CapabilityKind`].
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+// In the schema, this is an agent's `allow` (a component's is `schema::ComponentGrants`).
+#[schemars(
+    rename = "AgentGrants",
+    description = "What an agent's instances may reach (`allow.*`), one entry per capability: those of components \
+                   plus `tools`, `llm`, `memory` and `messaging`."
+)]
 pub struct Grants {
     /// Host directories mounted into the guest.
     #[serde(default)]

@@ -21,19 +21,23 @@ use std::path::Path;
 use toml::Spanned;
 
 /// The secrets granted to a component.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct SecretsGrant(pub Vec<SecretEntry>);
 
 /// One injected header.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretEntry {
-    /// The host (`api.example.com`, or `host:port`) whose requests get the header.
+    /// The host (`api.example.com`, or `host:port`) whose requests get the header: one exact host, no wildcards.
+    /// `allow.http` must allow it over `https` (or it is a loopback IP literal).
+    #[schemars(with = "String", extend("pattern" = r"^[^*]+$"))]
     pub host: Spanned<String>,
     /// The header name, e.g. `Authorization`.
+    #[schemars(with = "String", extend("pattern" = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"))]
     pub header: Spanned<String>,
     /// The host environment variable holding the value.
+    #[schemars(length(min = 1))]
     pub from_env: String,
     /// Text put before the value, e.g. `Bearer `.
     #[serde(default)]

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 /// The hosts and ports a component may open sockets to.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct SocketsGrant(pub Vec<SocketEntry>);
 
@@ -90,6 +90,22 @@ impl FromStr for SocketEntry {
 impl<'de> Deserialize<'de> for SocketEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         super::parse_str(d)
+    }
+}
+
+impl schemars::JsonSchema for SocketEntry {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SocketEntry".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A destination `[tcp://|udp://]host:port` (TCP without a prefix): a DNS name or an IP \
+                            literal (`[…]` for IPv6), no wildcards, and a port 1-65535.",
+            "type": "string",
+            "pattern": r"^((tcp|udp)://)?.+:\+?[0-9]+$",
+            "examples": ["tcp://db.internal:5432", "udp://10.0.0.53:53"],
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::capability::CapabilityKind;
 use serde::Deserialize;
 
 /// The tool patterns granted to an agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ToolsGrant(pub Vec<String>);
 
@@ -19,6 +19,11 @@ impl ToolsGrant {
     pub fn allows(&self, name: &str) -> bool {
         self.0.iter().any(|p| super::matches_pattern(p, name))
     }
+}
+
+/// The JSON Schema of a `ToolsGrant` that grants nothing ([`Grant::is_granted`] is false): no pattern.
+pub(crate) fn nothing_granted() -> serde_json::Value {
+    serde_json::json!({ "maxItems": 0 })
 }
 
 impl Grant for ToolsGrant {
