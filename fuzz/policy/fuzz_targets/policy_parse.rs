@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use are_policy::review::{find_entry, policy_entries};
-use are_policy::{Grant as _, Policy, PolicyError};
+use are_policy::{Policy, PolicyError};
 use libfuzzer_sys::fuzz_target;
 
 /// A base directory with a `data` subdirectory, so that `allow.fs` mounts can be valid.
