@@ -425,12 +425,23 @@ fn level_rank(level: LoggingLevel) -> u8 {
     }
 }
 
+/// Why the MCP session on stdio ended in failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    /// The client's initialization failed (or stdin closed before it).
+    #[error("cannot start the MCP session on stdio: {0}")]
+    Start(#[from] rmcp::service::ServerInitializeError),
+    /// The session's task panicked or was cancelled.
+    #[error("the MCP session on stdio ended abnormally: {0}")]
+    Session(#[from] tokio::task::JoinError),
+}
+
 /// Serve MCP over stdin/stdout until the client disconnects; a message longer than `max_request_size` bytes
 /// gets a JSON-RPC error.
 ///
 /// # Errors
 /// When the transport fails to start or breaks.
-pub async fn serve_stdio(server: Arc<McpServer>, max_request_size: usize) -> anyhow::Result<()> {
+pub async fn serve_stdio(server: Arc<McpServer>, max_request_size: usize) -> Result<(), StdioError> {
     use rmcp::ServiceExt;
     let (input, output) = stdio_transport();
     let running = Handler(server)
@@ -439,8 +450,7 @@ pub async fn serve_stdio(server: Arc<McpServer>, max_request_size: usize) -> any
             output,
             max_request_size,
         ))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the MCP session on stdio: {e}"))?;
+        .await?;
     running.waiting().await?;
     Ok(())
 }

@@ -65,12 +65,17 @@ pub struct AreEngine {
     config: EngineConfig,
 }
 
+/// Wasmtime refused the engine configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the WebAssembly engine: {0:#}")]
+pub struct EngineError(wasmtime::Error);
+
 impl AreEngine {
     /// Build an engine.
     ///
     /// # Errors
     /// When wasmtime rejects the configuration (e.g. a pool too large for the address space).
-    pub fn new(config: EngineConfig) -> anyhow::Result<AreEngine> {
+    pub fn new(config: EngineConfig) -> Result<AreEngine, EngineError> {
         let mut c = Config::new();
         c.consume_fuel(config.fuel);
         c.epoch_interruption(config.epochs);
@@ -110,7 +115,7 @@ impl AreEngine {
             // Each long-lived store keeps its fiber stack; one mapping per stack instead of two (engine/stacks.rs).
             c.with_host_stack(Arc::new(stacks::GuardedStacks::new()));
         }
-        let engine = Engine::new(&c).map_err(anyhow::Error::from)?;
+        let engine = Engine::new(&c).map_err(EngineError)?;
         let ticker = EpochTicker::start(&engine);
         Ok(AreEngine {
             engine,

@@ -1,35 +1,33 @@
 //! One sandboxed instance: its `Store` state built from the grants, a memory limiter, fuel and an epoch
 //! deadline.
 
-use crate::caps::http::PolicyHooks;
-use crate::caps::sockets::SocketRules;
+use crate::caps::fs::FsState;
+use crate::caps::http::{HttpSetup, HttpState};
+use crate::caps::sockets::SocketState;
 use crate::caps::stdio::Capture;
-use crate::descriptors::{ConnectionPermit, Connections, OpenFiles};
+use crate::descriptors::Connections;
 use crate::engine::AreEngine;
-use are_policy::grants::http::HttpGrant;
 use are_policy::{Grants, Limits};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 /// The host-side state of one instance (the `T` of its `Store<T>`).
 pub struct HostState {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    http_ctx: WasiHttpCtx,
-    http_hooks: PolicyHooks,
-    pub(crate) socket_rules: Arc<SocketRules>,
-    /// Files the guest holds open (`limits.open_files`).
-    pub(crate) open_files: OpenFiles,
-    /// Sockets and HTTP connections the guest holds (`limits.connections`), shared with the HTTP hooks.
+    /// The http capability's state: wasi:http's context and the hooks that enforce the grant.
+    pub(crate) http: HttpState,
+    /// The sockets capability's state: its rules and the permit of each socket the guest holds.
+    pub(crate) sockets: SocketState,
+    /// The fs capability's state: mount quotas and the files the guest holds open.
+    pub(crate) fs: FsState,
+    /// Sockets and HTTP connections the guest holds (`limits.connections`), shared by sockets and the HTTP hooks.
     pub(crate) connections: Arc<Connections>,
-    /// The permit of each socket the guest holds, by its handle.
-    pub(crate) socket_permits: HashMap<u32, ConnectionPermit>,
     limiter: MemoryLimiter,
     capture: Capture,
     /// When the running call must end; see [`arm`].
@@ -43,8 +41,6 @@ pub struct HostState {
     extension: Option<Box<dyn std::any::Any + Send>>,
     /// Where capability uses and denials are recorded.
     pub(crate) audit: Option<crate::audit::AuditScope>,
-    /// The quotas of this instance's mounts.
-    pub(crate) fs_quotas: crate::caps::fs::quota::Quotas,
 }
 
 impl HostState {
@@ -88,9 +84,9 @@ impl wasmtime_wasi_io::IoView for HostState {
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
-            ctx: &mut self.http_ctx,
+            ctx: &mut self.http.ctx,
             table: &mut self.table,
-            hooks: &mut self.http_hooks,
+            hooks: &mut self.http.hooks,
         }
     }
 }
@@ -101,16 +97,14 @@ pub struct InstanceBuilder {
     pub wasi: WasiCtxBuilder,
     /// Directory that relative policy paths are resolved against.
     pub base_dir: PathBuf,
-    /// The HTTP origins this instance may reach.
-    pub http_grant: Arc<HttpGrant>,
-    /// The socket rules of this instance.
-    pub socket_rules: Arc<SocketRules>,
     /// Where this instance's capability uses are recorded, if anywhere.
     pub audit: Option<crate::audit::AuditScope>,
-    /// Headers the host adds to requests to certain hosts (the guest never sees them).
-    pub secrets: Arc<Vec<crate::caps::secrets::Secret>>,
-    /// The mounts with a quota, and what their directories hold.
-    pub fs_quotas: crate::caps::fs::quota::Quotas,
+    /// What the http and secrets capabilities set up: the origins it may reach, the headers the host adds.
+    pub http: HttpSetup,
+    /// The sockets capability's state.
+    pub sockets: SocketState,
+    /// The fs capability's state.
+    pub fs: FsState,
 }
 
 impl InstanceBuilder {
@@ -125,35 +119,27 @@ impl InstanceBuilder {
         limits: &Limits,
         extension: Option<Box<dyn std::any::Any + Send>>,
         audit: Option<crate::audit::AuditScope>,
-    ) -> anyhow::Result<HostState> {
+    ) -> Result<HostState, crate::caps::PrepareError> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
         let capture = Capture::install(&mut wasi, limits.max_output);
         let mut builder = InstanceBuilder {
             wasi,
             base_dir,
-            http_grant: Arc::default(),
-            socket_rules: Arc::default(),
             audit,
-            secrets: Arc::default(),
-            fs_quotas: Default::default(),
+            http: HttpSetup::default(),
+            sockets: SocketState::default(),
+            fs: FsState::new(limits.open_files as usize),
         };
         crate::caps::prepare(grants, &mut builder)?;
         let connections = Connections::new(limits.connections as usize);
         Ok(HostState {
             wasi: builder.wasi.build(),
             table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
-            http_hooks: PolicyHooks::new(
-                builder.http_grant,
-                builder.secrets,
-                builder.audit.clone(),
-                connections.clone(),
-            ),
-            socket_rules: builder.socket_rules,
-            open_files: OpenFiles::new(limits.open_files as usize),
+            http: HttpState::new(builder.http, builder.audit.clone(), connections.clone()),
+            sockets: builder.sockets,
+            fs: builder.fs,
             connections,
-            socket_permits: HashMap::new(),
             limiter: MemoryLimiter::new(limits.memory),
             capture,
             deadline: Instant::now() + limits.timeout,
@@ -161,7 +147,6 @@ impl InstanceBuilder {
             lifting_result: false,
             extension,
             audit: builder.audit,
-            fs_quotas: builder.fs_quotas,
         })
     }
 }
@@ -295,7 +280,7 @@ pub fn arm(
 ) -> wasmtime::Result<Instant> {
     let deadline = Instant::now() + limits.timeout;
     store.data_mut().deadline = deadline;
-    store.data_mut().open_files.forget_closed();
+    store.data_mut().fs.open_files.forget_closed();
     store.data_mut().result_fuel = result_fuel(limits);
     if engine.config().fuel {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX))?;

@@ -10,7 +10,7 @@
 //! With an audit trail, each time the guest reads its environment an `env.read` event records the names of the
 //! variables it got, never their values (see [`crate::audit`]).
 
-use super::Provide;
+use super::{PrepareError, Provide};
 use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::grants::env::EnvGrant;
 use wasmtime::component::Linker;
@@ -43,7 +43,7 @@ impl Provide for EnvGrant {
         Ok(&["wasi:cli/environment"])
     }
 
-    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+    fn prepare(&self, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
         for (key, value) in &self.0 {
             builder.wasi.env(key.get_ref(), value);
         }

@@ -31,9 +31,9 @@
 
 pub mod quota;
 
-use super::Provide;
+use super::{PrepareError, Provide};
 use crate::sandbox::{HostState, InstanceBuilder};
-use anyhow::Context as _;
+use crate::descriptors::OpenFiles;
 use are_policy::grants::fs::{FsGrant, Mode};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +46,24 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
 use wasmtime_wasi::p2::{FsError, FsResult};
+
+/// The fs capability's state in one instance.
+pub struct FsState {
+    /// The mounts with a quota, and what their directories hold.
+    pub quotas: quota::Quotas,
+    /// Files the guest holds open (`limits.open_files`).
+    pub(crate) open_files: OpenFiles,
+}
+
+impl FsState {
+    /// No quotas yet, and room for `open_files` open files.
+    pub fn new(open_files: usize) -> FsState {
+        FsState {
+            quotas: quota::Quotas::default(),
+            open_files: OpenFiles::new(open_files),
+        }
+    }
+}
 
 impl Provide for FsGrant {
     fn link(&self, linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
@@ -70,7 +88,7 @@ impl Provide for FsGrant {
         Ok(&["wasi:filesystem/types", "wasi:filesystem/preopens"])
     }
 
-    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+    fn prepare(&self, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
         for mount in &self.0 {
             let host = builder.base_dir.join(mount.host.get_ref());
             let perms = match mount.mode {
@@ -79,19 +97,16 @@ impl Provide for FsGrant {
             };
             if let Some(quota) = &mount.quota {
                 builder
-                    .fs_quotas
+                    .fs.quotas
                     .mount(&host, mount.guest.get_ref(), quota.get_ref().0)?;
             }
             builder
                 .wasi
                 .preopened_dir(&host, mount.guest.get_ref(), perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "cannot mount {} at {}",
-                        host.display(),
-                        mount.guest.get_ref()
-                    )
+                .map_err(|e| PrepareError::Mount {
+                    host: host.clone(),
+                    guest: mount.guest.get_ref().clone(),
+                    reason: format!("{e:#}"),
                 })?;
         }
         Ok(())
@@ -113,9 +128,9 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         .func_wrap("get-directories", |mut store, (): ()| {
             let state = store.data_mut();
             let dirs = Preopens::get_directories(&mut state.filesystem())?;
-            if !state.fs_quotas.is_empty() {
+            if !state.fs.quotas.is_empty() {
                 for (fd, name) in &dirs {
-                    state.fs_quotas.preopened(fd.rep(), name);
+                    state.fs.quotas.preopened(fd.rep(), name);
                 }
             }
             if state.audit.is_some() {
@@ -137,7 +152,7 @@ fn shadow_opens(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             DescriptorFlags,
         )| {
             Box::new(async move {
-                let reserved = store.data_mut().open_files.reserve();
+                let reserved = store.data_mut().fs.open_files.reserve();
                 let Some(audit) = store.data().audit.clone() else {
                     let permit = match reserved {
                         Ok(permit) => permit,
@@ -219,7 +234,7 @@ async fn open_at(
     oflags: OpenFlags,
     flags: DescriptorFlags,
 ) -> FsResult<Resource<Descriptor>> {
-    if state.fs_quotas.is_empty() {
+    if state.fs.quotas.is_empty() {
         return HostDescriptor::open_at(
             &mut state.filesystem(),
             fd,
@@ -232,7 +247,7 @@ async fn open_at(
     }
     let parent = fd.rep();
     let truncating = state
-        .fs_quotas
+        .fs.quotas
         .of(parent)
         .filter(|_| oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE));
     let oflags = match truncating {
@@ -241,7 +256,7 @@ async fn open_at(
     };
     let new = HostDescriptor::open_at(&mut state.filesystem(), fd, path_flags, path, oflags, flags)
         .await?;
-    state.fs_quotas.opened(parent, new.rep());
+    state.fs.quotas.opened(parent, new.rep());
     if let Some(limited) = truncating {
         let file = Resource::new_borrow(new.rep());
         let truncated = quota::set_size(&mut state.filesystem(), &limited, file, 0)
@@ -266,7 +281,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store, (fd, buf, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
                 let state = store.data_mut();
-                let Some(limited) = state.fs_quotas.of(fd.rep()) else {
+                let Some(limited) = state.fs.quotas.of(fd.rep()) else {
                     let written =
                         HostDescriptor::write(&mut state.filesystem(), fd, buf, offset).await;
                     return Ok((wit_result(written)?,));
@@ -294,7 +309,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store, (fd, size): (Resource<Descriptor>, u64)| {
             Box::new(async move {
                 let state = store.data_mut();
-                let Some(limited) = state.fs_quotas.of(fd.rep()) else {
+                let Some(limited) = state.fs.quotas.of(fd.rep()) else {
                     let resized = HostDescriptor::set_size(&mut state.filesystem(), fd, size).await;
                     return Ok((wit_result(resized)?,));
                 };
@@ -306,7 +321,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "[method]descriptor.write-via-stream",
         |mut store, (fd, offset): (Resource<Descriptor>, u64)| {
             let state = store.data_mut();
-            let limited = state.fs_quotas.of(fd.rep());
+            let limited = state.fs.quotas.of(fd.rep());
             let size = match &limited {
                 Some(_) => Some(quota::file_size(&state.table, &fd)?),
                 None => None,
@@ -331,7 +346,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "[method]descriptor.append-via-stream",
         |mut store, (fd,): (Resource<Descriptor>,)| {
             let state = store.data_mut();
-            let limited = state.fs_quotas.of(fd.rep());
+            let limited = state.fs.quotas.of(fd.rep());
             let stream = wit_result(HostDescriptor::append_via_stream(
                 &mut state.filesystem(),
                 fd,
@@ -358,7 +373,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         )| {
             Box::new(async move {
                 let state = store.data_mut();
-                if state.fs_quotas.crosses(fd.rep(), new_fd.rep()) {
+                if state.fs.quotas.crosses(fd.rep(), new_fd.rep()) {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
                 let renamed = HostDescriptor::rename_at(
@@ -385,7 +400,7 @@ fn shadow_writes(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         )| {
             Box::new(async move {
                 let state = store.data_mut();
-                if state.fs_quotas.crosses(fd.rep(), new_fd.rep()) {
+                if state.fs.quotas.crosses(fd.rep(), new_fd.rep()) {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
                 let linked = HostDescriptor::link_at(
@@ -417,7 +432,7 @@ fn track_opened(
             Descriptor::Dir(d) => &d.dir,
         };
         let file = file.clone();
-        state.open_files.track(&file, permit);
+        state.fs.open_files.track(&file, permit);
     }
     Ok(())
 }

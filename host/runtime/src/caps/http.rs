@@ -15,7 +15,7 @@
 //! allow.http = ["https://api.example.com", "https://*.example.org:8443", "http://127.0.0.1:8080"]
 //! ```
 
-use super::Provide;
+use super::{PrepareError, Provide};
 use crate::descriptors::{ConnectionPermit, Connections};
 use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::common::{ip_literal, is_public};
@@ -38,9 +38,36 @@ impl Provide for HttpGrant {
         Ok(&["wasi:http/types", "wasi:http/outgoing-handler"])
     }
 
-    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
-        builder.http_grant = Arc::new(self.clone());
+    fn prepare(&self, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
+        builder.http.grant = Arc::new(self.clone());
         Ok(())
+    }
+}
+
+/// What the http and secrets capabilities prepare for one instance, before it has its connections.
+#[derive(Default)]
+pub struct HttpSetup {
+    /// The origins the instance may reach.
+    pub grant: Arc<HttpGrant>,
+    /// Headers the host adds to requests to certain hosts (the guest never sees them).
+    pub secrets: Arc<Vec<super::secrets::Secret>>,
+}
+
+/// The http capability's state in one instance.
+pub struct HttpState {
+    /// wasi:http's own context.
+    pub(crate) ctx: wasmtime_wasi_http::WasiHttpCtx,
+    /// The hooks that enforce the grant on every request.
+    pub(crate) hooks: PolicyHooks,
+}
+
+impl HttpState {
+    /// The state of an instance set up as `setup`, recording to `audit`, its connections counted in `connections`.
+    pub fn new(setup: HttpSetup, audit: Option<crate::audit::AuditScope>, connections: Arc<Connections>) -> HttpState {
+        HttpState {
+            ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            hooks: PolicyHooks::new(setup.grant, setup.secrets, audit, connections),
+        }
     }
 }
 

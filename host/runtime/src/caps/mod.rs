@@ -23,6 +23,44 @@ use are_policy::{CapabilityKind, Grants};
 use std::collections::BTreeSet;
 use wasmtime::component::Linker;
 
+/// Why a grant could not be applied to a new instance on this host.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A mounted directory cannot be opened.
+    #[error("cannot mount {} at {guest}: {reason}", host.display())]
+    Mount {
+        /// The host directory.
+        host: std::path::PathBuf,
+        /// Where the guest sees it.
+        guest: String,
+        /// What wasmtime-wasi said.
+        reason: String,
+    },
+    /// A mount's quota cannot be set up.
+    #[error(transparent)]
+    Quota(#[from] fs::quota::QuotaError),
+    /// A secret's variable is not set in the host's environment.
+    #[error("the secret for {host} is read from ${var}, which is not set in the host's environment")]
+    SecretUnset {
+        /// The host the secret is for.
+        host: String,
+        /// The environment variable.
+        var: String,
+    },
+    /// A secret's variable holds something that cannot be a header value.
+    #[error("${var} is not a valid header value")]
+    SecretValue {
+        /// The environment variable.
+        var: String,
+    },
+    /// A secret's header name is not a valid HTTP header name.
+    #[error("`{header}` is not a valid header name")]
+    SecretHeader {
+        /// The header name.
+        header: String,
+    },
+}
+
 /// The runtime side of one granted capability. Implemented for each grant type of `are_policy::grants` whose
 /// kind the runtime itself provides.
 pub trait Provide {
@@ -37,7 +75,7 @@ pub trait Provide {
     ///
     /// # Errors
     /// When the grant cannot be applied on this host, e.g. a mounted directory was removed.
-    fn prepare(&self, _builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+    fn prepare(&self, _builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
         Ok(())
     }
 }
@@ -120,7 +158,7 @@ fn link_kind(
 ///
 /// # Errors
 /// When a grant cannot be applied on this host (e.g. a mounted directory disappeared).
-pub fn prepare(grants: &Grants, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+pub fn prepare(grants: &Grants, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
     use CapabilityKind as K;
     for kind in CapabilityKind::ALL {
         match kind {

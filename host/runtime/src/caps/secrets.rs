@@ -11,7 +11,7 @@
 //! IP literal (for local services and tests). The guest's own header of that name is replaced. `allow.http`
 //! must allow the host: a secret for a host the component cannot reach is refused when the policy is read.
 
-use super::Provide;
+use super::{PrepareError, Provide};
 use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::common::is_loopback_literal;
 use are_policy::grants::secrets::SecretsGrant;
@@ -58,18 +58,17 @@ impl Provide for SecretsGrant {
         Ok(&[])
     }
 
-    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+    fn prepare(&self, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
         let mut secrets = Vec::with_capacity(self.0.len());
         for entry in &self.0 {
-            let value = std::env::var(&entry.from_env).map_err(|_| {
-                anyhow::anyhow!(
-                    "the secret for {} is read from ${}, which is not set in the host's environment",
-                    entry.host.get_ref(),
-                    entry.from_env
-                )
+            let value = std::env::var(&entry.from_env).map_err(|_| PrepareError::SecretUnset {
+                host: entry.host.get_ref().clone(),
+                var: entry.from_env.clone(),
             })?;
             let mut value = http::HeaderValue::from_str(&format!("{}{value}", entry.prefix))
-                .map_err(|_| anyhow::anyhow!("${} is not a valid header value", entry.from_env))?;
+                .map_err(|_| PrepareError::SecretValue {
+                    var: entry.from_env.clone(),
+                })?;
             value.set_sensitive(true);
             let host = match entry.host_and_port() {
                 (host, Some(port)) => format!("{host}:{port}"),
@@ -77,11 +76,15 @@ impl Provide for SecretsGrant {
             };
             secrets.push(Secret {
                 host,
-                header: http::HeaderName::from_bytes(entry.header.get_ref().as_bytes())?,
+                header: http::HeaderName::from_bytes(entry.header.get_ref().as_bytes()).map_err(|_| {
+                    PrepareError::SecretHeader {
+                        header: entry.header.get_ref().clone(),
+                    }
+                })?,
                 value,
             });
         }
-        builder.secrets = Arc::new(secrets);
+        builder.http.secrets = Arc::new(secrets);
         Ok(())
     }
 }

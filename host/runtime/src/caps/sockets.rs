@@ -15,7 +15,7 @@
 //! allow.sockets = ["tcp://db.internal:5432", "udp://10.0.0.53:53"]
 //! ```
 
-use super::Provide;
+use super::{PrepareError, Provide};
 use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::grants::sockets::{Protocol, SocketEntry, SocketsGrant};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -28,6 +28,15 @@ use wasmtime_wasi::p2::bindings::sockets::{
 };
 use wasmtime_wasi::p2::{DynPollable, Network, Pollable, SocketResult, TcpSocket, UdpSocket};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
+
+/// The sockets capability's state in one instance.
+#[derive(Default)]
+pub struct SocketState {
+    /// What the instance may bind, connect to and look up.
+    pub rules: Arc<SocketRules>,
+    /// The permit (against `limits.connections`) of each socket the guest holds, by its handle.
+    pub(crate) permits: HashMap<u32, crate::descriptors::ConnectionPermit>,
+}
 
 /// The socket rules of one instance: the grant plus the addresses its allowed lookups returned.
 #[derive(Debug, Default)]
@@ -191,7 +200,7 @@ impl Provide for SocketsGrant {
         ])
     }
 
-    fn prepare(&self, builder: &mut InstanceBuilder) -> anyhow::Result<()> {
+    fn prepare(&self, builder: &mut InstanceBuilder) -> Result<(), PrepareError> {
         let rules = Arc::new(SocketRules::new(self));
         let check = rules.clone();
         let audit = builder.audit.clone();
@@ -206,7 +215,7 @@ impl Provide for SocketsGrant {
                 }
                 Box::pin(async move { allowed })
             });
-        builder.socket_rules = rules;
+        builder.sockets.rules = rules;
         Ok(())
     }
 }
@@ -233,7 +242,7 @@ fn link_counted_sockets(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
         |mut store, rep| {
             let state = store.data_mut();
             state.table.delete(Resource::<TcpSocket>::new_own(rep))?;
-            state.socket_permits.remove(&rep);
+            state.sockets.permits.remove(&rep);
             Ok(())
         },
     )?;
@@ -243,7 +252,7 @@ fn link_counted_sockets(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
         |mut store, rep| {
             let state = store.data_mut();
             state.table.delete(Resource::<UdpSocket>::new_own(rep))?;
-            state.socket_permits.remove(&rep);
+            state.sockets.permits.remove(&rep);
             Ok(())
         },
     )?;
@@ -258,7 +267,7 @@ fn link_counted_sockets(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
             let created = tcp_create_socket::Host::create_tcp_socket(&mut state.sockets(), family);
             let created = socket_result(created)?;
             if let Ok(socket) = &created {
-                state.socket_permits.insert(socket.rep(), permit);
+                state.sockets.permits.insert(socket.rep(), permit);
             }
             Ok((created,))
         },
@@ -276,7 +285,7 @@ fn link_counted_sockets(linker: &mut Linker<HostState>) -> wasmtime::Result<()> 
                     udp_create_socket::Host::create_udp_socket(&mut state.sockets(), family).await;
                 let created = socket_result(created)?;
                 if let Ok(socket) = &created {
-                    state.socket_permits.insert(socket.rep(), permit);
+                    state.sockets.permits.insert(socket.rep(), permit);
                 }
                 Ok((created,))
             })
@@ -351,7 +360,7 @@ fn link_name_lookup(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |mut store, (network, name): (Resource<Network>, String)| {
             let state = store.data_mut();
             state.table.get(&network)?;
-            let result = match start_lookup(&state.socket_rules, state.audit.as_ref(), name) {
+            let result = match start_lookup(&state.sockets.rules, state.audit.as_ref(), name) {
                 Ok(lookup) => Ok(state.table.push(lookup)?),
                 Err(code) => Err(code),
             };

@@ -33,12 +33,43 @@ struct Usage {
     used: AtomicU64,
 }
 
+/// Why a mount's quota could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// The mounted directory does not resolve.
+    #[error("cannot resolve mount {}: {source}", path.display())]
+    Resolve {
+        /// The host directory.
+        path: PathBuf,
+        /// What the filesystem said.
+        source: std::io::Error,
+    },
+    /// An entry under the mount cannot be read.
+    #[error("cannot measure {} for its quota: {source}", path.display())]
+    Measure {
+        /// The entry.
+        path: PathBuf,
+        /// What the filesystem said.
+        source: std::io::Error,
+    },
+    /// The mount holds too many entries to measure.
+    #[error(
+        "the mount {} holds more than {MAX_MEASURED_ENTRIES} entries, too many to measure for its `quota`: mount a \
+         smaller directory",
+        root.display()
+    )]
+    TooManyEntries {
+        /// The mounted directory.
+        root: PathBuf,
+    },
+}
+
 /// The usage of each directory some live instance mounts with a quota, by canonical host path.
 static LIVE: LazyLock<Mutex<HashMap<PathBuf, Weak<Usage>>>> = LazyLock::new(Mutex::default);
 
 impl Usage {
     /// The shared usage of `root` (a canonical directory), measured now if no live instance holds it.
-    fn acquire(root: &Path) -> anyhow::Result<Arc<Usage>> {
+    fn acquire(root: &Path) -> Result<Arc<Usage>, QuotaError> {
         let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(usage) = live.get(root).and_then(Weak::upgrade) {
             return Ok(usage);
@@ -56,32 +87,21 @@ impl Usage {
 ///
 /// # Errors
 /// When an entry cannot be read, or there are more than [`MAX_MEASURED_ENTRIES`].
-pub fn measure(root: &Path) -> anyhow::Result<u64> {
+pub fn measure(root: &Path) -> Result<u64, QuotaError> {
     let mut total = 0u64;
     let mut entries = 0usize;
     let mut linked = std::collections::HashSet::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let read = std::fs::read_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot measure {} for its quota: {e}", dir.display()))?;
+            .map_err(|source| QuotaError::Measure { path: dir.clone(), source })?;
         for entry in read {
-            let entry = entry.map_err(|e| {
-                anyhow::anyhow!("cannot measure {} for its quota: {e}", dir.display())
-            })?;
+            let entry = entry.map_err(|source| QuotaError::Measure { path: dir.clone(), source })?;
             entries += 1;
             if entries > MAX_MEASURED_ENTRIES {
-                anyhow::bail!(
-                    "the mount {} holds more than {MAX_MEASURED_ENTRIES} entries, too many to measure for its \
-                     `quota`: mount a smaller directory",
-                    root.display()
-                );
+                return Err(QuotaError::TooManyEntries { root: root.to_path_buf() });
             }
-            let meta = entry.metadata().map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot measure {} for its quota: {e}",
-                    entry.path().display()
-                )
-            })?;
+            let meta = entry.metadata().map_err(|source| QuotaError::Measure { path: entry.path(), source })?;
             if meta.is_dir() {
                 pending.push(entry.path());
             } else if meta.is_file() && first_link(&meta, &mut linked) {
@@ -159,9 +179,11 @@ impl Quotas {
     ///
     /// # Errors
     /// When the directory cannot be resolved or measured.
-    pub fn mount(&mut self, host: &Path, guest: &str, limit: u64) -> anyhow::Result<()> {
-        let root = std::fs::canonicalize(host)
-            .map_err(|e| anyhow::anyhow!("cannot resolve mount {}: {e}", host.display()))?;
+    pub fn mount(&mut self, host: &Path, guest: &str, limit: u64) -> Result<(), QuotaError> {
+        let root = std::fs::canonicalize(host).map_err(|source| QuotaError::Resolve {
+            path: host.to_path_buf(),
+            source,
+        })?;
         self.mounts.push(Arc::new(Limited {
             guest: guest.to_string(),
             limit,
