@@ -810,7 +810,11 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
         .lines()
         .filter(|l| serde_json::from_str::<Value>(l).unwrap()["records"].as_u64() < Some(records))
         .collect();
-    std::fs::write(are_runtime::audit::checkpoints_path(&log), kept.join("\n") + "\n").unwrap();
+    std::fs::write(
+        are_runtime::audit::checkpoints_path(&log),
+        kept.join("\n") + "\n",
+    )
+    .unwrap();
     let out = run(&["audit", "verify", &file, "--public-key", &public]);
     assert_eq!(
         out.code,

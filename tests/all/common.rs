@@ -3,13 +3,13 @@
 //! at.
 
 use are_agents::AgentRuntime;
-use are_runtime::cache::CompileCache;
 use are_policy::Grants;
+use are_policy::{Limits, Policy};
+use are_runtime::cache::CompileCache;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig};
 use are_runtime::host::Host;
 use are_runtime::invoke::{CallError, CallReport};
-use are_policy::{Limits, Policy};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -303,7 +303,8 @@ impl Drop for TestServer {
 /// A copy of guest `name` with its WIT docs embedded (as `are build` produces), in `dir`.
 pub fn with_docs(name: &str, dir: &Path) -> PathBuf {
     let guest = are_tests::guest(name);
-    let bytes = are_runtime::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
+    let bytes =
+        are_runtime::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, bytes).expect("write component");
     path

@@ -5,9 +5,9 @@
 
 use crate::common::{are, engine, output, sha256, tempdir, write_policy};
 use are_agents::AgentRuntime;
-use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
-use are_policy::{LimitsSection, Policy, Sha256Pin};
 use are_policy::source::Source;
+use are_policy::{LimitsSection, Policy, Sha256Pin};
+use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
 use are_runtime::source::{FetchOptions, Fetcher, SourceError};
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};

@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             }
             for entry in policy_entries(&policy) {
                 let name = entry.name;
-                assert!(find_entry(&policy, name).is_some(), "entry {name} is not found by its name");
+                assert!(
+                    find_entry(&policy, name).is_some(),
+                    "entry {name} is not found by its name"
+                );
             }
             for agent in policy.agents.values() {
                 let _ = policy.defaults.overlay(agent.limits).resolve();

@@ -10,11 +10,11 @@
 
 use std::sync::OnceLock;
 
+use arbitrary::Unstructured;
+use are_fuzz::{JsonBuilder, RICH_WIT, component_from_wit, names};
 use are_runtime::describe::{ComponentDescription, ExportedFunction};
 use are_runtime::schema::{Direction, input_schema, type_schema};
 use are_runtime::value::{args_to_vals, json_to_val, result_to_json, val_to_json};
-use arbitrary::Unstructured;
-use are_fuzz::{JsonBuilder, RICH_WIT, component_from_wit, names};
 use jsonschema::Validator;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
@@ -57,7 +57,9 @@ fn fixture() -> &'static Fixture {
                     .map(|ty| {
                         let input = type_schema(resolve, &ty, Direction::Input).ok();
                         let output = type_schema(resolve, &ty, Direction::Output).ok();
-                        let schemas = input.zip(output).map(|(i, o)| (validator(&i), validator(&o)));
+                        let schemas = input
+                            .zip(output)
+                            .map(|(i, o)| (validator(&i), validator(&o)));
                         (ty, schemas)
                     })
                     .collect();
@@ -76,13 +78,24 @@ fn fixture() -> &'static Fixture {
 
 /// `val` (converted from some JSON with type `ty`) converts back to JSON that the schemas accept and that
 /// converts to the same value.
-fn check_back(fx: &Fixture, ty: &Type, schemas: Option<&(Validator, Validator)>, val: &wasmtime::component::Val) {
+fn check_back(
+    fx: &Fixture,
+    ty: &Type,
+    schemas: Option<&(Validator, Validator)>,
+    val: &wasmtime::component::Val,
+) {
     let resolve = fx.desc.resolve();
     let back = val_to_json(resolve, ty, val)
         .unwrap_or_else(|e| panic!("a converted value does not convert back: {e}; {val:?}"));
     if let Some((input, output)) = schemas {
-        assert!(output.is_valid(&back), "output {back} fails the output schema");
-        assert!(input.is_valid(&back), "output {back} fails the input schema");
+        assert!(
+            output.is_valid(&back),
+            "output {back} fails the output schema"
+        );
+        assert!(
+            input.is_valid(&back),
+            "output {back} fails the input schema"
+        );
     }
     // Through JSON text, as a client would see it.
     let text = serde_json::to_string(&back).expect("serialises");
@@ -99,7 +112,10 @@ fn check_function(fx: &Fixture, f: &Function, json: &Value) {
 
     let converted = args_to_vals(desc, exported, json);
     if let (Some(args), Err(e)) = (&f.args, &converted) {
-        assert!(!args.is_valid(json), "the input schema accepts {json} but conversion fails: {e}");
+        assert!(
+            !args.is_valid(json),
+            "the input schema accepts {json} but conversion fails: {e}"
+        );
     }
     if let Ok(vals) = &converted {
         assert_eq!(vals.len(), exported.params.len());
@@ -112,7 +128,10 @@ fn check_function(fx: &Fixture, f: &Function, json: &Value) {
     for (ty, schemas) in &f.types {
         let converted = json_to_val(resolve, ty, json, "x");
         if let (Some((input, _)), Err(e)) = (schemas, &converted) {
-            assert!(!input.is_valid(json), "the input schema accepts {json} but conversion fails: {e}");
+            assert!(
+                !input.is_valid(json),
+                "the input schema accepts {json} but conversion fails: {e}"
+            );
         }
         if let Ok(val) = converted {
             check_back(fx, ty, schemas.as_ref(), &val);

@@ -24,7 +24,11 @@ fn scratch() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
         let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         dir.join(format!("are-fuzz-load-{}.wasm", std::process::id()))
     })
 }
@@ -41,9 +45,11 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(path, data).expect("write scratch file");
 
     // `are inspect`: read (WebAssembly text is converted), validate with every feature, describe.
-    let bytes = match read_component(path) {
+    let bytes = match read_component(path, are_policy::Limits::default().max_component_size) {
         Ok(bytes) => bytes,
-        Err(LoadError::NotWasm { .. } | LoadError::CoreModule { .. } | LoadError::Invalid { .. }) => return,
+        Err(
+            LoadError::NotWasm { .. } | LoadError::CoreModule { .. } | LoadError::Invalid { .. },
+        ) => return,
         Err(e) => panic!("unexpected read error: {e}"),
     };
     // Describing does not depend on validation (a library user may skip it).

@@ -72,9 +72,7 @@ world rich {
 pub fn component_from_wit(wit: &str) -> Vec<u8> {
     let mut resolve = Resolve::default();
     let package = resolve.push_str("fuzz.wit", wit).expect("WIT parses");
-    let world = resolve
-        .select_world(&[package], None)
-        .expect("one world");
+    let world = resolve.select_world(&[package], None).expect("one world");
     let mut module =
         wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
     wit_component::embed_component_metadata(
@@ -160,31 +158,8 @@ const EDGE_NUMBERS: &[f64] = &[
 
 /// Strings that the JSON conventions give meaning to (base64, non-finite floats, one character).
 const EDGE_STRINGS: &[&str] = &[
-    "",
-    "a",
-    "é",
-    "🦀",
-    "ab",
-    "A",
-    "AB",
-    "AB=",
-    "AQ",
-    "AQ==",
-    "AQ=",
-    "AQI",
-    "AQID",
-    "aGk=",
-    "aGk",
-    "aGk==",
-    "====",
-    "A===",
-    "+/+/",
-    "-_-_",
-    "nan",
-    "inf",
-    "-inf",
-    "\u{0}",
-    "\u{ffff}",
+    "", "a", "é", "🦀", "ab", "A", "AB", "AB=", "AQ", "AQ==", "AQ=", "AQI", "AQID", "aGk=", "aGk",
+    "aGk==", "====", "A===", "+/+/", "-_-_", "nan", "inf", "-inf", "\u{0}", "\u{ffff}",
 ];
 
 /// Builds JSON values out of fuzzer bytes, preferring the names and numbers that matter to a WIT type.

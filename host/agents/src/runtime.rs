@@ -5,13 +5,13 @@ use super::AgentId;
 use super::bindings::are::agent::{llm as wit_llm, messaging::Error as SendError};
 use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
 use super::store::{Message, OverQuota, Refusal, Status, Store, StoreError};
-use are_runtime::host::Host;
 use are_policy::Grants;
+use are_policy::{Policy, Timeout};
 use are_runtime::catalog::{Catalog, ServedTool, ToolFailure};
 use are_runtime::component::{ComponentSpec, LoadError, LoadedComponent};
 use are_runtime::engine::AreEngine;
+use are_runtime::host::Host;
 use are_runtime::invoke::{CallError, InstanceExtension, ToolInstance};
-use are_policy::{Policy, Timeout};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -123,10 +123,7 @@ impl AgentRuntime {
     ///
     /// # Errors
     /// [`AgentError`] naming the component or store that failed.
-    pub fn start(
-        policy: &Policy,
-        host: &Host,
-    ) -> Result<AgentRuntime, AgentError> {
+    pub fn start(policy: &Policy, host: &Host) -> Result<AgentRuntime, AgentError> {
         let audit = host
             .audit_sink(policy, "agent")
             .map_err(|e| AgentError::Audit(e.to_string()))?;
@@ -156,12 +153,11 @@ impl AgentRuntime {
                 allow_unpinned: false,
                 audit: audit.clone(),
             };
-            let component =
-                host.load(spec).map_err(|error| AgentError::Load {
-                    kind: "agent type",
-                    name: name.clone(),
-                    error,
-                })?;
+            let component = host.load(spec).map_err(|error| AgentError::Load {
+                kind: "agent type",
+                name: name.clone(),
+                error,
+            })?;
             if component.description.find("handler.on-message").is_err() {
                 return Err(AgentError::NotAnAgent(name.clone()));
             }

@@ -12,15 +12,15 @@
 //! `cargo bench -p are-bench --bench runtime` measures; `cargo test` runs each bench once (a debug build hashes
 //! 1 MiB instead of 16). `are bench` prints the same figures as one table with ratios and targets.
 
+use are_bench::native;
 use are_policy::Fsync;
+use are_policy::Limits;
+use are_policy::common::hex;
 use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::cache::CompileCache;
-use are_policy::common::hex;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
 use are_runtime::engine::{AreEngine, EngineConfig, PoolingConfig};
 use are_runtime::invoke::CallReport;
-use are_policy::Limits;
-use are_bench::native;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

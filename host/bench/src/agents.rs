@@ -7,10 +7,10 @@
 use super::{Figure, Guests, Latencies, progress};
 use anyhow::{Context as _, bail, ensure};
 use are_agents::AgentRuntime;
+use are_policy::Policy;
+use are_policy::common::fmt_bytes;
 use are_runtime::cache::CompileCache;
 use are_runtime::engine::{AreEngine, EngineConfig};
-use are_policy::common::fmt_bytes;
-use are_policy::Policy;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::Path;

@@ -5,14 +5,14 @@
 #![allow(deprecated)]
 
 use super::sessions::Sessions;
-use are_runtime::host::Host;
+use are_policy::{InstanceMode, Policy};
 use are_runtime::catalog::{
     Catalog, ServedComponent, ServedTool, Settings, ToolCall, ToolFailure, served_settings,
 };
 use are_runtime::component;
 use are_runtime::engine::AreEngine;
+use are_runtime::host::Host;
 use are_runtime::invoke::CallError;
-use are_policy::{InstanceMode, Policy};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
@@ -75,10 +75,7 @@ impl McpServer {
     ///
     /// # Errors
     /// [`StartError`] naming the policy problem or the component.
-    pub fn start(
-        host: Host,
-        policy_path: &Path,
-    ) -> Result<Arc<McpServer>, StartError> {
+    pub fn start(host: Host, policy_path: &Path) -> Result<Arc<McpServer>, StartError> {
         let policy = Policy::load(policy_path)?;
         let page_size = policy
             .serve
@@ -235,7 +232,9 @@ impl McpServer {
                     .await
                 }
             };
-            server.metrics.record(&tool.tool.name, &call, started.elapsed());
+            server
+                .metrics
+                .record(&tool.tool.name, &call, started.elapsed());
             outcome(&tool, call)
         };
         self.guests.run(call).await.unwrap_or_else(|e| {
@@ -441,7 +440,10 @@ pub enum StdioError {
 ///
 /// # Errors
 /// When the transport fails to start or breaks.
-pub async fn serve_stdio(server: Arc<McpServer>, max_request_size: usize) -> Result<(), StdioError> {
+pub async fn serve_stdio(
+    server: Arc<McpServer>,
+    max_request_size: usize,
+) -> Result<(), StdioError> {
     use rmcp::ServiceExt;
     let (input, output) = stdio_transport();
     let running = Handler(server)

@@ -7,8 +7,8 @@
 //! that no longer parses leaves everything as it was. Clients get `notifications/tools/list_changed`.
 
 use super::server::McpServer;
-use are_runtime::catalog::{Catalog, ToolDefinition, served_settings};
 use are_policy::Policy;
+use are_runtime::catalog::{Catalog, ToolDefinition, served_settings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -90,11 +90,14 @@ pub fn reload(server: &McpServer) -> bool {
                     ..spec.clone()
                 }
                 && old.settings == settings
-                && are_runtime::component::read_component(&spec.path, spec.limits.max_component_size)
-                    .is_ok_and(|bytes| {
-                        are_policy::common::hex(&are_policy::common::sha256(&bytes))
-                            == old.loaded.sha256
-                    })
+                && are_runtime::component::read_component(
+                    &spec.path,
+                    spec.limits.max_component_size,
+                )
+                .is_ok_and(|bytes| {
+                    are_policy::common::hex(&are_policy::common::sha256(&bytes))
+                        == old.loaded.sha256
+                })
         });
         if unchanged {
             if let Some(old) = old {
@@ -133,7 +136,8 @@ pub fn reload(server: &McpServer) -> bool {
         }
     }
     let catalog = Catalog::new(components);
-    let definitions = |c: &Catalog| -> Vec<ToolDefinition> { c.tools().iter().map(|t| t.tool.clone()).collect() };
+    let definitions =
+        |c: &Catalog| -> Vec<ToolDefinition> { c.tools().iter().map(|t| t.tool.clone()).collect() };
     let tools_changed = definitions(&current) != definitions(&catalog);
     let generations_changed = catalog.components.iter().any(|(name, c)| {
         current

@@ -310,7 +310,10 @@ mod tests {
             }
             assert_eq!(serde_json::to_value(kind).unwrap(), d.name, "{kind}");
         }
-        assert!(K::ALL.windows(2).all(|w| w[0] < w[1]), "ALL is in declaration order");
+        assert!(
+            K::ALL.windows(2).all(|w| w[0] < w[1]),
+            "ALL is in declaration order"
+        );
         let granted: Vec<_> = K::granted().map(K::as_str).collect();
         assert_eq!(
             granted,

@@ -3,13 +3,28 @@
 use std::process::Command;
 
 /// Crates the policy crate must never depend on, not even through another dependency.
-const RUNTIME_CRATES: [&str; 6] = ["wasmtime", "wasmtime-wasi", "tokio", "rmcp", "hyper", "reqwest"];
+const RUNTIME_CRATES: [&str; 6] = [
+    "wasmtime",
+    "wasmtime-wasi",
+    "tokio",
+    "rmcp",
+    "hyper",
+    "reqwest",
+];
 
 #[test]
 fn the_policy_crate_depends_on_no_runtime_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "--offline", "--locked", "-p", "are-policy", "-e", "normal,build"])
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-p",
+            "are-policy",
+            "-e",
+            "normal,build",
+        ])
         .args(["--prefix", "none", "--format", "{p}"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

@@ -6,8 +6,8 @@ use crate::component::{ComponentSpec, LoadedComponent};
 use crate::describe::ExportedFunction;
 use crate::engine::AreEngine;
 use crate::invoke::{CallError, CallOutput, CallReport, CallStats};
-use are_policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
 use crate::schema::{self, Direction};
+use are_policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -140,11 +140,13 @@ impl ServedTool {
     fn output(&self, outcome: Result<CallOutput, CallError>) -> Result<Value, ToolFailure> {
         match outcome {
             Err(e) => Err(ToolFailure::Call(e)),
-            Ok(mut out) if out.is_err => Err(ToolFailure::ToolError(match out.value["err"].take() {
-                Value::String(s) => s,
-                Value::Null => "the tool reported an error without details".to_string(),
-                other => other.to_string(),
-            })),
+            Ok(mut out) if out.is_err => {
+                Err(ToolFailure::ToolError(match out.value["err"].take() {
+                    Value::String(s) => s,
+                    Value::Null => "the tool reported an error without details".to_string(),
+                    other => other.to_string(),
+                }))
+            }
             Ok(mut out) if self.unwraps_result => Ok(out.value["ok"].take()),
             Ok(out) => Ok(out.value),
         }

@@ -4,14 +4,14 @@
 
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::caps;
-use are_policy::Grants;
-use are_policy::common::{hex, sha256};
 use crate::describe::{ComponentDescription, DescribeError};
 use crate::engine::AreEngine;
-use are_policy::{Limits, LimitsSection, Policy, Sha256Pin};
 use crate::sandbox::HostState;
 use crate::source::{FetchOptions, Fetcher, SourceError};
+use are_policy::Grants;
+use are_policy::common::{hex, sha256};
 use are_policy::source::Source;
+use are_policy::{Limits, LimitsSection, Policy, Sha256Pin};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,14 +1,14 @@
 //! Calling an exported function with JSON: find it, convert the arguments, run it in a fresh sandboxed
 //! instance, convert the result, and report what it cost.
 
-use are_policy::common::fmt_bytes;
 use crate::caps::denied::CapabilityNotGranted;
 use crate::component::LoadedComponent;
 use crate::describe::{ExportedFunction, LookupError};
 use crate::engine::AreEngine;
-use are_policy::Limits;
 use crate::sandbox::{self, HostState, InstanceBuilder};
 use crate::value::{self, ValueError};
+use are_policy::Limits;
+use are_policy::common::fmt_bytes;
 use bytes::Bytes;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -233,7 +233,8 @@ impl LoadedComponent {
         extension: Option<InstanceExtension>,
     ) -> Result<ToolInstance, CallError> {
         let started = Instant::now();
-        let (caller, extension) = extension.map_or((None, None), |e| (Some(e.caller), Some(e.state)));
+        let (caller, extension) =
+            extension.map_or((None, None), |e| (Some(e.caller), Some(e.state)));
         let audit = self.audit_scope(caller.as_deref());
         let state = InstanceBuilder::build(
             &self.spec.grants,

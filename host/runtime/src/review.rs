@@ -97,7 +97,11 @@ impl Review {
             });
         match described {
             Ok(desc) => {
-                review.report = Some(GrantReport::from_imports(desc.imports(), entry.grants, entry.kind))
+                review.report = Some(GrantReport::from_imports(
+                    desc.imports(),
+                    entry.grants,
+                    entry.kind,
+                ))
             }
             Err(e) => review.error = Some(e),
         }
@@ -151,4 +155,3 @@ impl PolicyReview {
         self.entries.iter().filter(|r| r.error.is_some()).count()
     }
 }
-

@@ -316,7 +316,10 @@ impl Fetcher {
             ) => {
                 let manifest = self.read_verified(&self.manifest_path(m), m)?;
                 let layer = wasm_layer(&manifest).ok()?;
-                let layer = layer.digest.strip_prefix("sha256:").and_then(parse_hex::<32>)?;
+                let layer = layer
+                    .digest
+                    .strip_prefix("sha256:")
+                    .and_then(parse_hex::<32>)?;
                 if pin.is_some_and(|p| p.0 != layer) {
                     return None; // Let the download report the mismatch.
                 }

@@ -20,4 +20,3 @@ pub fn client_config() -> Arc<rustls::ClientConfig> {
         })
         .clone()
 }
-

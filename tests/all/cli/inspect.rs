@@ -97,15 +97,7 @@ fn inspect_lists_world_tools_with_docs_and_imports_by_capability() {
     );
     // Capabilities come in a fixed order, most sensitive first; the hash tool reads files and writes to stdio.
     const ORDER: [&str; 9] = [
-        "fs",
-        "env",
-        "clocks",
-        "random",
-        "stdio",
-        "io",
-        "http",
-        "sockets",
-        "other",
+        "fs", "env", "clocks", "random", "stdio", "io", "http", "sockets", "other",
     ];
     let positions: Vec<usize> = capabilities
         .iter()

@@ -57,7 +57,8 @@ async fn ungranted_imports_fail_only_at_the_call_that_reaches_them() {
     let net = load("hostile-net", "");
     let capabilities = net.description.capabilities();
     assert!(
-        capabilities.contains(&CapabilityKind::Http) && capabilities.contains(&CapabilityKind::Sockets),
+        capabilities.contains(&CapabilityKind::Http)
+            && capabilities.contains(&CapabilityKind::Sockets),
         "{capabilities:?}"
     );
     // A path that stops before any import runs normally and returns the guest's own error.

@@ -1,9 +1,9 @@
 //! Standard streams: captured in the report apart from the result, up to `max_output`.
 
 use crate::common::{call, call_limited, load};
+use are_policy::Limits;
 use are_policy::common::fmt_bytes;
 use are_runtime::invoke::CallError;
-use are_policy::Limits;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,8 @@
 
 use super::{MIB, error, memory, still_serves, text_still_works};
 use crate::common::{call, call_limited, load};
-use are_runtime::invoke::CallError;
 use are_policy::Limits;
+use are_runtime::invoke::CallError;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

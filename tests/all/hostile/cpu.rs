@@ -3,8 +3,8 @@
 
 use super::{error, text_still_works, timeout_only};
 use crate::common::{call_limited, call_ok, load, run};
-use are_runtime::invoke::CallError;
 use are_policy::Limits;
+use are_runtime::invoke::CallError;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

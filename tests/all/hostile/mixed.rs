@@ -5,8 +5,8 @@ use super::{MIB, checksum, still_serves, text_still_works, timeout_only};
 use crate::common::{
     TcpSink, TestServer, call, call_limited, call_ok, engine, load, load_spec, spec, tempdir,
 };
-use are_runtime::invoke::CallError;
 use are_policy::Limits;
+use are_runtime::invoke::CallError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,9 +3,9 @@
 //! its submodules, by what they go after.
 
 use crate::common::{call_ok, load};
+use are_policy::Limits;
 use are_runtime::component::LoadedComponent;
 use are_runtime::invoke::CallReport;
-use are_policy::Limits;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 
 use super::{error, still_serves, text_still_works};
 use crate::common::{TestServer, call, call_limited, call_ok, load};
-use are_runtime::invoke::CallError;
 use are_policy::Limits;
+use are_runtime::invoke::CallError;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

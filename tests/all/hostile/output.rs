@@ -2,9 +2,9 @@
 
 use super::{MIB, error, still_serves};
 use crate::common::{call_limited, call_ok, load};
+use are_policy::Limits;
 use are_policy::common::fmt_bytes;
 use are_runtime::invoke::CallError;
-use are_policy::Limits;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

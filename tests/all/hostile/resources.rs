@@ -2,9 +2,9 @@
 
 use super::{MIB, checksum, error, memory, still_serves, text_still_works};
 use crate::common::{TestServer, call, call_limited, load, load_spec, spec, tempdir};
+use are_policy::Limits;
 use are_policy::common::fmt_bytes;
 use are_runtime::invoke::CallError;
-use are_policy::Limits;
 use are_runtime::sandbox::TABLE_ELEMENT_BYTES;
 use serde_json::json;
 use std::time::{Duration, Instant};

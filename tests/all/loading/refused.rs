@@ -4,8 +4,8 @@
 
 use super::{assert_cli_refuses, load_err, spec_for, write};
 use crate::common::{cache, engine, run, sha256, sha256_hex, tempdir};
-use are_runtime::component::{self, ComponentSpec, LoadError};
 use are_policy::Sha256Pin;
+use are_runtime::component::{self, ComponentSpec, LoadError};
 use std::path::Path;
 use std::process::Command;
 

@@ -95,7 +95,11 @@ mod tests {
             let ungranted = AgentCapabilities
                 .link(kind, &Grants::default(), &mut bare)
                 .expect("links");
-            assert_eq!(!ungranted.is_empty(), kind == CapabilityKind::Agent, "{kind}: only the base without a grant");
+            assert_eq!(
+                !ungranted.is_empty(),
+                kind == CapabilityKind::Agent,
+                "{kind}: only the base without a grant"
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! `are audit`: check the audit trail's hash chain and signed checkpoints, show its records, and print the
 //! public key that checks the checkpoints.
 
-use are_runtime::audit::{Checkpoint, VerifyOptions, read, read_checkpoints, verify_with};
 use are_policy::Policy;
+use are_runtime::audit::{Checkpoint, VerifyOptions, read, read_checkpoints, verify_with};
 use are_runtime::terminal::escape;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,7 +139,10 @@ impl Cmd {
             Cmd::Key { config } => {
                 let path = signing_key_path(config.as_deref())?;
                 let key = are_runtime::audit::signing_key(&path, true)?;
-                println!("{}", are_policy::common::hex(key.verifying_key().as_bytes()));
+                println!(
+                    "{}",
+                    are_policy::common::hex(key.verifying_key().as_bytes())
+                );
             }
             Cmd::Show {
                 file,
@@ -266,7 +269,9 @@ fn trusted_key(
     }
     if config.is_some() {
         let path = signing_key_path(config)?;
-        return Ok(Some(are_runtime::audit::signing_key(&path, false)?.verifying_key()));
+        return Ok(Some(
+            are_runtime::audit::signing_key(&path, false)?.verifying_key(),
+        ));
     }
     Ok(are_runtime::audit::default_key_path()
         .filter(|p| p.exists())

@@ -1,9 +1,9 @@
 //! `are build`: compile a guest crate to a component and embed its WIT docs.
 
 use anyhow::Context as _;
-use are_runtime::describe::embed_wit_docs;
 use are_build::{BuiltComponent, build_components, ensure_wasm_target};
 use are_policy::common::fmt_bytes;
+use are_runtime::describe::embed_wit_docs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! `are cache`: where precompiled components live, and clearing them.
 
-use are_runtime::cache::CompileCache;
 use are_policy::common::fmt_bytes;
+use are_runtime::cache::CompileCache;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]

@@ -67,17 +67,23 @@ impl Opts {
         let policy = self.policy.load_policy()?;
         let mut spec = self.policy.spec(&policy, &self.component, self.wit.clone());
         spec.sha256 = super::pin(spec.sha256, self.sha256.clone())?;
-        spec.audit = are_runtime::audit::AuditLog::for_policy(&policy)?.map(|log| are_runtime::audit::AuditSink {
-            log,
-            caller: "cli".into(),
+        spec.audit = are_runtime::audit::AuditLog::for_policy(&policy)?.map(|log| {
+            are_runtime::audit::AuditSink {
+                log,
+                caller: "cli".into(),
+            }
         });
         let host = globals.host()?;
         let loaded = host.load(spec)?;
-        let mut report = loaded.call(host.engine(), &self.function, &args, None).await;
+        let mut report = loaded
+            .call(host.engine(), &self.function, &args, None)
+            .await;
         let first = report.stats.wall_time;
         let mut warm = Vec::new();
         for _ in 1..self.repeat {
-            report = loaded.call(host.engine(), &self.function, &args, None).await;
+            report = loaded
+                .call(host.engine(), &self.function, &args, None)
+                .await;
             warm.push(report.stats.wall_time);
         }
         let load = loaded.load_stats;

@@ -2,17 +2,17 @@
 //! grant allow and deny, watch hostile components get stopped, each with what it cost, and finally run three
 //! agents (coordinator, researchers, writer) that use a tool, a model, memory and messages.
 
-use are_runtime::host::Host;
 use super::call::stats_line;
 use anyhow::Context as _;
 use are_agents::AgentRuntime;
 use are_agents::store::Status;
-use are_policy::Grants;
-use are_runtime::component::{ComponentSpec, LoadedComponent};
 use are_build::{build_components, ensure_wasm_target};
+use are_policy::Grants;
 use are_policy::common::fmt_bytes;
-use are_runtime::invoke::CallReport;
 use are_policy::{Limits, Policy};
+use are_runtime::component::{ComponentSpec, LoadedComponent};
+use are_runtime::host::Host;
+use are_runtime::invoke::CallReport;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,9 @@ pub struct Opts {
 
 /// A path inside the source checkout this binary was built from.
 fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 struct Demo {

@@ -1,16 +1,16 @@
 //! `are inspect`: what a component exports (as tools, with JSON schemas) and what it imports, by capability; with
 //! `--policy`, also its grant report (see [`are_runtime::review`]).
 
-use are_policy::common::{hex, sha256};
-use are_runtime::component::{read_component, read_source, validate, verify_pin};
 use are_policy::ImportedInterface;
-use are_runtime::describe::ComponentDescription;
-use are_policy::common::fmt_bytes;
 use are_policy::Policy;
+use are_policy::common::fmt_bytes;
+use are_policy::common::{hex, sha256};
 use are_policy::review;
+use are_policy::source::Source;
+use are_runtime::component::{read_component, read_source, validate, verify_pin};
+use are_runtime::describe::ComponentDescription;
 use are_runtime::review::Review;
 use are_runtime::schema::wit_type_name;
-use are_policy::source::Source;
 use are_runtime::source::FetchOptions;
 use are_runtime::terminal::escape;
 use std::collections::BTreeMap;

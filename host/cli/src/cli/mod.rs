@@ -14,11 +14,11 @@ mod run;
 mod serve;
 
 use anyhow::Context as _;
+use are_policy::{Fuel, LimitsSection, Policy, Size, Timeout};
 use are_runtime::cache::CompileCache;
 use are_runtime::component::ComponentSpec;
-use are_runtime::host::Host;
 use are_runtime::engine::{AreEngine, EngineConfig};
-use are_policy::{Fuel, LimitsSection, Policy, Size, Timeout};
+use are_runtime::host::Host;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

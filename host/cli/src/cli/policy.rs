@@ -1,12 +1,12 @@
 //! `are policy check`: parse and validate a policy, and check every component it names. `are policy review`:
 //! the grant report (see [`are_runtime::review`]) of every component and agent type.
 
-use are_runtime::component::read_source;
-use are_runtime::host::Host;
-use are_runtime::source::FetchOptions;
 use are_policy::Policy;
 use are_policy::review;
+use are_runtime::component::read_source;
+use are_runtime::host::Host;
 use are_runtime::review::PolicyReview;
+use are_runtime::source::FetchOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

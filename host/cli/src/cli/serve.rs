@@ -1,10 +1,10 @@
 //! `are serve`: every tool of the policy over MCP, on stdio (default) or Streamable HTTP.
 
 use anyhow::Context as _;
-use are_runtime::engine::{EngineConfig, PoolingConfig};
 use are_mcp::McpServer;
 use are_mcp::http::{self, HttpOptions};
 use are_policy::Policy;
+use are_runtime::engine::{EngineConfig, PoolingConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -16,7 +16,12 @@ use wasmtime_wasi::random::WasiRandom;
 pub fn link_io(linker: &mut Linker<HostState>) -> wasmtime::Result<&'static [&'static str]> {
     wasmtime_wasi_io::add_to_linker_async(linker)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(linker, wasmtime_wasi::cli::WasiCliView::cli)?;
-    Ok(&["wasi:io/error", "wasi:io/poll", "wasi:io/streams", "wasi:cli/exit"])
+    Ok(&[
+        "wasi:io/error",
+        "wasi:io/poll",
+        "wasi:io/streams",
+        "wasi:cli/exit",
+    ])
 }
 
 /// Link the wall and monotonic clocks; returns the interfaces linked.

@@ -4,8 +4,8 @@
 //! inert host type, so the component instantiates and only the call that reaches past its grant fails, with a
 //! message naming the import and the policy key that would grant it.
 
-use are_policy::classify_import;
 use crate::sandbox::HostState;
+use are_policy::classify_import;
 use std::collections::BTreeSet;
 use std::fmt;
 use wasmtime::Engine;

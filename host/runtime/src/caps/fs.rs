@@ -32,8 +32,8 @@
 pub mod quota;
 
 use super::{PrepareError, Provide};
-use crate::sandbox::{HostState, InstanceBuilder};
 use crate::descriptors::OpenFiles;
+use crate::sandbox::{HostState, InstanceBuilder};
 use are_policy::grants::fs::{FsGrant, Mode};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -97,7 +97,8 @@ impl Provide for FsGrant {
             };
             if let Some(quota) = &mount.quota {
                 builder
-                    .fs.quotas
+                    .fs
+                    .quotas
                     .mount(&host, mount.guest.get_ref(), quota.get_ref().0)?;
             }
             builder
@@ -246,10 +247,10 @@ async fn open_at(
         .await;
     }
     let parent = fd.rep();
-    let truncating = state
-        .fs.quotas
-        .of(parent)
-        .filter(|_| oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE));
+    let truncating =
+        state.fs.quotas.of(parent).filter(|_| {
+            oflags.contains(OpenFlags::TRUNCATE) && flags.contains(DescriptorFlags::WRITE)
+        });
     let oflags = match truncating {
         Some(_) => oflags & !OpenFlags::TRUNCATE,
         None => oflags,

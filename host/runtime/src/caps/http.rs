@@ -63,7 +63,11 @@ pub struct HttpState {
 
 impl HttpState {
     /// The state of an instance set up as `setup`, recording to `audit`, its connections counted in `connections`.
-    pub fn new(setup: HttpSetup, audit: Option<crate::audit::AuditScope>, connections: Arc<Connections>) -> HttpState {
+    pub fn new(
+        setup: HttpSetup,
+        audit: Option<crate::audit::AuditScope>,
+        connections: Arc<Connections>,
+    ) -> HttpState {
         HttpState {
             ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             hooks: PolicyHooks::new(setup.grant, setup.secrets, audit, connections),
@@ -317,8 +321,5 @@ async fn send(
 }
 
 /// A byte stream hyper can run HTTP/1.1 over (TCP or TLS).
-pub trait IoStream:
-    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static
-{
-}
+pub trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> IoStream for T {}

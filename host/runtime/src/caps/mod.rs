@@ -40,7 +40,9 @@ pub enum PrepareError {
     #[error(transparent)]
     Quota(#[from] fs::quota::QuotaError),
     /// A secret's variable is not set in the host's environment.
-    #[error("the secret for {host} is read from ${var}, which is not set in the host's environment")]
+    #[error(
+        "the secret for {host} is read from ${var}, which is not set in the host's environment"
+    )]
     SecretUnset {
         /// The host the secret is for.
         host: String,

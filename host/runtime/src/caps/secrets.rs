@@ -76,11 +76,11 @@ impl Provide for SecretsGrant {
             };
             secrets.push(Secret {
                 host,
-                header: http::HeaderName::from_bytes(entry.header.get_ref().as_bytes()).map_err(|_| {
-                    PrepareError::SecretHeader {
+                header: http::HeaderName::from_bytes(entry.header.get_ref().as_bytes()).map_err(
+                    |_| PrepareError::SecretHeader {
                         header: entry.header.get_ref().clone(),
-                    }
-                })?,
+                    },
+                )?,
                 value,
             });
         }

@@ -93,15 +93,25 @@ pub fn measure(root: &Path) -> Result<u64, QuotaError> {
     let mut linked = std::collections::HashSet::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let read = std::fs::read_dir(&dir)
-            .map_err(|source| QuotaError::Measure { path: dir.clone(), source })?;
+        let read = std::fs::read_dir(&dir).map_err(|source| QuotaError::Measure {
+            path: dir.clone(),
+            source,
+        })?;
         for entry in read {
-            let entry = entry.map_err(|source| QuotaError::Measure { path: dir.clone(), source })?;
+            let entry = entry.map_err(|source| QuotaError::Measure {
+                path: dir.clone(),
+                source,
+            })?;
             entries += 1;
             if entries > MAX_MEASURED_ENTRIES {
-                return Err(QuotaError::TooManyEntries { root: root.to_path_buf() });
+                return Err(QuotaError::TooManyEntries {
+                    root: root.to_path_buf(),
+                });
             }
-            let meta = entry.metadata().map_err(|source| QuotaError::Measure { path: entry.path(), source })?;
+            let meta = entry.metadata().map_err(|source| QuotaError::Measure {
+                path: entry.path(),
+                source,
+            })?;
             if meta.is_dir() {
                 pending.push(entry.path());
             } else if meta.is_file() && first_link(&meta, &mut linked) {
