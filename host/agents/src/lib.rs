@@ -36,11 +36,11 @@ impl AgentId {
     /// Parse `type/key`: the type is a policy name, the key 1 to 128 of `A-Z a-z 0-9 _ - . : @`.
     ///
     /// # Errors
-    /// A message saying what is wrong with the id.
-    pub fn parse(id: &str) -> Result<AgentId, String> {
-        let (agent_type, key) = id.split_once('/').ok_or_else(|| {
-            format!("invalid agent id {id:?}: expected `type/key`, e.g. `writer/report-1`")
-        })?;
+    /// [`InvalidAgentId`], saying what is wrong with the id.
+    pub fn parse(id: &str) -> Result<AgentId, InvalidAgentId> {
+        let (agent_type, key) = id
+            .split_once('/')
+            .ok_or_else(|| InvalidAgentId::NotTypeAndKey(id.to_string()))?;
         let valid_type = !agent_type.is_empty()
             && agent_type
                 .chars()
@@ -51,16 +51,26 @@ impl AgentId {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.:@".contains(c));
         if !valid_type || !valid_key {
-            return Err(format!(
-                "invalid agent id {id:?}: the type is a name from the policy and the key 1 to 128 of \
-                 A-Z a-z 0-9 _ - . : @"
-            ));
+            return Err(InvalidAgentId::Characters(id.to_string()));
         }
         Ok(AgentId {
             agent_type: agent_type.to_string(),
             key: key.to_string(),
         })
     }
+}
+
+/// Text that is not an agent id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAgentId {
+    /// No `/` between a type and a key.
+    #[error("invalid agent id {0:?}: expected `type/key`, e.g. `writer/report-1`")]
+    NotTypeAndKey(String),
+    /// A type or key that is empty, too long, or has other characters.
+    #[error(
+        "invalid agent id {0:?}: the type is a name from the policy and the key 1 to 128 of A-Z a-z 0-9 _ - . : @"
+    )]
+    Characters(String),
 }
 
 impl std::fmt::Display for AgentId {
@@ -138,6 +148,7 @@ mod tests {
             assert!(
                 AgentId::parse(bad)
                     .unwrap_err()
+                    .to_string()
                     .starts_with("invalid agent id"),
                 "{bad}"
             );

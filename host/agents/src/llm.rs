@@ -86,13 +86,30 @@ struct Endpoint {
     key: Option<String>,
 }
 
+/// Why the model could not be set up or asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LlmError {
+    /// `[llm] api_key_env` (or `$ARE_LLM_API_KEY_ENV`) names a variable that is not set.
+    #[error("[llm] api_key_env names ${0}, which is not set; export it or remove api_key_env")]
+    KeyUnset(String),
+    /// No answer within `[llm] timeout`.
+    #[error("the model did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The request did not reach the model: the URL, the connection, TLS or HTTP (the message says which).
+    #[error("{0}")]
+    Transport(String),
+    /// The model answered, but with an HTTP error or something that is not a chat completion.
+    #[error("{0}")]
+    Answer(String),
+}
+
 impl LlmClient {
     /// The model of `[llm]`, with `$ARE_LLM_BASE_URL`, `$ARE_LLM_MODEL` and `$ARE_LLM_API_KEY_ENV` taking
     /// precedence. Without a base URL, the built-in scripted model.
     ///
     /// # Errors
     /// When the key's environment variable is named but not set.
-    pub fn from_config(section: &LlmSection) -> Result<LlmClient, String> {
+    pub fn from_config(section: &LlmSection) -> Result<LlmClient, LlmError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let base = env("ARE_LLM_BASE_URL").or_else(|| section.base_url.clone());
         let timeout = section.timeout.map_or(Duration::from_secs(60), |t| t.0);
@@ -107,9 +124,7 @@ impl LlmClient {
             .unwrap_or_else(|| "gpt-4o-mini".to_string());
         let key_env = env("ARE_LLM_API_KEY_ENV").or_else(|| section.api_key_env.clone());
         let key = match key_env {
-            Some(name) => Some(std::env::var(&name).map_err(|_| {
-                format!("[llm] api_key_env names ${name}, which is not set; export it or remove api_key_env")
-            })?),
+            Some(name) => Some(std::env::var(&name).map_err(|_| LlmError::KeyUnset(name.clone()))?),
             None => None,
         };
         Ok(LlmClient {
@@ -154,7 +169,7 @@ impl LlmClient {
         messages: &[ChatMessage],
         tools: &[ToolDefinition],
         max_tokens: Option<u32>,
-    ) -> Result<ChatResponse, String> {
+    ) -> Result<ChatResponse, LlmError> {
         let Some(endpoint) = &self.endpoint else {
             return Ok(scripted(messages, tools));
         };
@@ -180,7 +195,7 @@ impl LlmClient {
             post_json(&endpoint.url, endpoint.key.as_deref(), &body),
         )
         .await
-        .map_err(|_| format!("the model did not answer within {:?}", self.timeout))??;
+        .map_err(|_| LlmError::Timeout(self.timeout))??;
         parse_completion(&response, tools)
     }
 }
@@ -212,12 +227,12 @@ fn message_json(m: &ChatMessage) -> Value {
     v
 }
 
-fn parse_completion(v: &Value, tools: &[ToolDefinition]) -> Result<ChatResponse, String> {
+fn parse_completion(v: &Value, tools: &[ToolDefinition]) -> Result<ChatResponse, LlmError> {
     let choice = v["choices"].get(0).ok_or_else(|| {
-        format!(
+        LlmError::Answer(format!(
             "the model's answer has no choices: {}",
             truncate(&v.to_string(), 300)
-        )
+        ))
     })?;
     let msg = &choice["message"];
     let tool_calls = msg["tool_calls"]
@@ -262,27 +277,29 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// POST `body` as JSON to `url` (http or https) and parse the JSON answer.
-async fn post_json(url: &str, bearer: Option<&str>, body: &Value) -> Result<Value, String> {
+async fn post_json(url: &str, bearer: Option<&str>, body: &Value) -> Result<Value, LlmError> {
     let uri: http::Uri = url
         .parse()
-        .map_err(|e| format!("invalid model URL {url:?}: {e}"))?;
+        .map_err(|e| LlmError::Transport(format!("invalid model URL {url:?}: {e}")))?;
     let https = uri.scheme_str() == Some("https");
     let host = uri
         .host()
-        .ok_or_else(|| format!("model URL {url:?} has no host"))?
+        .ok_or_else(|| LlmError::Transport(format!("model URL {url:?} has no host")))?
         .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let tcp =
         tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
             .await
-            .map_err(|e| format!("cannot connect to the model at {host}:{port}: {e}"))?;
+            .map_err(|e| {
+                LlmError::Transport(format!("cannot connect to the model at {host}:{port}: {e}"))
+            })?;
     let io: Box<dyn are_runtime::caps::http::IoStream> = if https {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|e| format!("bad host {host}: {e}"))?;
+            .map_err(|e| LlmError::Transport(format!("bad host {host}: {e}")))?;
         let tls = tokio_rustls::TlsConnector::from(are_runtime::tls::client_config())
             .connect(name, tcp)
             .await
-            .map_err(|e| format!("TLS with the model at {host}: {e}"))?;
+            .map_err(|e| LlmError::Transport(format!("TLS with the model at {host}: {e}")))?;
         Box::new(tls)
     } else {
         Box::new(tcp)
@@ -290,7 +307,7 @@ async fn post_json(url: &str, bearer: Option<&str>, body: &Value) -> Result<Valu
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(io))
             .await
-            .map_err(|e| format!("HTTP handshake with the model: {e}"))?;
+            .map_err(|e| LlmError::Transport(format!("HTTP handshake with the model: {e}")))?;
     tokio::spawn(conn);
     let authority = uri.authority().map_or(host.clone(), |a| a.to_string());
     let mut request = http::Request::post(uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -301,31 +318,31 @@ async fn post_json(url: &str, bearer: Option<&str>, body: &Value) -> Result<Valu
     }
     let request = request
         .body(Full::new(bytes::Bytes::from(body.to_string())))
-        .map_err(|e| format!("cannot build the model request: {e}"))?;
+        .map_err(|e| LlmError::Transport(format!("cannot build the model request: {e}")))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("model request failed: {e}"))?;
+        .map_err(|e| LlmError::Transport(format!("model request failed: {e}")))?;
     let status = response.status();
     let bytes = http_body_util::Limited::new(response.into_body(), 16 << 20)
         .collect()
         .await
-        .map_err(|e| format!("reading the model's answer: {e}"))?
+        .map_err(|e| LlmError::Transport(format!("reading the model's answer: {e}")))?
         .to_bytes();
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| {
-        format!(
+        LlmError::Answer(format!(
             "the model answered HTTP {status} with something that is not JSON: {}",
             truncate(&String::from_utf8_lossy(&bytes), 300)
-        )
+        ))
     })?;
     if !status.is_success() {
         let detail = value["error"]["message"]
             .as_str()
             .map_or_else(|| value.to_string(), str::to_string);
-        return Err(format!(
+        return Err(LlmError::Answer(format!(
             "the model answered HTTP {status}: {}",
             truncate(&detail, 500)
-        ));
+        )));
     }
     Ok(value)
 }
@@ -464,6 +481,7 @@ mod tests {
         assert!(
             parse_completion(&json!({"error": "x"}), &tools)
                 .unwrap_err()
+                .to_string()
                 .contains("no choices")
         );
         assert_eq!(

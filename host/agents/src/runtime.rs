@@ -49,7 +49,7 @@ pub enum AgentError {
     UnknownTarget(String),
     /// The `[llm]` section cannot be used.
     #[error("[llm]: {0}")]
-    Llm(String),
+    Llm(crate::llm::LlmError),
     /// The `[audit]` log cannot be opened.
     #[error("{0}")]
     Audit(String),
@@ -246,7 +246,7 @@ impl AgentRuntime {
         to: &str,
         payload: &str,
     ) -> Result<(String, oneshot::Receiver<Outcome>), AgentError> {
-        let id = AgentId::parse(to).map_err(AgentError::UnknownTarget)?;
+        let id = AgentId::parse(to).map_err(|e| AgentError::UnknownTarget(e.to_string()))?;
         if !self.inner.types.contains_key(&id.agent_type) {
             return Err(AgentError::UnknownTarget(format!(
                 "no agent type `{}` in the policy (configured: {})",
@@ -902,7 +902,7 @@ impl AgentContext {
                 self.id
             )));
         }
-        let target = AgentId::parse(to).map_err(SendError::UnknownTarget)?;
+        let target = AgentId::parse(to).map_err(|e| SendError::UnknownTarget(e.to_string()))?;
         if !self.runtime.types.contains_key(&target.agent_type) {
             return Err(SendError::UnknownTarget(format!(
                 "no agent type `{}` is configured",
@@ -1113,7 +1113,7 @@ impl AgentContext {
             .llm
             .chat(&conversation, &tools, cap)
             .await
-            .map_err(wit_llm::Error::Failed)?;
+            .map_err(|e| wit_llm::Error::Failed(e.to_string()))?;
         let spent = response
             .prompt_tokens
             .saturating_add(response.completion_tokens);

@@ -429,7 +429,7 @@ fn level_rank(level: LoggingLevel) -> u8 {
 pub enum StdioError {
     /// The client's initialization failed (or stdin closed before it).
     #[error("cannot start the MCP session on stdio: {0}")]
-    Start(#[from] rmcp::service::ServerInitializeError),
+    Start(Box<rmcp::service::ServerInitializeError>),
     /// The session's task panicked or was cancelled.
     #[error("the MCP session on stdio ended abnormally: {0}")]
     Session(#[from] tokio::task::JoinError),
@@ -452,7 +452,8 @@ pub async fn serve_stdio(
             output,
             max_request_size,
         ))
-        .await?;
+        .await
+        .map_err(|e| StdioError::Start(Box::new(e)))?;
     running.waiting().await?;
     Ok(())
 }

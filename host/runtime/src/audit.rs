@@ -88,6 +88,7 @@
 //! hard it is pushed to disk.
 
 use are_policy::Fsync;
+use are_policy::common::parse_hex;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -515,28 +516,28 @@ impl Checkpoint {
     /// Whether `key` signed this checkpoint; otherwise why not.
     ///
     /// # Errors
-    /// A message saying which key signed it instead, or that the signature is not valid.
-    pub fn check(&self, key: &VerifyingKey) -> Result<(), String> {
-        let named = are_policy::common::hex(key.as_bytes());
-        if self.key != named {
-            return Err(format!(
-                "it names the key {}, not the trusted {named}: signed by someone else",
-                self.key
-            ));
+    /// [`CheckpointError`]: another key signed it, or the signature is not valid.
+    pub fn check(&self, key: &VerifyingKey) -> Result<(), CheckpointError> {
+        let trusted = are_policy::common::hex(key.as_bytes());
+        if self.key != trusted {
+            return Err(CheckpointError::OtherKey {
+                named: self.key.clone(),
+                trusted,
+            });
         }
-        let signature = decode_hex::<64>(&self.signature)
+        let signature = parse_hex::<64>(&self.signature)
             .map(|bytes| Signature::from_bytes(&bytes))
-            .ok_or("its signature is not 128 hex digits")?;
+            .ok_or(CheckpointError::MalformedSignature)?;
         key.verify_strict(
             &Checkpoint::message(self.records, &self.head, &self.time),
             &signature,
         )
-        .map_err(|_| "its signature does not match its content: forged or edited".to_string())
+        .map_err(|_| CheckpointError::Forged)
     }
 
     /// The public key the checkpoint names.
     fn named_key(&self) -> Option<VerifyingKey> {
-        VerifyingKey::from_bytes(&decode_hex::<32>(&self.key)?).ok()
+        VerifyingKey::from_bytes(&parse_hex::<32>(&self.key)?).ok()
     }
 }
 
@@ -771,7 +772,7 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
         )));
     }
     let text = std::fs::read_to_string(path).map_err(err)?;
-    let seed = decode_hex::<32>(text.trim())
+    let seed = parse_hex::<32>(text.trim())
         .ok_or_else(|| invalid("not an audit signing key (64 hex digits)".into()))?;
     Ok(SigningKey::from_bytes(&seed))
 }
@@ -779,22 +780,38 @@ pub fn signing_key(path: &Path, create: bool) -> Result<SigningKey, AuditError> 
 /// A public key given as 64 hex digits (as `are audit key` prints it).
 ///
 /// # Errors
-/// A message when `text` is not one.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    decode_hex::<32>(text.trim())
+/// [`InvalidPublicKey`] when `text` is not one.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, InvalidPublicKey> {
+    parse_hex::<32>(text.trim())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
-        .ok_or_else(|| format!("{text:?} is not an ed25519 public key (64 hex digits)"))
+        .ok_or_else(|| InvalidPublicKey(text.to_string()))
 }
 
-fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+/// Text that is not an ed25519 public key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an ed25519 public key (64 hex digits)")]
+pub struct InvalidPublicKey(pub String);
+
+/// Why a checkpoint does not hold for the trusted key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// Another key signed it.
+    #[error("it names the key {named}, not the trusted {trusted}: signed by someone else")]
+    OtherKey {
+        /// The key the checkpoint names.
+        named: String,
+        /// The trusted key.
+        trusted: String,
+    },
+    /// The signature field is not 128 hex digits.
+    #[error("its signature is not 128 hex digits")]
+    MalformedSignature,
+    /// The signature does not verify.
+    #[error("its signature does not match its content: forged or edited")]
+    Forged,
+    /// No key was given and the checkpoint names none.
+    #[error("it names no valid public key")]
+    NoKey,
 }
 
 /// An audit log handed to a component spec, with the caller its calls are recorded under (`cli`, `mcp`, …).
@@ -959,7 +976,7 @@ pub fn verify_with(
     for claim in &claims {
         let checked = match &key {
             Some(key) => claim.checkpoint.check(key),
-            None => Err("it names no valid public key".to_string()),
+            None => Err(CheckpointError::NoKey),
         };
         if let Err(problem) = checked {
             return Ok(Err(Tampered {

@@ -5,7 +5,7 @@ use crate::common::{ask_agent, proc_status_bytes, tempdir};
 use serde_json::json;
 use std::time::Instant;
 
-/// Figures for the issue note: `cargo test --release -p are-host --test all agents_figures -- --ignored
+/// Figures for the issue note: `cargo test --release -p are-cli --test all agents_figures -- --ignored
 /// --nocapture`.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "measurements; run by hand"]

@@ -3,7 +3,7 @@
 //! share; the generators and the properties are in its submodules.
 //!
 //! The case counts are small so that `cargo test` stays fast. `PROPTEST_CASES` sets the count of every property
-//! here for a longer run: `PROPTEST_CASES=5000 cargo test -p are-host --test all properties`.
+//! here for a longer run: `PROPTEST_CASES=5000 cargo test -p are-cli --test all properties`.
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};

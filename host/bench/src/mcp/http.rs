@@ -28,11 +28,11 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start `exe serve --config policy --http 127.0.0.1:0` and wait for the address it prints.
+    /// Start `exe serve --policy policy --http 127.0.0.1:0` and wait for the address it prints.
     pub async fn start(exe: &Path, policy: &Path) -> anyhow::Result<Server> {
         let mut child = Command::new(exe)
             .arg("serve")
-            .arg("--config")
+            .arg("--policy")
             .arg(policy)
             .arg("--http")
             .arg("127.0.0.1:0")

@@ -37,11 +37,11 @@ struct Conn {
 pub struct StdioClient(Arc<Conn>);
 
 impl Server {
-    /// Start `exe serve --config policy` and complete the MCP handshake.
+    /// Start `exe serve --policy policy` and complete the MCP handshake.
     pub async fn start(exe: &Path, policy: &Path) -> anyhow::Result<Server> {
         let mut child = Command::new(exe)
             .arg("serve")
-            .arg("--config")
+            .arg("--policy")
             .arg(policy)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

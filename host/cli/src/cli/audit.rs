@@ -43,7 +43,7 @@ pub enum Cmd {
     },
     /// Show records, oldest first.
     Show {
-        /// The audit log; default: the `[audit] path` of --config.
+        /// The audit log; default: the `[audit] path` of --policy.
         file: Option<PathBuf>,
         /// A policy whose `[audit] path` names the log.
         #[arg(long = "policy", visible_alias = "config", value_name = "are.toml")]
@@ -166,7 +166,7 @@ impl Cmd {
                         policy.base_dir.join(path.get_ref())
                     }
                     (None, None) => anyhow::bail!(
-                        "name the audit log: `are audit show FILE` or `--config are.toml`"
+                        "name the audit log: `are audit show FILE` or `--policy are.toml`"
                     ),
                 };
                 let since = since.map(|s| parse_since(&s)).transpose()?;
@@ -251,12 +251,12 @@ fn signing_key_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
 fn default_key_path() -> anyhow::Result<PathBuf> {
     are_runtime::audit::default_key_path().ok_or_else(|| {
         anyhow::anyhow!(
-            "there is no user config directory for the audit key: name one with --config"
+            "there is no user config directory for the audit key: name one with --policy"
         )
     })
 }
 
-/// The public key checkpoints must be signed with: `--public-key`, else that of the signing key of `--config`,
+/// The public key checkpoints must be signed with: `--public-key`, else that of the signing key of `--policy`,
 /// else that of the default key when it exists here.
 fn trusted_key(
     hex: Option<&str>,

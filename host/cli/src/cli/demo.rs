@@ -295,7 +295,7 @@ impl Demo {
         let wasm = |package: &str| -> anyhow::Result<String> {
             Ok(self.path(package)?.display().to_string())
         };
-        // What `are run --config are.toml` would read. Generous timeouts, for when a real model answers.
+        // What `are run --policy are.toml` would read. Generous timeouts, for when a real model answers.
         let policy = format!(
             r#"[component.fetch]
 source = {fetch:?}
@@ -356,7 +356,7 @@ reply_timeout = "4m"
             ],
         })
         .to_string();
-        println!("    $ are run --config are.toml --send coordinator/job-1 '{job}'");
+        println!("    $ are run --policy are.toml --send coordinator/job-1 '{job}'");
 
         // The runtime runs on a thread of its own, with a subscriber that prints its events as they happen.
         let started = Instant::now();
@@ -385,7 +385,7 @@ reply_timeout = "4m"
                 println!("      │ {}", clip(line, 110));
             }
         }
-        println!("    $ are agents list --config are.toml");
+        println!("    $ are agents list --policy are.toml");
         println!(
             "      {:<20} {:>11} {:>8} {:>8} {:>10}",
             "agent", "activations", "handled", "pending", "memory"

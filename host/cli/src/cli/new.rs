@@ -64,8 +64,8 @@ impl Cmd {
             write_files(&dir, &agent_files(&name))?;
             println!("created agent `{name}` in {d}");
             println!(
-                "next:  are build {d}\n       are run --config {d}/are.toml --send {name}/main hello --until-idle\n       \
-                 are agents memory {name}/main --config {d}/are.toml"
+                "next:  are build {d}\n       are run --policy {d}/are.toml --send {name}/main hello --until-idle\n       \
+                 are agents memory {name}/main --policy {d}/are.toml"
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -164,7 +164,7 @@ fn agent_files(name: &str) -> Vec<(&'static str, String)> {
         (
             "src/lib.rs",
             format!(
-                r#"//! The `{name}` agent. Build with `are build`, run with `are run --config are.toml`.
+                r#"//! The `{name}` agent. Build with `are build`, run with `are run --policy are.toml`.
 //!
 //! An agent handles one message at a time and reaches the world only through what its policy grants
 //! (`are.toml`): its memory, other agents, tools, a model. See `are_guest_sdk::agent` for every helper, and
@@ -199,7 +199,7 @@ are_guest_sdk::export_agent!(Handler);
         (
             "are.toml",
             format!(
-                r#"# Run the agent:  are run --config are.toml --send {name}/main hello --until-idle
+                r#"# Run the agent:  are run --policy are.toml --send {name}/main hello --until-idle
 # Its instances are `{name}/KEY`: each key has its own memory, and handles its messages one at a time.
 
 [agent.{name}]

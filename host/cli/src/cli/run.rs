@@ -6,7 +6,7 @@ use are_policy::Policy;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Run agents: `are run --config are.toml --send writer/main "write about wasm" --until-idle`.
+/// Run agents: `are run --policy are.toml --send writer/main "write about wasm" --until-idle`.
 #[derive(clap::Args)]
 pub struct Opts {
     /// The policy with `[agent.TYPE]` tables.

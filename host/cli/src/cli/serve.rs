@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Serve tools over MCP: `are serve --config are.toml [--http 127.0.0.1:8080]`.
+/// Serve tools over MCP: `are serve --policy are.toml [--http 127.0.0.1:8080]`.
 #[derive(clap::Args)]
 pub struct Opts {
     /// The policy naming the components to serve.
