@@ -92,7 +92,6 @@ use are_policy::common::parse_hex;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -171,7 +170,7 @@ pub struct AuditLog {
 /// Hash of a record: sha256 of its canonical JSON (fields in declaration order, no `hash`).
 pub fn record_hash(record: &Record) -> String {
     let json = serde_json::to_vec(record).unwrap_or_default();
-    are_policy::common::hex(&Sha256::digest(json))
+    are_policy::common::hex(&are_policy::common::sha256(&json))
 }
 
 /// The canonical line of `record` (without its newline) and its hash: `serde_json`'s compact serialization of
@@ -180,7 +179,7 @@ pub fn record_hash(record: &Record) -> String {
 /// The writer writes exactly these bytes and [`verify`] requires them.
 fn seal(record: &Record) -> serde_json::Result<(Vec<u8>, String)> {
     let mut bytes = serde_json::to_vec(record)?;
-    let hash = are_policy::common::hex(&Sha256::digest(&bytes));
+    let hash = are_policy::common::hex(&are_policy::common::sha256(&bytes));
     bytes.pop(); // the closing `}`
     bytes.extend_from_slice(b",\"hash\":\"");
     bytes.extend_from_slice(hash.as_bytes());

@@ -115,8 +115,8 @@ impl fmt::Display for SocketEntry {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
         };
-        match self.host.parse::<IpAddr>() {
-            Ok(IpAddr::V6(ip)) => write!(f, "{proto}://[{ip}]:{}", self.port),
+        match ip_literal(&self.host) {
+            Some(IpAddr::V6(ip)) => write!(f, "{proto}://[{ip}]:{}", self.port),
             _ => write!(f, "{proto}://{}:{}", self.host, self.port),
         }
     }

@@ -17,6 +17,7 @@
 
 use super::{PrepareError, Provide};
 use crate::sandbox::{HostState, InstanceBuilder};
+use are_policy::common::ip_literal;
 use are_policy::grants::sockets::{Protocol, SocketEntry, SocketsGrant};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -84,7 +85,7 @@ impl SocketRules {
         let literal = self.entries.iter().any(|e| {
             e.protocol == protocol
                 && e.port == addr.port()
-                && e.host.parse::<IpAddr>().ok() == Some(addr.ip())
+                && ip_literal(&e.host).map(|ip| ip.to_canonical()) == Some(addr.ip())
         });
         literal
             || self
@@ -409,11 +410,7 @@ fn start_lookup(
     audit: Option<&crate::audit::AuditScope>,
     name: String,
 ) -> Result<NameLookup, ErrorCode> {
-    let literal = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>();
-    if let Ok(ip) = literal {
+    if let Some(ip) = ip_literal(&name) {
         return Ok(NameLookup {
             state: LookupState::Done(Ok(VecDeque::from([ip]))),
         });
