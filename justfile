@@ -2,7 +2,7 @@
 
 # The demo: build the example tools, call them, show grants enforced and hostile code stopped.
 demo:
-    cargo run --release -p are-host -- demo
+    cargo run --release -p are-cli -- demo
 
 # Every test (builds the guest components first).
 test:
@@ -14,7 +14,7 @@ ci:
 
 # Build the example tools to target/guests.
 guests:
-    cargo run -p are-host -- build example-tools --target-dir target/guests
+    cargo run -p are-cli -- build example-tools --target-dir target/guests
 
 fmt:
     cargo fmt --all

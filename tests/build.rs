@@ -5,9 +5,7 @@
 //! the lock on its profile directory for as long as this script runs. `ARE_SKIP_GUEST_BUILD=1` skips the build
 //! and writes an empty table (for a quick `cargo check`; tests that need a guest then fail saying so).
 
-#[allow(dead_code)]
-#[path = "../host/src/guest_build.rs"]
-mod guest_build;
+use are_build as guest_build;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,11 +6,12 @@
 //! The capability tests load guests in process with a shared [`AuditLog`]; the call, HTTP-secret, verify and
 //! show tests run the `are` binary.
 
-use crate::common::{TcpSink, TestServer, call_ok, load_spec, run, spec, tempdir};
-use are::agent::AgentRuntime;
-use are::audit::{AuditLog, AuditSink, Fsync};
-use are::component::LoadedComponent;
-use are::policy::Policy;
+use crate::common::{
+    TcpSink, TestServer, agent_runtime, ask_agent, call_ok, load_spec, run, spec, tempdir,
+};
+use are_policy::Fsync;
+use are_runtime::audit::{AuditLog, AuditSink};
+use are_runtime::component::LoadedComponent;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,9 +45,9 @@ impl Trail {
 
     /// Every record so far, after checking the chain.
     fn records(&self) -> Vec<Value> {
-        let verified = are::audit::verify(&self.path).expect("read the log");
+        let verified = are_runtime::audit::verify(&self.path).expect("read the log");
         assert!(verified.is_ok(), "the chain is broken: {verified:?}");
-        are::audit::read(&self.path).expect("read the log")
+        are_runtime::audit::read(&self.path).expect("read the log")
     }
 
     /// The records of `event`.
@@ -87,10 +88,10 @@ fn mode(record: &Value) -> Vec<&str> {
 
 /// Write `are.toml` in `dir` with an `[audit]` section (`fsync`) and `body`; returns its path.
 fn write_policy(dir: &Path, fsync: &str, body: &str) -> String {
-    let path = dir.join("are.toml");
     let toml = format!("[audit]\npath = \"logs/audit.jsonl\"\nfsync = \"{fsync}\"\n\n{body}");
-    std::fs::write(&path, toml).expect("write policy");
-    path.display().to_string()
+    crate::common::write_policy(dir, &toml)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -125,10 +126,10 @@ fn a_call_through_the_cli_is_recorded_with_its_fuel_and_outcome() {
     assert_ne!(out.code, Some(0));
 
     let log = dir.path().join("logs/audit.jsonl");
-    let records = are::audit::read(&log).unwrap();
+    let records = are_runtime::audit::read(&log).unwrap();
     let calls: Vec<&Value> = records.iter().filter(|r| r["event"] == "call").collect();
     assert_eq!(calls.len(), 2, "{records:#?}");
-    let sha = are::component::hex(&are::component::sha256(&hash.bytes()));
+    let sha = are_policy::common::hex(&are_policy::common::sha256(&hash.bytes()));
     for call in &calls {
         assert_eq!(call["component"], "hash");
         assert_eq!(call["sha256"], sha.as_str());
@@ -342,7 +343,7 @@ allow.secrets = [{{ host = "127.0.0.1", header = "X-Api-Key", from_env = "{secre
         !text.contains("query-data"),
         "the query string is in the log"
     );
-    let records = are::audit::read(&log).unwrap();
+    let records = are_runtime::audit::read(&log).unwrap();
     let requests: Vec<&Value> = records
         .iter()
         .filter(|r| r["event"] == "http.request")
@@ -356,7 +357,7 @@ allow.secrets = [{{ host = "127.0.0.1", header = "X-Api-Key", from_env = "{secre
     assert_eq!(requests[0]["detail"]["secrets"], json!(["x-api-key"]));
     assert_eq!(requests[1]["outcome"], "denied");
     assert_eq!(requests[1]["detail"]["url"], "http://127.0.0.2:9/elsewhere");
-    assert!(are::audit::verify(&log).unwrap().is_ok());
+    assert!(are_runtime::audit::verify(&log).unwrap().is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -438,10 +439,9 @@ async fn an_agents_tool_calls_model_calls_and_messages_are_recorded() {
         .wasm_path()
         .display()
         .to_string();
-    let config = dir.path().join("are.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = crate::common::write_policy(
+        dir.path(),
+        &format!(
             r#"[audit]
 path = "audit.jsonl"
 fsync = "never"
@@ -456,22 +456,11 @@ allow.llm = {{ model = "default" }}
 allow.messaging = {{ send = ["probe/*"], publish = ["news"] }}
 "#
         ),
-    )
-    .unwrap();
-    let policy = Policy::load(&config).expect("policy");
-    let rt = AgentRuntime::start(
-        &policy,
-        crate::common::engine().clone(),
-        &crate::common::cache(),
-    )
-    .expect("runtime");
+    );
+    let rt = agent_runtime(&config);
     let ask = |cmd: Value| {
         let rt = rt.clone();
-        async move {
-            let (_, reply) = rt.send("probe/a", &cmd.to_string()).expect("send");
-            let reply = reply.await.expect("reply").expect("handled");
-            serde_json::from_str::<Value>(&reply.unwrap_or_default()).unwrap_or(Value::Null)
-        }
+        async move { ask_agent(&rt, "probe/a", cmd).await.expect("handled") }
     };
     let counted =
         ask(json!({"op": "tool", "name": "text.word-count", "args": {"text": "a b c"}})).await;
@@ -492,8 +481,8 @@ allow.messaging = {{ send = ["probe/*"], publish = ["news"] }}
     rt.until_idle().await;
 
     let log = dir.path().join("audit.jsonl");
-    assert!(are::audit::verify(&log).unwrap().is_ok());
-    let records = are::audit::read(&log).unwrap();
+    assert!(are_runtime::audit::verify(&log).unwrap().is_ok());
+    let records = are_runtime::audit::read(&log).unwrap();
     let of = |event: &str| -> Vec<Value> {
         records
             .iter()
@@ -664,8 +653,8 @@ fn verify_passes_an_intact_log_and_names_the_first_bad_record_of_a_tampered_one(
 /// `record` with its `hash` recomputed over its (edited) content, as a forger would.
 fn reseal(mut record: Value) -> String {
     record.as_object_mut().unwrap().remove("hash");
-    let parsed: are::audit::Record = serde_json::from_value(record.clone()).unwrap();
-    record["hash"] = are::audit::record_hash(&parsed).into();
+    let parsed: are_runtime::audit::Record = serde_json::from_value(record.clone()).unwrap();
+    record["hash"] = are_runtime::audit::record_hash(&parsed).into();
     record.to_string()
 }
 
@@ -725,7 +714,7 @@ fn show_filters_by_component_denial_event_and_time() {
     );
     // Records come back whole, hash included.
     let first = &show(&[&file])[0];
-    assert_eq!(first["prev"], are::audit::GENESIS);
+    assert_eq!(first["prev"], are_runtime::audit::GENESIS);
     assert!(first["hash"].as_str().is_some_and(|h| h.len() == 64));
 
     // The table form prints one line a record.
@@ -738,12 +727,9 @@ fn show_filters_by_component_denial_event_and_time() {
     );
 
     // The log named by a policy's [audit] section.
-    std::fs::write(
-        dir.path().join("are.toml"),
-        "[audit]\npath = \"audit.jsonl\"\n",
-    )
-    .unwrap();
-    let config = dir.path().join("are.toml").display().to_string();
+    let config = crate::common::write_policy(dir.path(), "[audit]\npath = \"audit.jsonl\"\n")
+        .display()
+        .to_string();
     assert_eq!(
         seqs(&show(&["--config", &config, "--component", "beta"])),
         [2, 4]
@@ -813,18 +799,22 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
     let records = report["records"].as_u64().unwrap();
     let head = report["last_hash"].as_str().unwrap().to_string();
     let anchor = dir.path().join("anchor.checkpoints");
-    std::fs::copy(are::audit::checkpoints_path(&log), &anchor).unwrap();
+    std::fs::copy(are_runtime::audit::checkpoints_path(&log), &anchor).unwrap();
     let anchor = anchor.display().to_string();
 
     // The last record cut off, and its checkpoints file cut back to match.
     let original = lines(&log);
-    let checkpoints = std::fs::read_to_string(are::audit::checkpoints_path(&log)).unwrap();
+    let checkpoints = std::fs::read_to_string(are_runtime::audit::checkpoints_path(&log)).unwrap();
     std::fs::write(&log, original[..original.len() - 1].join("\n") + "\n").unwrap();
     let kept: Vec<&str> = checkpoints
         .lines()
         .filter(|l| serde_json::from_str::<Value>(l).unwrap()["records"].as_u64() < Some(records))
         .collect();
-    std::fs::write(are::audit::checkpoints_path(&log), kept.join("\n") + "\n").unwrap();
+    std::fs::write(
+        are_runtime::audit::checkpoints_path(&log),
+        kept.join("\n") + "\n",
+    )
+    .unwrap();
     let out = run(&["audit", "verify", &file, "--public-key", &public]);
     assert_eq!(
         out.code,
@@ -855,7 +845,7 @@ fn cli_calls_leave_a_signed_covered_log_whose_truncation_and_rewrite_are_caught(
 
     // A whole new chain in place of the log: the kept anchor's heads are not in it.
     std::fs::remove_file(&log).unwrap();
-    std::fs::remove_file(are::audit::checkpoints_path(&log)).unwrap();
+    std::fs::remove_file(are_runtime::audit::checkpoints_path(&log)).unwrap();
     let forged = AuditLog::open(&log, Fsync::Never).unwrap();
     for i in 0..records {
         forged.append("call", "hash", "00", "cli", "ok", json!({ "i": i }));

@@ -139,7 +139,7 @@ async fn sha256_repeat_hashes_repeated_data_like_sha256_of_the_whole() {
     let data = b"are bench".repeat(1000);
     let times = 37u32;
     let whole = data.repeat(times as usize);
-    let expected = are::component::hex(&sha2::Sha256::digest(&whole));
+    let expected = are_policy::common::hex(&sha2::Sha256::digest(&whole));
     let report = call(
         &hash,
         "sha256-repeat",

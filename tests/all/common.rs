@@ -1,12 +1,15 @@
 //! Shared helpers: one engine and compile cache per test binary, loading guests with grants written as TOML,
-//! running the `are` binary, and local HTTP/TCP servers to aim tools at.
+//! writing policies, running the `are` binary, starting an agent runtime, and local HTTP/TCP servers to aim tools
+//! at.
 
-use are::cache::CompileCache;
-use are::caps::Grants;
-use are::component::{self, ComponentSpec, LoadedComponent};
-use are::engine::{AreEngine, EngineConfig};
-use are::invoke::{CallError, CallReport};
-use are::policy::Limits;
+use are_agents::AgentRuntime;
+use are_policy::Grants;
+use are_policy::{Limits, Policy};
+use are_runtime::cache::CompileCache;
+use are_runtime::component::{self, ComponentSpec, LoadedComponent};
+use are_runtime::engine::{AreEngine, EngineConfig};
+use are_runtime::host::Host;
+use are_runtime::invoke::{CallError, CallReport};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +19,16 @@ use std::sync::OnceLock;
 pub fn engine() -> &'static AreEngine {
     static ENGINE: OnceLock<AreEngine> = OnceLock::new();
     ENGINE.get_or_init(|| AreEngine::new(EngineConfig::default()).expect("engine"))
+}
+
+/// The host assembly every test shares: the shared engine and compile cache.
+pub fn host() -> Host {
+    host_with_cache(cache())
+}
+
+/// The shared engine with compile cache `cache`.
+pub fn host_with_cache(cache: CompileCache) -> Host {
+    Host::new(engine().clone(), cache)
 }
 
 /// A compile cache under cargo's per-target temporary directory, shared across runs.
@@ -119,6 +132,16 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
     /// Parse stdout as JSON.
     pub fn json(&self) -> Value {
@@ -133,12 +156,71 @@ impl Output {
 
 /// Run `are` with `args` and collect its output.
 pub fn run(args: &[&str]) -> Output {
-    let out = are().args(args).output().expect("run are");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    output(are().args(args))
+}
+
+/// Run a prepared `are` command (see [`are`]) and collect what it printed.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().expect("run are").into()
+}
+
+/// Run a prepared command on a blocking thread and collect what it printed, so that the servers the test runs on
+/// its async runtime keep answering meanwhile.
+pub async fn output_off_runtime(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || output(&mut cmd))
+        .await
+        .expect("the command's thread")
+}
+
+/// Write `text` as `are.toml` in `dir`; its path.
+pub fn write_policy(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("are.toml");
+    std::fs::write(&path, text).expect("write policy");
+    path
+}
+
+/// `path` as a TOML string, for a policy.
+pub fn toml_path(path: &Path) -> String {
+    toml::Value::String(path.to_str().expect("UTF-8 path").to_string()).to_string()
+}
+
+/// The path of built guest `name` as a TOML string: a `source` value.
+pub fn guest_source(name: &str) -> String {
+    toml_path(are_tests::guest(name).wasm_path())
+}
+
+/// An agent runtime for the policy at `path`, on the shared engine and compile cache.
+pub fn agent_runtime(path: &Path) -> AgentRuntime {
+    let policy = Policy::load(path).expect("policy");
+    AgentRuntime::start(&policy, &host()).expect("runtime")
+}
+
+/// Send `cmd` to agent `to` from outside and wait for the reply, parsed as JSON (the handler's error as `Err`).
+pub async fn ask_agent(rt: &AgentRuntime, to: &str, cmd: Value) -> Result<Value, String> {
+    let (_, reply) = rt.send(to, &cmd.to_string()).expect("send");
+    let reply = reply.await.expect("reply")?;
+    Ok(serde_json::from_str(&reply.unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// The SHA-256 digest of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    <sha2::Sha256 as sha2::Digest>::digest(bytes).into()
+}
+
+/// The SHA-256 digest of `bytes` in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`).
+pub fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// A temporary directory, removed on drop.
@@ -221,7 +303,8 @@ impl Drop for TestServer {
 /// A copy of guest `name` with its WIT docs embedded (as `are build` produces), in `dir`.
 pub fn with_docs(name: &str, dir: &Path) -> PathBuf {
     let guest = are_tests::guest(name);
-    let bytes = are::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
+    let bytes =
+        are_runtime::describe::embed_wit_docs(&guest.bytes(), guest.wit_dir()).expect("embed docs");
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, bytes).expect("write component");
     path

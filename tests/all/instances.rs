@@ -2,8 +2,8 @@
 //! never across fresh-instance calls, and an instance that failed is not reused.
 
 use crate::common::{call_ok, engine, load};
-use are::invoke::CallError;
-use are::policy::Limits;
+use are_policy::Limits;
+use are_runtime::invoke::CallError;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,5 +1,10 @@
 //! Integration tests, one binary for all: they drive the `are` library and the `are` binary against the guest
 //! components that `tests/build.rs` compiles from `example-tools/`.
+//!
+//! One module a subject; a subject with several parts is a folder whose `mod.rs` holds its set-up (the `are serve`
+//! harness of `mcp/`, the agent runtime of `agents/`, the generators of `properties/`) and whose files hold the
+//! tests, one a part. Set-up that several subjects share (the engine and cache, loading guests, running `are`,
+//! writing a policy, an agent runtime, local servers) is in `common.rs`.
 
 mod agents;
 mod audit;

@@ -1,7 +1,7 @@
 //! The example agents of the README and the demo (coordinator, researcher, writer) as a pipeline through
 //! `are run`, against the built-in scripted model and a local server the fetch tool reads.
 
-use crate::common::{TestServer, run, tempdir};
+use crate::common::{TestServer, run, tempdir, write_policy};
 use serde_json::Value;
 
 fn guest(name: &str) -> &'static str {
@@ -12,10 +12,9 @@ fn guest(name: &str) -> &'static str {
 async fn coordinator_fans_out_to_researchers_and_gathers_a_report() {
     let server = TestServer::start().await;
     let dir = tempdir();
-    let policy = dir.path().join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir.path(),
+        &format!(
             r#"
 [component.fetch]
 source = {fetch:?}
@@ -42,8 +41,7 @@ allow.llm = {{ model = "default", max_turns = 1 }}
             writer = guest("agent-writer"),
             origin = server.origin(),
         ),
-    )
-    .unwrap();
+    );
     let config = policy.to_string_lossy().into_owned();
     let (a, b) = (server.url("/hello"), server.url("/bytes?n=3"));
     let job = serde_json::json!({"topic": "wasm safety", "sources": [a, b, a]}).to_string();

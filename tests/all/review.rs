@@ -27,8 +27,7 @@ fn write_policy(dir: &Path, exact_only: bool) -> String {
             guest("hostile-net")
         ));
     }
-    let path = dir.join("are.toml");
-    std::fs::write(&path, body).unwrap();
+    let path = crate::common::write_policy(dir, &body);
     path.to_string_lossy().into_owned()
 }
 
@@ -63,7 +62,7 @@ fn review_lists_needed_granted_denied_and_over_granted_per_capability() {
         "{text}"
     );
     assert!(
-        text.contains("∅ environment"),
+        text.contains("∅ env "),
         "an ungranted environment is empty, not denied: {text}"
     );
     assert!(
@@ -164,8 +163,7 @@ fn inspect_with_a_policy_adds_the_grant_report_to_its_json() {
     }
     // A policy that does not name the component grants it nothing: every grant-needing import is reported.
     let other = tempdir();
-    let empty = other.path().join("are.toml");
-    std::fs::write(&empty, "").unwrap();
+    let empty = crate::common::write_policy(other.path(), "");
     let doc = json(&run(&[
         "inspect",
         guest("hostile-net"),
@@ -188,8 +186,8 @@ fn inspect_with_a_policy_adds_the_grant_report_to_its_json() {
 #[test]
 fn review_of_a_broken_entry_names_it_and_fails() {
     let dir = tempdir();
-    let path = dir.path().join("are.toml");
-    std::fs::write(&path, "[component.gone]\nsource = \"missing.wasm\"\n").unwrap();
+    let path =
+        crate::common::write_policy(dir.path(), "[component.gone]\nsource = \"missing.wasm\"\n");
     let out = run(&["policy", "review", &path.to_string_lossy()]);
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     let all = format!("{}{}", out.stdout, out.stderr);

@@ -2,12 +2,12 @@
 //! another deeply (`t1 = tuple<t0, t0>`, `t2 = tuple<t1, t1>`, …) cannot make `are inspect`, `are serve`'s tool
 //! list or an agent's expand them exponentially, and a schema over its budget is refused naming the function.
 
-use crate::common::{self, component_from_wit, tempdir};
-use are::catalog::{Catalog, ServedComponent, Settings};
-use are::component::ComponentSpec;
-use are::describe::{ComponentDescription, DescribeError};
-use are::policy::InstanceMode;
-use are::schema::{MAX_COMPONENT_SCHEMAS, MAX_TOOL_SCHEMA, json_size};
+use crate::common::{self, component_from_wit, tempdir, write_policy};
+use are_policy::InstanceMode;
+use are_runtime::catalog::{Catalog, ServedComponent, Settings};
+use are_runtime::component::ComponentSpec;
+use are_runtime::describe::{ComponentDescription, DescribeError};
+use are_runtime::schema::{MAX_COMPONENT_SCHEMAS, MAX_TOOL_SCHEMA, json_size};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -155,7 +155,12 @@ fn a_small_component_with_deeply_shared_types_is_described_in_bounded_time_and_m
     let listed: usize = catalog
         .tools()
         .iter()
-        .map(|t| json_size(&serde_json::to_value(&t.tool).expect("a tool serializes")))
+        .map(|t| {
+            json_size(
+                &serde_json::to_value(are_mcp::server::mcp_tool(&t.tool))
+                    .expect("a tool serializes"),
+            )
+        })
         .sum();
     assert!(listed < 1024 * 1024, "tools/list takes {listed} bytes");
     for t in catalog.tools() {
@@ -199,14 +204,15 @@ fn values_of_shared_types_fit_schemas_with_refs() {
     let desc = ComponentDescription::from_bytes(&component_from_wit(&deeply_shared(3, 1)), None)
         .expect("the component describes");
     let f = desc.find("f0").expect("f0");
-    let input = jsonschema::validator_for(&are::schema::input_schema(&desc, f)).expect("valid");
+    let input =
+        jsonschema::validator_for(&are_runtime::schema::input_schema(&desc, f)).expect("valid");
     // t0 = tuple<e, g>; t1 = variant { a(t0), b(t0) }; t2 = tuple<t1, t1>; t3 = result<t2, t2>.
     let t1 = json!({"b": ["a", ["a", "b"]]});
     assert!(input.is_valid(&json!({"x": {"ok": [t1, t1]}})));
     assert!(!input.is_valid(&json!({"x": {"ok": [t1]}})));
     assert!(!input.is_valid(&json!({"x": {"err": [t1, {"c": ["a", []]}]}})));
     let output =
-        jsonschema::validator_for(&are::schema::output_schema(&desc, f).expect("a result"))
+        jsonschema::validator_for(&are_runtime::schema::output_schema(&desc, f).expect("a result"))
             .expect("valid");
     let t1 = json!({"a": ["b", {"a": false, "b": true}]});
     assert!(output.is_valid(&json!({"err": [t1, t1]})));
@@ -267,15 +273,13 @@ fn the_tool_schemas_of_a_component_have_a_budget_together() {
 
 /// `are serve` does not start with the component at `path` (in `dir`), and says so naming `function`.
 fn serve_refuses(dir: &Path, path: &Path, function: &str) {
-    let policy = dir.join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir,
+        &format!(
             "[component.wide]\nsource = {:?}\n",
             path.display().to_string()
         ),
-    )
-    .expect("write the policy");
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_are"))
         .args(["serve", "--policy", policy.to_str().expect("a UTF-8 path")])
         .env("ARE_CACHE_DIR", dir.join("cache"))

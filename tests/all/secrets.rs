@@ -7,7 +7,7 @@
 //! to the guest is a granted host that echoes request headers: that host holds the secret by design, so it is
 //! trusted with it, and `trusted_host_that_echoes_headers_hands_the_secret_back` pins that caveat (SECURITY.md).
 
-use crate::common::{Output, are, run, tempdir};
+use crate::common::{Output, are, output_off_runtime, run, tempdir};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -152,9 +152,7 @@ allow.secrets = [{{ host = "127.0.0.1:{port}", header = "Authorization", from_en
         other = other.origin(),
         port = allowed.port,
     );
-    let path = dir.join("are.toml");
-    std::fs::write(&path, policy).unwrap();
-    path
+    crate::common::write_policy(dir, &policy)
 }
 
 /// Run `are` with the secret in its environment (and `extra_env`), off the async runtime so that the servers
@@ -165,14 +163,7 @@ async fn run_are(args: Vec<String>, secret: &str, extra_env: &[(&str, &str)]) ->
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run are"))
-        .await
-        .unwrap();
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    output_off_runtime(cmd).await
 }
 
 /// `are call hunter attack.FUNCTION ARGS --policy POLICY --json`, checked to have succeeded; returns the output
@@ -470,15 +461,13 @@ fn a_secret_that_could_never_be_sent_is_refused_when_the_policy_is_read() {
              are sent only over https (or to a loopback IP literal): allow its https origin",
         ),
     ] {
-        let policy = dir.path().join("are.toml");
-        std::fs::write(
-            &policy,
-            format!(
+        let policy = crate::common::write_policy(
+            dir.path(),
+            &format!(
                 "[component.c]\nsource = {source:?}\nallow.http = [{http:?}]\n\
                  allow.secrets = [{{ host = {host:?}, header = \"Authorization\", from_env = \"{VAR}\" }}]\n"
             ),
-        )
-        .unwrap();
+        );
         let p = policy.to_str().unwrap();
         let out = run(&["policy", "check", p]);
         assert_eq!(out.code, Some(1), "{http} {host}: {}", out.stderr);
@@ -488,21 +477,19 @@ fn a_secret_that_could_never_be_sent_is_refused_when_the_policy_is_read() {
             "{http} {host}: {}",
             out.stderr
         );
-        let e = are::policy::Policy::load(&policy).unwrap_err().to_string();
+        let e = are_policy::Policy::load(&policy).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");
     }
 
     // Without its variable in the environment, the policy is fine but a call cannot start: the error names the
     // variable, not a value.
-    let policy = dir.path().join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = crate::common::write_policy(
+        dir.path(),
+        &format!(
             "[component.c]\nsource = {source:?}\nallow.http = [\"http://127.0.0.1:9\"]\n\
              allow.secrets = [{{ host = \"127.0.0.1:9\", header = \"Authorization\", from_env = \"ARE_TEST_UNSET_SECRET\" }}]\n"
         ),
-    )
-    .unwrap();
+    );
     let p = policy.to_str().unwrap();
     assert_eq!(run(&["policy", "check", p]).code, Some(0));
     let out = run(&[

@@ -1,15 +1,14 @@
-//! Component sources (`are::source`): pins are checked before compiling, `http(s)://` downloads are cached by digest
+//! Component sources (`are_runtime::source`): pins are checked before compiling, `http(s)://` downloads are cached by digest
 //! and reused offline, `oci://` references come from a registry (a tiny OCI distribution server in this file),
 //! unpinned remote sources are refused unless `--allow-unpinned`, plain `http://` goes only to loopback, and agent
 //! types load from the same sources.
 
-use crate::cli::output;
-use crate::common::{are, engine, tempdir};
-use are::agent::AgentRuntime;
-use are::component::{self, ComponentSpec, LoadError, LoadedComponent};
-use are::policy::{LimitsSection, Policy, Sha256Pin};
-use are::source::{FetchOptions, Fetcher, Source, SourceError};
-use sha2::Digest as _;
+use crate::common::{are, engine, output, sha256, tempdir, write_policy};
+use are_agents::AgentRuntime;
+use are_policy::source::Source;
+use are_policy::{LimitsSection, Policy, Sha256Pin};
+use are_runtime::component::{self, ComponentSpec, LoadError, LoadedComponent};
+use are_runtime::source::{FetchOptions, Fetcher, SourceError};
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -29,12 +28,8 @@ fn answer_component() -> Vec<u8> {
     .expect("the component text parses")
 }
 
-fn digest(bytes: &[u8]) -> [u8; 32] {
-    sha2::Sha256::digest(bytes).into()
-}
-
 fn hex(bytes: &[u8; 32]) -> String {
-    are::component::hex(bytes)
+    are_policy::common::hex(bytes)
 }
 
 /// Every file under `dir` (none when it does not exist).
@@ -215,17 +210,17 @@ fn registry() -> (FileServer, Vec<u8>, [u8; 32]) {
         "artifactType": "application/vnd.wasm.config.v0+json",
         "config": {
             "mediaType": "application/vnd.wasm.config.v0+json",
-            "digest": format!("sha256:{}", hex(&digest(&config))),
+            "digest": format!("sha256:{}", hex(&sha256(&config))),
             "size": config.len(),
         },
         "layers": [{
             "mediaType": "application/wasm",
-            "digest": format!("sha256:{}", hex(&digest(&wasm))),
+            "digest": format!("sha256:{}", hex(&sha256(&wasm))),
             "size": wasm.len(),
         }],
     }))
     .unwrap();
-    let manifest_digest = digest(&manifest);
+    let manifest_digest = sha256(&manifest);
     let manifest_response = Response {
         status: 200,
         headers: vec![
@@ -258,11 +253,11 @@ fn registry() -> (FileServer, Vec<u8>, [u8; 32]) {
             manifest_response,
         ),
         (
-            format!("/v2/tools/answer/blobs/sha256:{}", hex(&digest(&wasm))),
+            format!("/v2/tools/answer/blobs/sha256:{}", hex(&sha256(&wasm))),
             blob(&wasm),
         ),
         (
-            format!("/v2/tools/answer/blobs/sha256:{}", hex(&digest(&config))),
+            format!("/v2/tools/answer/blobs/sha256:{}", hex(&sha256(&config))),
             blob(&config),
         ),
     ]));
@@ -306,7 +301,7 @@ fn a_local_pin_mismatch_is_refused_before_compiling() {
     let wasm = answer_component();
     std::fs::write(&file, &wasm).unwrap();
     let cache_dir = dir.path().join("cache");
-    let mut wrong = digest(&wasm);
+    let mut wrong = sha256(&wasm);
     wrong[31] ^= 0xff;
 
     let err = match load_in(&cache_dir, spec(file.to_str().unwrap(), Some(wrong))) {
@@ -318,7 +313,7 @@ fn a_local_pin_mismatch_is_refused_before_compiling() {
     for part in [
         file.display().to_string(),
         hex(&wrong),
-        hex(&digest(&wasm)),
+        hex(&sha256(&wasm)),
         "update `sha256` in the policy".to_string(),
     ] {
         assert!(message.contains(&part), "{part:?} missing from: {message}");
@@ -330,15 +325,13 @@ fn a_local_pin_mismatch_is_refused_before_compiling() {
     );
 
     // Through a policy and the binary too: refused, nothing compiled.
-    std::fs::write(
-        dir.path().join("are.toml"),
-        format!(
+    let policy = write_policy(
+        dir.path(),
+        &format!(
             "[component.answer]\nsource = \"answer.wasm\"\nsha256 = \"{}\"\n",
             hex(&wrong)
         ),
-    )
-    .unwrap();
-    let policy = dir.path().join("are.toml");
+    );
     let out = are_in(
         &cache_dir,
         &[
@@ -360,15 +353,13 @@ fn a_pinned_download_is_cached_and_then_loads_with_the_server_gone() {
     let cache_dir = dir.path().join("cache");
     let (mut server, wasm) = wasm_server();
     let url = server.url("/tools/answer.wasm");
-    let policy = dir.path().join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir.path(),
+        &format!(
             "[component.answer]\nsource = \"{url}\"\nsha256 = \"{}\"\n",
-            hex(&digest(&wasm))
+            hex(&sha256(&wasm))
         ),
-    )
-    .unwrap();
+    );
     let args = [
         "call",
         "--policy",
@@ -383,7 +374,7 @@ fn a_pinned_download_is_cached_and_then_loads_with_the_server_gone() {
     assert_eq!(server.requests(), ["GET /tools/answer.wasm"]);
     let blob = cache_dir
         .join("sources")
-        .join(format!("sha256-{}.wasm", hex(&digest(&wasm))));
+        .join(format!("sha256-{}.wasm", hex(&sha256(&wasm))));
     assert_eq!(std::fs::read(&blob).expect("the download is cached"), wasm);
     assert!(
         !files_under(&cache_dir.join("sources")).iter().any(|p| p
@@ -425,7 +416,7 @@ fn a_pinned_download_is_cached_and_then_loads_with_the_server_gone() {
         ],
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert_eq!(out.json()["sha256"], hex(&digest(&wasm)));
+    assert_eq!(out.json()["sha256"], hex(&sha256(&wasm)));
 }
 
 #[tokio::test]
@@ -433,17 +424,17 @@ async fn a_pinned_download_loads_in_process_and_a_damaged_cache_entry_is_fetched
     let dir = tempdir();
     let (server, wasm) = wasm_server();
     let url = server.url("/tools/answer.wasm");
-    let loaded = load_in(dir.path(), spec(&url, Some(digest(&wasm)))).expect("loads");
+    let loaded = load_in(dir.path(), spec(&url, Some(sha256(&wasm)))).expect("loads");
     assert_eq!(answer(&loaded).await, 42);
-    assert_eq!(loaded.sha256, hex(&digest(&wasm)));
+    assert_eq!(loaded.sha256, hex(&sha256(&wasm)));
 
     // A cached blob that no longer matches its name is dropped and downloaded again.
     let blob = dir
         .path()
         .join("sources")
-        .join(format!("sha256-{}.wasm", hex(&digest(&wasm))));
+        .join(format!("sha256-{}.wasm", hex(&sha256(&wasm))));
     std::fs::write(&blob, b"tampered").unwrap();
-    load_in(dir.path(), spec(&url, Some(digest(&wasm)))).expect("loads again");
+    load_in(dir.path(), spec(&url, Some(sha256(&wasm)))).expect("loads again");
     assert_eq!(std::fs::read(&blob).unwrap(), wasm);
     assert_eq!(server.requests().len(), 2);
 }
@@ -453,7 +444,7 @@ fn a_download_that_does_not_match_its_pin_is_refused() {
     let dir = tempdir();
     let (server, wasm) = wasm_server();
     let url = server.url("/tools/answer.wasm");
-    let mut wrong = digest(&wasm);
+    let mut wrong = sha256(&wasm);
     wrong[0] ^= 1;
     let err = match load_in(dir.path(), spec(&url, Some(wrong))) {
         Ok(_) => panic!("a wrong pin loaded"),
@@ -469,7 +460,7 @@ fn a_download_that_does_not_match_its_pin_is_refused() {
         panic!("expected a pin mismatch, got {err:?}");
     };
     assert_eq!(*expected, hex(&wrong));
-    assert_eq!(*actual, hex(&digest(&wasm)));
+    assert_eq!(*actual, hex(&sha256(&wasm)));
     let message = err.to_string();
     assert!(
         message.contains("component `answer`")
@@ -490,8 +481,10 @@ fn an_unpinned_download_is_refused_unless_allowed() {
     let cache_dir = dir.path().join("cache");
     let (server, wasm) = wasm_server();
     let url = server.url("/tools/answer.wasm");
-    let policy = dir.path().join("are.toml");
-    std::fs::write(&policy, format!("[component.answer]\nsource = \"{url}\"\n")).unwrap();
+    let policy = write_policy(
+        dir.path(),
+        &format!("[component.answer]\nsource = \"{url}\"\n"),
+    );
     let by_policy = [
         "call",
         "--policy",
@@ -505,7 +498,7 @@ fn an_unpinned_download_is_refused_unless_allowed() {
     for part in [
         "component `answer`",
         "not pinned",
-        &format!("sha256 = \"{}\"", hex(&digest(&wasm))),
+        &format!("sha256 = \"{}\"", hex(&sha256(&wasm))),
         "--allow-unpinned",
     ] {
         assert!(
@@ -527,7 +520,7 @@ fn an_unpinned_download_is_refused_unless_allowed() {
     let out = are_in(&cache_dir, &["call", &url, "answer"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("not pinned"), "{}", out.stderr);
-    let pin = hex(&digest(&wasm));
+    let pin = hex(&sha256(&wasm));
     let out = are_in(&cache_dir, &["call", &url, "answer", "--sha256", &pin]);
     assert_eq!(
         (out.code, out.stdout.trim()),
@@ -592,7 +585,7 @@ async fn an_oci_reference_by_digest_loads_and_is_cached() {
     let loaded =
         load_in(&cache_dir, spec(&reference, None)).expect("an OCI reference by digest loads");
     assert_eq!(answer(&loaded).await, 42);
-    assert_eq!(loaded.sha256, hex(&digest(&wasm)));
+    assert_eq!(loaded.sha256, hex(&sha256(&wasm)));
     assert!(
         server
             .requests()
@@ -617,7 +610,7 @@ async fn an_oci_reference_by_digest_loads_and_is_cached() {
     let tag = format!("oci://127.0.0.1:{}/tools/answer:1.0", server.port);
     let out = are_in(
         &cache_dir,
-        &["inspect", &tag, "--sha256", &hex(&digest(&wasm))],
+        &["inspect", &tag, "--sha256", &hex(&sha256(&wasm))],
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stdout.contains("answer() -> u32"), "{}", out.stdout);
@@ -669,7 +662,7 @@ fn an_oci_digest_mismatch_is_refused() {
     assert!(compiled_entries(dir.path()).is_empty());
 
     // A layer whose bytes are not what the manifest names.
-    let layer = format!("/v2/tools/answer/blobs/sha256:{}", hex(&digest(&wasm)));
+    let layer = format!("/v2/tools/answer/blobs/sha256:{}", hex(&sha256(&wasm)));
     let mut tampered = wasm.clone();
     *tampered.last_mut().unwrap() ^= 1;
     server.set(&layer, Response::ok("application/octet-stream", tampered));
@@ -690,7 +683,7 @@ fn an_oci_digest_mismatch_is_refused() {
         &layer,
         Response::ok("application/octet-stream", wasm.clone()),
     );
-    let mut wrong_pin = digest(&wasm);
+    let mut wrong_pin = sha256(&wasm);
     wrong_pin[1] ^= 1;
     let err = match load_in(dir.path(), spec(&tag, Some(wrong_pin))) {
         Ok(_) => panic!("a wrong pin loaded"),
@@ -764,7 +757,7 @@ fn plain_http_goes_only_to_loopback() {
     );
     let message = match load_in(
         dir.path(),
-        spec(&server.url("/moved.wasm"), Some(digest(&wasm))),
+        spec(&server.url("/moved.wasm"), Some(sha256(&wasm))),
     ) {
         Ok(_) => panic!("followed a redirect to plain http"),
         Err(e) => e.to_string(),
@@ -788,7 +781,7 @@ fn downloads_are_capped() {
     );
     let source = Source::parse(&server.url("/tools/answer.wasm")).unwrap();
     let err = fetcher
-        .fetch("answer", &source, Some(&Sha256Pin(digest(&wasm))))
+        .fetch("answer", &source, Some(&Sha256Pin(sha256(&wasm))))
         .unwrap_err()
         .to_string();
     assert!(err.contains("at most 16 B"), "{err}");
@@ -800,15 +793,13 @@ fn a_download_over_max_component_size_is_refused() {
     let dir = tempdir();
     let (server, wasm) = wasm_server();
     let url = server.url("/tools/answer.wasm");
-    let policy = dir.path().join("are.toml");
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = write_policy(
+        dir.path(),
+        &format!(
             "[component.answer]\nsource = \"{url}\"\nsha256 = \"{}\"\nlimits.max_component_size = \"16 B\"\n",
-            hex(&digest(&wasm))
+            hex(&sha256(&wasm))
         ),
-    )
-    .unwrap();
+    );
     let cache_dir = dir.path().join("cache");
     let out = are_in(
         &cache_dir,
@@ -856,23 +847,21 @@ async fn an_agent_type_loads_from_a_pinned_download() {
     let url = server.url("/agents/probe.wasm");
     let cache_dir = dir.path().join("cache");
     let policy_path = dir.path().join("are.toml");
-    let write_policy = |pin: &[u8; 32]| {
-        std::fs::write(
-            &policy_path,
-            format!(
+    let write_pinned = |pin: &[u8; 32]| {
+        write_policy(
+            dir.path(),
+            &format!(
                 "[agent.probe]\nsource = \"{url}\"\nsha256 = \"{}\"\n",
                 hex(pin)
             ),
-        )
-        .unwrap();
+        );
         Policy::load(&policy_path).unwrap()
     };
 
-    let policy = write_policy(&digest(&probe));
+    let policy = write_pinned(&sha256(&probe));
     let runtime = AgentRuntime::start(
         &policy,
-        engine().clone(),
-        &crate::common::cache_in(&cache_dir),
+        &crate::common::host_with_cache(crate::common::cache_in(&cache_dir)),
     )
     .expect("an agent type from a pinned download starts");
     let (_, reply) = runtime.send("probe/a", r#"{"op": "whoami"}"#).unwrap();
@@ -894,13 +883,12 @@ async fn an_agent_type_loads_from_a_pinned_download() {
         out.stdout
     );
 
-    let mut wrong = digest(&probe);
+    let mut wrong = sha256(&probe);
     wrong[0] ^= 1;
-    let policy = write_policy(&wrong);
+    let policy = write_pinned(&wrong);
     let err = match AgentRuntime::start(
         &policy,
-        engine().clone(),
-        &crate::common::cache_in(&cache_dir),
+        &crate::common::host_with_cache(crate::common::cache_in(&cache_dir)),
     ) {
         Ok(_) => panic!("an agent type with a wrong pin started"),
         Err(e) => e.to_string(),

@@ -2,7 +2,7 @@
 //! `are call`, WIT docs shown by `are inspect` and agent log lines come out with their control characters
 //! escaped, and a newline in an agent's log line does not start a line of its own.
 
-use crate::common::{component_from_wit, run, tempdir};
+use crate::common::{component_from_wit, run, tempdir, write_policy};
 use serde_json::json;
 
 /// Escape sequences that clear the screen, set the window title, ring the bell, overwrite the line with a
@@ -74,7 +74,7 @@ fn wit_docs_and_names_are_shown_escaped_by_inspect() {
     let encoded = wit_component::encode(&resolve, package).expect("encode the WIT package");
     let mut bytes = component;
     let section = wasm_encoder::CustomSection {
-        name: are::describe::WIT_DOCS_SECTION.into(),
+        name: are_runtime::describe::WIT_DOCS_SECTION.into(),
         data: encoded.as_slice().into(),
     };
     use wasm_encoder::{Encode as _, Section as _};
@@ -111,15 +111,13 @@ fn wit_docs_and_names_are_shown_escaped_by_inspect() {
 fn an_agent_log_line_stays_one_escaped_line_marked_with_the_agent() {
     let dir = tempdir();
     let probe = are_tests::guest("agent-probe");
-    let config = dir.path().join("are.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_policy(
+        dir.path(),
+        &format!(
             "[agent.probe]\nsource = \"{}\"\n",
             probe.wasm_path().display()
         ),
-    )
-    .unwrap();
+    );
     let payload = json!({ "op": "log", "message": FORGERY }).to_string();
     let out = run(&[
         "run",

@@ -3,9 +3,9 @@
 //! schema. Arguments that do not fit are refused by the schema and by the host, with the same verdict.
 
 use crate::common::{TestServer, call, load, load_spec, spec, tempdir};
-use are::component::LoadedComponent;
-use are::invoke::{CallError, CallOutput};
-use are::schema;
+use are_runtime::component::LoadedComponent;
+use are_runtime::invoke::{CallError, CallOutput};
+use are_runtime::schema;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 

@@ -1,0 +1,498 @@
+//! The MCP server: `tools/list` and `tools/call` over the catalog, with every call gated, metered and
+//! contained; `logging/setLevel` and log notifications; `notifications/tools/list_changed` on reload.
+// MCP logging is part of revision 2025-11-25, which we serve; the SDK marks it deprecated because the next
+// revision (SEP-2577) drops it.
+#![allow(deprecated)]
+
+use super::sessions::Sessions;
+use are_policy::{InstanceMode, Policy};
+use are_runtime::catalog::{
+    Catalog, ServedComponent, ServedTool, Settings, ToolCall, ToolFailure, served_settings,
+};
+use are_runtime::component;
+use are_runtime::engine::AreEngine;
+use are_runtime::host::Host;
+use are_runtime::invoke::CallError;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// Default tools per `tools/list` page.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// What every session of one `are serve` process shares.
+pub struct McpServer {
+    host: Host,
+    policy_path: PathBuf,
+    catalog: RwLock<Arc<Catalog>>,
+    sessions: Sessions,
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    log_levels: Mutex<HashMap<String, LoggingLevel>>,
+    generation: AtomicU64,
+    page_size: usize,
+    audit: Option<are_runtime::audit::AuditSink>,
+    /// Call counters and histograms, for `/metrics`.
+    pub metrics: super::metrics::Metrics,
+    /// Where tool calls run, apart from the protocol's threads.
+    guests: super::guest_threads::GuestThreads,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The policy is unreadable or invalid.
+    #[error(transparent)]
+    Policy(#[from] are_policy::PolicyError),
+    /// A component of the policy could not be loaded.
+    #[error("component `{component}`: {error}")]
+    Component {
+        /// Its name in the policy.
+        component: String,
+        /// Why.
+        error: component::LoadError,
+    },
+    /// The `[audit]` log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] are_runtime::audit::AuditError),
+    /// The threads for tool calls cannot be started.
+    #[error("cannot start the threads that run tool calls: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
+impl McpServer {
+    /// Load every component of the policy at `policy_path`. Fails if any of them cannot be loaded: a server
+    /// starts complete or not at all (on reload, by contrast, a broken component keeps its old version).
+    ///
+    /// # Errors
+    /// [`StartError`] naming the policy problem or the component.
+    pub fn start(host: Host, policy_path: &Path) -> Result<Arc<McpServer>, StartError> {
+        let policy = Policy::load(policy_path)?;
+        let page_size = policy
+            .serve
+            .page_size
+            .map_or(DEFAULT_PAGE_SIZE, |n| n.max(1) as usize);
+        let server = McpServer {
+            audit: host.audit_sink(&policy, "mcp")?,
+            host,
+            policy_path: policy_path.to_path_buf(),
+            catalog: RwLock::new(Arc::new(Catalog::new(BTreeMap::new()))),
+            sessions: Sessions::default(),
+            peers: Mutex::default(),
+            log_levels: Mutex::default(),
+            generation: AtomicU64::new(0),
+            page_size,
+            metrics: super::metrics::Metrics::default(),
+            guests: super::guest_threads::GuestThreads::start()?,
+        };
+        let mut components = BTreeMap::new();
+        for (name, c) in &policy.components {
+            let Some((spec, settings)) = served_settings(&policy, name, c) else {
+                continue;
+            };
+            let served =
+                server
+                    .load_component(spec, settings)
+                    .map_err(|error| StartError::Component {
+                        component: name.clone(),
+                        error,
+                    })?;
+            components.insert(name.clone(), served);
+        }
+        server.install(Catalog::new(components));
+        let server = Arc::new(server);
+        server.sessions.start_reaper(&server);
+        Ok(server)
+    }
+
+    /// The engine calls run on.
+    pub fn engine(&self) -> &AreEngine {
+        self.host.engine()
+    }
+
+    /// The policy file being served.
+    pub fn policy_path(&self) -> &Path {
+        &self.policy_path
+    }
+
+    /// The session instances.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The engine, cache and source settings components are loaded with.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Load one component for serving, with a new generation number.
+    ///
+    /// # Errors
+    /// Any [`component::LoadError`].
+    pub fn load_component(
+        &self,
+        spec: component::ComponentSpec,
+        settings: Settings,
+    ) -> Result<Arc<ServedComponent>, component::LoadError> {
+        let spec = component::ComponentSpec {
+            audit: self.audit.clone(),
+            ..spec
+        };
+        let loaded = self.host.load(spec)?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(ServedComponent::new(loaded, settings, generation)))
+    }
+
+    /// Replace the catalog. Sessions of components that changed start fresh on their next call.
+    pub fn install(&self, catalog: Catalog) {
+        // With a pooling allocator, session instances hold pool slots for as long as they live: leave enough
+        // for every fresh-mode component to run `max_concurrency` calls.
+        if let Some(pool) = self.host.engine().config().pooling {
+            let fresh: u64 = catalog
+                .components
+                .values()
+                .filter(|c| c.settings.mode == InstanceMode::Fresh)
+                .map(|c| u64::from(c.settings.max_concurrency))
+                .sum();
+            let spare = u64::from(pool.max_instances).saturating_sub(fresh);
+            self.sessions
+                .set_limit(usize::try_from(spare).unwrap_or(usize::MAX));
+        }
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    }
+
+    /// Tell every connected client that the tool list changed.
+    pub async fn notify_tools_changed(&self) {
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers.retain(|p| !p.is_transport_closed());
+            peers.clone()
+        };
+        for peer in peers {
+            if let Err(e) = peer.notify_tool_list_changed().await {
+                tracing::debug!("cannot send tools/list_changed: {e}");
+            }
+        }
+    }
+
+    /// Call a tool by name for `session`: gate, run, meter, and turn the report into an MCP result.
+    ///
+    /// # Errors
+    /// Protocol errors: an unknown tool or arguments that do not fit its input schema (`-32602`).
+    pub async fn call_tool(
+        self: &Arc<Self>,
+        name: &str,
+        args: Value,
+        session: &str,
+    ) -> Result<ToolOutcome, ErrorData> {
+        let catalog = self.catalog();
+        let tool = catalog.tool(name).cloned().ok_or_else(|| {
+            ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{name}`; call tools/list to see the tools this server offers"
+                ),
+                None,
+            )
+        })?;
+        drop(catalog);
+        let server = Arc::clone(self);
+        let session = session.to_string();
+        let call = async move {
+            let started = Instant::now();
+            let component = tool.component.clone();
+            let call = match component.settings.mode {
+                InstanceMode::Fresh => tool.call(server.host.engine(), &args).await,
+                InstanceMode::Session => {
+                    tool.call_in(|| {
+                        server.sessions.call(
+                            server.host.engine(),
+                            &component,
+                            &tool.function,
+                            &args,
+                            &session,
+                        )
+                    })
+                    .await
+                }
+            };
+            server
+                .metrics
+                .record(&tool.tool.name, &call, started.elapsed());
+            outcome(&tool, call)
+        };
+        self.guests.run(call).await.unwrap_or_else(|e| {
+            tracing::error!(tool = name, "a tool call ended abnormally: {e}");
+            Err(ErrorData::internal_error(
+                format!("tool `{name}`: the call ended abnormally ({e}); the server keeps serving other calls"),
+                None,
+            ))
+        })
+    }
+
+    /// Forget everything kept for `session`: its instances and its log level.
+    pub fn end_session(&self, session: &str) {
+        self.sessions.end(session);
+        self.log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session);
+    }
+
+    fn log_level(&self, session: &str) -> Option<LoggingLevel> {
+        self.log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session)
+            .copied()
+    }
+}
+
+/// A tool call's MCP result, plus what a log notification should say about it.
+pub struct ToolOutcome {
+    /// The result to send.
+    pub result: CallToolResult,
+    /// The failure kind, when the call failed.
+    pub failure: Option<&'static str>,
+}
+
+impl ToolOutcome {
+    fn failed(kind: &'static str, message: String) -> ToolOutcome {
+        ToolOutcome {
+            result: CallToolResult::error(vec![ContentBlock::text(message)]),
+            failure: Some(kind),
+        }
+    }
+}
+
+/// Map a tool call to MCP: a result (`structuredContent` plus text), a tool error (`isError`), or a protocol
+/// error for arguments that do not fit.
+fn outcome(tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome, ErrorData> {
+    let value = match call.output {
+        Ok(value) => value,
+        Err(ToolFailure::Call(CallError::InvalidArguments(e))) => {
+            return Err(ErrorData::invalid_params(
+                format!("invalid arguments for `{}`: {e}", tool.tool.name),
+                None,
+            ));
+        }
+        Err(ToolFailure::Call(e @ CallError::UnknownFunction(_))) => {
+            return Err(ErrorData::internal_error(e.to_string(), None));
+        }
+        Err(failure) => return Ok(ToolOutcome::failed(failure.kind(), failure.to_string())),
+    };
+    let text = match &value {
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if tool.tool.output_schema.is_some() {
+        result.structured_content = Some(json!({ "result": value }));
+    }
+    Ok(ToolOutcome {
+        result,
+        failure: None,
+    })
+}
+
+/// The session a request belongs to: its `Mcp-Session-Id` over HTTP, or the one stdio session.
+pub fn session_of(extensions: &rmcp::model::Extensions) -> String {
+    extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| "stdio".to_string(), str::to_string)
+}
+
+/// The `rmcp` handler: a cheap handle on the shared server (rmcp makes one per session and per HTTP request).
+#[derive(Clone)]
+pub struct Handler(pub Arc<McpServer>);
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_logging()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("are", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools here are WebAssembly components run by `are`, each with only the access its policy grants \
+                 and with fuel, time and memory limits. A tool error explains what happened and which limit was \
+                 hit; adjust the arguments or ask for less work and try again.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let catalog = self.0.catalog();
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (page, next) = catalog.page(cursor, self.0.page_size);
+        let mut result =
+            ListToolsResult::with_all_items(page.iter().map(|t| mcp_tool(&t.tool)).collect());
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.0.catalog().tool(name).map(|t| mcp_tool(&t.tool))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let session = session_of(&context.extensions);
+        let args = request.arguments.map_or(Value::Null, Value::Object);
+        let name = request.name.to_string();
+        let outcome = self.0.call_tool(&name, args, &session).await?;
+        if let Some(kind) = outcome.failure {
+            let wanted = self.0.log_level(&session).unwrap_or(LoggingLevel::Warning);
+            if level_rank(LoggingLevel::Warning) >= level_rank(wanted) {
+                let message = outcome
+                    .result
+                    .content
+                    .first()
+                    .and_then(|c| c.as_text())
+                    .map(|t| t.text.clone())
+                    .unwrap_or_default();
+                let mut log = LoggingMessageNotificationParam::new(
+                    LoggingLevel::Warning,
+                    json!({ "tool": name, "kind": kind, "message": message }),
+                );
+                log.logger = Some("are".into());
+                let _ = context.peer.notify_logging_message(log).await;
+            }
+        }
+        Ok(outcome.result.into())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let session = session_of(&context.extensions);
+        self.0
+            .log_levels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(session, request.level);
+        Ok(())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut peers = self.0.peers.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the sessions that ended, or a long-running HTTP server keeps one peer per session ever opened.
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(context.peer);
+    }
+}
+
+/// Severity order of MCP log levels (RFC 5424: debug lowest).
+fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// Why the MCP session on stdio ended in failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StdioError {
+    /// The client's initialization failed (or stdin closed before it).
+    #[error("cannot start the MCP session on stdio: {0}")]
+    Start(Box<rmcp::service::ServerInitializeError>),
+    /// The session's task panicked or was cancelled.
+    #[error("the MCP session on stdio ended abnormally: {0}")]
+    Session(#[from] tokio::task::JoinError),
+}
+
+/// Serve MCP over stdin/stdout until the client disconnects; a message longer than `max_request_size` bytes
+/// gets a JSON-RPC error.
+///
+/// # Errors
+/// When the transport fails to start or breaks.
+pub async fn serve_stdio(
+    server: Arc<McpServer>,
+    max_request_size: usize,
+) -> Result<(), StdioError> {
+    use rmcp::ServiceExt;
+    let (input, output) = stdio_transport();
+    let running = Handler(server)
+        .serve(super::stdio::BoundedLines::new(
+            input,
+            output,
+            max_request_size,
+        ))
+        .await
+        .map_err(|e| StdioError::Start(Box::new(e)))?;
+    running.waiting().await?;
+    Ok(())
+}
+
+/// stdin and stdout as the session's byte streams. Where they are pipes (how MCP clients start a server), they
+/// are read and written through tokio's reactor; tokio's `stdin()`/`stdout()`, which work for anything, hand every
+/// read and write to a blocking-pool thread, a thread hand-off per message each way (BENCHMARKS.md).
+fn stdio_transport() -> (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Receiver::from_owned_fd);
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(pipe::Sender::from_owned_fd);
+    let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match input {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn tokio::io::AsyncWrite + Send + Unpin> = match output {
+        Ok(pipe) => Box::new(pipe),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
+}
+
+/// The MCP form of a catalog tool.
+pub fn mcp_tool(definition: &are_runtime::catalog::ToolDefinition) -> rmcp::model::Tool {
+    let mut tool = rmcp::model::Tool::new(
+        definition.name.clone(),
+        definition.description.clone(),
+        definition.input_schema.clone(),
+    );
+    tool.output_schema = definition.output_schema.clone();
+    tool
+}

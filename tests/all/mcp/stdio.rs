@@ -1,0 +1,69 @@
+//! The stdio transport spoken raw: the server ends with its client, and answers an oversized request and goes on.
+
+use super::{INITIALIZE, INITIALIZED, RawStdio, text_and_kv_serving, text_and_loop};
+use crate::common::{tempdir, write_policy};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_server_ends_with_its_client() {
+    let dir = tempdir();
+    let mut server = RawStdio::start(&write_policy(dir.path(), &text_and_loop()));
+    server
+        .send(&[
+            INITIALIZE,
+            INITIALIZED,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"text.slugify","arguments":{"text":"Raw Stdio"}}}"#,
+        ])
+        .await;
+    let answers = server.answers(2).await;
+    assert_eq!(answers[0]["result"]["serverInfo"]["name"], "are");
+    assert_eq!(
+        answers[1]["result"]["structuredContent"],
+        json!({"result": "raw-stdio"})
+    );
+    // End of input ends the session and the process.
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_answers_an_oversized_request_and_goes_on() {
+    let dir = tempdir();
+    let policy = write_policy(
+        dir.path(),
+        &text_and_kv_serving("max_request_size = \"64 KiB\""),
+    );
+    let mut server = RawStdio::start(&policy);
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"text.slugify","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    server
+        .send(&[
+            INITIALIZE,
+            INITIALIZED,
+            &huge,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"text.slugify","arguments":{"text":"Still Here"}}}"#,
+        ])
+        .await;
+    let answers = server.answers(3).await;
+    let refused = answers
+        .iter()
+        .find(|a| a.get("error").is_some())
+        .unwrap_or_else(|| panic!("no error answer in {answers:?}"));
+    assert_eq!(refused["id"], Value::Null, "{refused}");
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let message = refused["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("more than 65536 bytes") && message.contains("[serve] max_request_size"),
+        "{message}"
+    );
+    let result = answers
+        .iter()
+        .find(|a| a["id"] == 3)
+        .unwrap_or_else(|| panic!("no answer to the next request in {answers:?}"));
+    assert_eq!(
+        result["result"]["structuredContent"],
+        json!({"result": "still-here"})
+    );
+    server.close().await;
+}
