@@ -4,7 +4,7 @@
 use super::AgentId;
 use super::bindings::are::agent::{llm as wit_llm, messaging::Error as SendError};
 use super::llm::{ChatMessage, LlmClient, Role, ToolCall, ToolDefinition};
-use super::store::{Message, OverQuota, Refusal, Status, Store, StoreError};
+use super::store::{AgentStore, Message, OverQuota, Refusal, SqliteStore, Status, StoreError};
 use are_policy::Grants;
 use are_policy::{Policy, Timeout};
 use are_runtime::catalog::{Catalog, ServedTool, ToolFailure};
@@ -99,7 +99,7 @@ pub struct Runtime {
     engine: AreEngine,
     types: BTreeMap<String, Arc<AgentType>>,
     tools: Catalog,
-    store: Store,
+    store: Box<dyn AgentStore>,
     llm: LlmClient,
     settings: Settings,
     /// Subscribed agent types by topic.
@@ -180,7 +180,7 @@ impl AgentRuntime {
             );
         }
         let rt = &policy.agent_runtime;
-        let store = Store::open(
+        let store = SqliteStore::open(
             &store_path(policy),
             rt.sync == Some(are_policy::SyncMode::Full),
         )?;
@@ -189,7 +189,7 @@ impl AgentRuntime {
             engine: host.engine().clone(),
             types,
             tools: Catalog::new(components),
-            store,
+            store: Box::new(store),
             llm,
             settings: Settings {
                 hop_limit: rt.hop_limit.unwrap_or(8),
@@ -209,8 +209,8 @@ impl AgentRuntime {
     }
 
     /// The store path's messages, memory and agents.
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    pub fn store(&self) -> &dyn AgentStore {
+        self.inner.store.as_ref()
     }
 
     /// The model agents talk to.
@@ -702,8 +702,8 @@ pub struct AgentContext {
 
 impl Runtime {
     /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn AgentStore {
+        self.store.as_ref()
     }
 }
 

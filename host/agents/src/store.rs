@@ -1,4 +1,5 @@
-//! The agent store: one SQLite file (WAL) holding every message, each agent's memory, and a record per agent.
+//! The agent store: every message, each agent's memory, and a record per agent, behind [`AgentStore`]. The
+//! backend today is [`SqliteStore`]: one SQLite file (WAL).
 //!
 //! A message is written before it is accepted and marked done only after its handler finished, with the reply;
 //! so after a crash every message that was not done is delivered again (at least once, same id).
@@ -20,10 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, thiserror::Error)]
 #[error("agent store {path}: {source}")]
 pub struct StoreError {
-    /// The database file.
+    /// Where the store is (the database file of [`SqliteStore`]).
     pub path: String,
-    /// The SQLite error.
-    pub source: rusqlite::Error,
+    /// The backend's error.
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// Where a message stands.
@@ -151,8 +152,9 @@ pub struct AgentRecord {
     pub memory_bytes: i64,
 }
 
-/// The store. Every operation is one short transaction; the connection is shared behind a mutex.
-pub struct Store {
+/// The SQLite store (rusqlite, bundled). Every operation is one short transaction; the connection is shared behind
+/// a mutex.
+pub struct SqliteStore {
     inner: Mutex<Inner>,
     path: String,
 }
@@ -285,16 +287,16 @@ fn make_room(
     Ok(Ok(freed))
 }
 
-impl Store {
+impl SqliteStore {
     /// Open (creating if needed) the store at `path`. `full_sync` makes every commit reach the disk.
     ///
     /// # Errors
     /// When the file cannot be created or opened, or is not a store.
-    pub fn open(path: &Path, full_sync: bool) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, full_sync: bool) -> Result<SqliteStore, StoreError> {
         let name = path.display().to_string();
-        let err = |source| StoreError {
+        let err = |source: rusqlite::Error| StoreError {
             path: name.clone(),
-            source,
+            source: source.into(),
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -323,7 +325,7 @@ impl Store {
                 .map_err(err)?;
         }
         let usage = count_usage(&conn).map_err(err)?;
-        Ok(Store {
+        Ok(SqliteStore {
             inner: Mutex::new(Inner { conn, usage }),
             path: name,
         })
@@ -333,14 +335,14 @@ impl Store {
     ///
     /// # Errors
     /// When the file does not exist or is not a store.
-    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
         let name = path.display().to_string();
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|source| StoreError {
                 path: name.clone(),
-                source,
+                source: source.into(),
             })?;
-        Ok(Store {
+        Ok(SqliteStore {
             inner: Mutex::new(Inner {
                 conn,
                 usage: HashMap::new(),
@@ -365,12 +367,130 @@ impl Store {
         let Inner { conn, usage } = &mut *inner;
         f(conn, usage).map_err(|source| StoreError {
             path: self.path.clone(),
-            source,
+            source: source.into(),
         })
     }
+}
 
+/// Where agents' messages, records and memory are kept. The runtime works through this trait; [`SqliteStore`]
+/// is the backend today.
+pub trait AgentStore: Send + Sync {
     /// The bytes agent type `agent_type` holds in the store (see the module docs).
-    pub fn usage(&self, agent_type: &str) -> u64 {
+    fn usage(&self, agent_type: &str) -> u64;
+
+    /// Accept a message: store it unless a message with its id exists. Returns the stored state when it
+    /// existed already (a redelivery after a crash, or a repeated send), `None` when it is new; [`OverQuota`]
+    /// when it does not fit in its recipient type's `quota`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn accept(
+        &self,
+        m: &Message,
+        quota: u64,
+    ) -> Result<Result<Option<StoredMessage>, OverQuota>, StoreError>;
+
+    /// Record that a handler starts on message `id`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn started(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Record how message `id` ended, and count it for its recipient. A reply (of a [`Status::Done`] message)
+    /// must fit in the recipient type's `quota` ([`OverQuota`] when it does not, and nothing is written);
+    /// an error (of a [`Status::Failed`] one) is always recorded: keep it short.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn finish(
+        &self,
+        id: &str,
+        recipient: &str,
+        status: Status,
+        reply: Option<&str>,
+        refusal: Option<Refusal>,
+        quota: u64,
+    ) -> Result<Result<(), OverQuota>, StoreError>;
+
+    /// Why the runtime refused message `id`, if it did.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn refusal(&self, id: &str) -> Result<Option<Refusal>, StoreError>;
+
+    /// Count an activation of `agent`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn activated(&self, agent: &str) -> Result<(), StoreError>;
+
+    /// Every message not yet handled, oldest first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn pending(&self) -> Result<Vec<Message>, StoreError>;
+
+    /// A message by id.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError>;
+
+    /// The most recent messages for or from `agent` (all agents when `None`), newest first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn messages(&self, agent: Option<&str>, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Every agent the store knows, with counts.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+
+    /// The value of `key` in `agent`'s memory.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Set `key` in `agent`'s memory, unless the agent's total (keys plus values, in bytes) would exceed `quota`
+    /// ([`MemoryRefusal::Quota`], with the total it would have reached) or its type's share of the store would
+    /// exceed `store_quota` ([`MemoryRefusal::Store`]).
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn memory_set(
+        &self,
+        agent: &str,
+        key: &str,
+        value: &str,
+        quota: u64,
+        store_quota: u64,
+    ) -> Result<Result<(), MemoryRefusal>, StoreError>;
+
+    /// Remove `key` from `agent`'s memory; returns whether it existed.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn memory_delete(&self, agent: &str, key: &str) -> Result<bool, StoreError>;
+
+    /// `agent`'s keys starting with `prefix`, sorted.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// All of `agent`'s memory, sorted by key.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn memory_all(&self, agent: &str) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+impl AgentStore for SqliteStore {
+    /// The bytes agent type `agent_type` holds in the store (see the module docs).
+    fn usage(&self, agent_type: &str) -> u64 {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.usage.get(agent_type).copied().unwrap_or(0)
     }
@@ -381,7 +501,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn accept(
+    fn accept(
         &self,
         m: &Message,
         quota: u64,
@@ -426,7 +546,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn started(&self, id: &str) -> Result<(), StoreError> {
+    fn started(&self, id: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "UPDATE messages SET attempts = attempts + 1 WHERE id = ?1",
@@ -442,7 +562,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn finish(
+    fn finish(
         &self,
         id: &str,
         recipient: &str,
@@ -489,7 +609,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn refusal(&self, id: &str) -> Result<Option<Refusal>, StoreError> {
+    fn refusal(&self, id: &str) -> Result<Option<Refusal>, StoreError> {
         self.with(|c| {
             let refusal: Option<Option<String>> = c
                 .query_row("SELECT refusal FROM messages WHERE id = ?1", [id], |r| {
@@ -504,7 +624,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn activated(&self, agent: &str) -> Result<(), StoreError> {
+    fn activated(&self, agent: &str) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO agents (id, activations, last_active) VALUES (?1, 1, ?2) \
@@ -519,7 +639,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn pending(&self) -> Result<Vec<Message>, StoreError> {
+    fn pending(&self) -> Result<Vec<Message>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!("{SELECT} WHERE status = 'pending' ORDER BY seq"))?;
             let rows = stmt.query_map([], row_to_message)?;
@@ -531,7 +651,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
+    fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
         self.with(|c| get_message(c, id))
     }
 
@@ -539,11 +659,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn messages(
-        &self,
-        agent: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
+    fn messages(&self, agent: Option<&str>, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(&format!(
                 "{SELECT} WHERE ?1 IS NULL OR recipient = ?1 OR sender = ?1 ORDER BY seq DESC LIMIT ?2"
@@ -557,7 +673,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+    fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT ids.id, COALESCE(a.activations, 0), COALESCE(a.handled, 0), COALESCE(a.last_active, 0), \
@@ -584,7 +700,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>, StoreError> {
+    fn memory_get(&self, agent: &str, key: &str) -> Result<Option<String>, StoreError> {
         self.with(|c| {
             c.query_row(
                 "SELECT value FROM memory WHERE agent = ?1 AND key = ?2",
@@ -601,7 +717,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn memory_set(
+    fn memory_set(
         &self,
         agent: &str,
         key: &str,
@@ -647,7 +763,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn memory_delete(&self, agent: &str, key: &str) -> Result<bool, StoreError> {
+    fn memory_delete(&self, agent: &str, key: &str) -> Result<bool, StoreError> {
         let agent_type = type_of(agent);
         self.with_usage(|c, usage| {
             let tx = c.transaction()?;
@@ -668,7 +784,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+    fn memory_keys(&self, agent: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT key FROM memory WHERE agent = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
@@ -682,7 +798,7 @@ impl Store {
     ///
     /// # Errors
     /// When SQLite fails.
-    pub fn memory_all(&self, agent: &str) -> Result<Vec<(String, String)>, StoreError> {
+    fn memory_all(&self, agent: &str) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|c| {
             let mut stmt =
                 c.prepare("SELECT key, value FROM memory WHERE agent = ?1 ORDER BY key")?;
@@ -784,7 +900,7 @@ mod tests {
     fn messages_are_accepted_once_and_resumed_until_done() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agents.db");
-        let store = Store::open(&path, false).unwrap();
+        let store = SqliteStore::open(&path, false).unwrap();
         assert!(
             store
                 .accept(&message("m1", "a/1"), u64::MAX)
@@ -811,7 +927,7 @@ mod tests {
             .unwrap()
             .unwrap();
         drop(store);
-        let store = Store::open(&path, false).unwrap();
+        let store = SqliteStore::open(&path, false).unwrap();
         let pending: Vec<String> = store.pending().unwrap().into_iter().map(|m| m.id).collect();
         assert_eq!(pending, ["m2"]);
         let done = store.message("m1").unwrap().unwrap();
@@ -830,7 +946,7 @@ mod tests {
     #[test]
     fn memory_respects_its_quota() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("m.db"), false).unwrap();
+        let store = SqliteStore::open(&dir.path().join("m.db"), false).unwrap();
         assert_eq!(
             store.memory_set("a/1", "k", "12345", 10, u64::MAX).unwrap(),
             Ok(())
@@ -876,7 +992,7 @@ mod tests {
      {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.db");
-        let store = Store::open(&path, false).unwrap();
+        let store = SqliteStore::open(&path, false).unwrap();
         let quota = 10_000;
         for i in 0..3 {
             let id = format!("m{i}");
@@ -971,7 +1087,7 @@ mod tests {
         assert!(store.memory_delete("a/1", "k").unwrap());
         assert_eq!(store.usage("a"), a);
         drop(store);
-        let store = Store::open(&path, false).unwrap();
+        let store = SqliteStore::open(&path, false).unwrap();
         assert_eq!((store.usage("a"), store.usage("b")), (a, b));
     }
 
@@ -989,11 +1105,14 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(&path, false).unwrap();
+        let store = SqliteStore::open(&path, false).unwrap();
         let expected = ("m1a/1external[]hello".len() as u64) + ROW_OVERHEAD;
         assert_eq!(store.usage("a"), expected);
         assert_eq!(store.pending().unwrap().len(), 1);
         drop(store);
-        assert_eq!(Store::open(&path, false).unwrap().usage("a"), expected);
+        assert_eq!(
+            SqliteStore::open(&path, false).unwrap().usage("a"),
+            expected
+        );
     }
 }

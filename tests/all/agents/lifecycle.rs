@@ -3,7 +3,7 @@
 
 use super::{activations, eventually, memory_value, messages_to, runtime, write_policy};
 use crate::common::{are, ask_agent, run, tempdir};
-use are_agents::store::{Status, Store};
+use are_agents::store::{AgentStore as _, SqliteStore, Status};
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -159,7 +159,7 @@ limits.fuel = "unlimited"
             break false;
         }
         std::thread::sleep(Duration::from_millis(20));
-        let Ok(store) = Store::open_read_only(&db) else {
+        let Ok(store) = SqliteStore::open_read_only(&db) else {
             continue;
         };
         let counted = store
@@ -179,7 +179,7 @@ limits.fuel = "unlimited"
     child.wait().unwrap();
     assert!(ready, "the first run never got going");
     {
-        let store = Store::open_read_only(&db).unwrap();
+        let store = SqliteStore::open_read_only(&db).unwrap();
         let pending = store.pending().unwrap();
         assert!(
             pending.len() >= 4,
@@ -191,7 +191,7 @@ limits.fuel = "unlimited"
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("resuming"), "{}", out.stderr);
 
-    let store = Store::open_read_only(&db).unwrap();
+    let store = SqliteStore::open_read_only(&db).unwrap();
     assert!(store.pending().unwrap().is_empty(), "every message is done");
     let all = store.messages(None, 100).unwrap();
     assert!(all.iter().all(|m| m.status == Status::Done), "{all:#?}");

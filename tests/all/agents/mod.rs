@@ -6,7 +6,7 @@
 
 use crate::common::agent_runtime;
 use are_agents::AgentRuntime;
-use are_agents::store::{Store, StoredMessage};
+use are_agents::store::{AgentStore, StoredMessage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-fn activations(store: &Store, id: &str) -> i64 {
+fn activations(store: &dyn AgentStore, id: &str) -> i64 {
     store
         .agents()
         .expect("agents")
@@ -92,12 +92,12 @@ fn activations(store: &Store, id: &str) -> i64 {
         .map_or(0, |a| a.activations)
 }
 
-fn memory_value(store: &Store, agent: &str, key: &str) -> Option<String> {
+fn memory_value(store: &dyn AgentStore, agent: &str, key: &str) -> Option<String> {
     store.memory_get(agent, key).expect("memory")
 }
 
 /// Every message the store holds for `agent`, oldest first.
-fn messages_to(store: &Store, agent: &str) -> Vec<StoredMessage> {
+fn messages_to(store: &dyn AgentStore, agent: &str) -> Vec<StoredMessage> {
     let mut messages: Vec<StoredMessage> = store
         .messages(Some(agent), 10_000)
         .expect("messages")

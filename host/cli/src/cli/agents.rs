@@ -2,7 +2,7 @@
 
 use are_agents::AgentId;
 use are_agents::runtime_store_path;
-use are_agents::store::Store;
+use are_agents::store::{AgentStore as _, SqliteStore};
 use are_policy::Policy;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,7 +46,7 @@ pub struct Common {
 }
 
 impl Common {
-    fn open(&self) -> anyhow::Result<Store> {
+    fn open(&self) -> anyhow::Result<SqliteStore> {
         let policy = Policy::load(&self.config)?;
         let path = runtime_store_path(&policy);
         anyhow::ensure!(
@@ -54,7 +54,7 @@ impl Common {
             "no agent store at {} yet: run the agents first (`are run`)",
             path.display()
         );
-        Ok(Store::open_read_only(&path)?)
+        Ok(SqliteStore::open_read_only(&path)?)
     }
 }
 
