@@ -103,41 +103,69 @@ fn is_special_v4(a: Ipv4Addr) -> bool {
 ///
 /// # Errors
 /// What is wrong, worded to follow "in NAME …" or "…: ".
-pub fn check_dns_name(name: &str) -> Result<(), String> {
+pub fn check_dns_name(name: &str) -> Result<(), InvalidDnsName> {
     if name.is_empty() {
-        return Err("the name is empty".into());
+        return Err(InvalidDnsName::Empty);
     }
     if name.len() > 253 {
-        return Err("the name is longer than 253 characters".into());
+        return Err(InvalidDnsName::TooLong);
     }
     let labels: Vec<&str> = name.split('.').collect();
     for label in &labels {
+        let label_error = |make: fn(String) -> InvalidDnsName| Err(make((*label).to_string()));
         if label.is_empty() {
-            return Err("a label is empty (a leading, trailing or doubled `.`)".into());
+            return Err(InvalidDnsName::EmptyLabel);
         }
         if label.contains('*') {
-            return Err("`*` appears where only a whole leading `*.` is allowed".into());
+            return Err(InvalidDnsName::Wildcard);
         }
         if label.len() > 63 {
-            return Err(format!("label {label:?} is longer than 63 characters"));
+            return label_error(InvalidDnsName::LabelTooLong);
         }
         if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(format!(
-                "label {label:?} has characters other than letters, digits and `-`"
-            ));
+            return label_error(InvalidDnsName::LabelCharacters);
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("label {label:?} starts or ends with `-`"));
+            return label_error(InvalidDnsName::LabelHyphen);
         }
     }
     let last = labels.last().copied().unwrap_or_default();
     if last.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "the last label {last:?} is all digits, which reads as an IP address, not a name \
-             (grant an IP address by writing all of it, without `*.`)"
-        ));
+        return Err(InvalidDnsName::NumericLastLabel(last.to_string()));
     }
     Ok(())
+}
+
+/// What is wrong with a DNS name (see [`check_dns_name`]), worded to follow "in NAME …" or "…: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDnsName {
+    /// Nothing at all.
+    #[error("the name is empty")]
+    Empty,
+    /// Over 253 characters.
+    #[error("the name is longer than 253 characters")]
+    TooLong,
+    /// A leading, trailing or doubled `.`.
+    #[error("a label is empty (a leading, trailing or doubled `.`)")]
+    EmptyLabel,
+    /// A `*` other than a whole leading `*.`.
+    #[error("`*` appears where only a whole leading `*.` is allowed")]
+    Wildcard,
+    /// A label over 63 characters.
+    #[error("label {0:?} is longer than 63 characters")]
+    LabelTooLong(String),
+    /// A label with characters other than letters, digits and `-`.
+    #[error("label {0:?} has characters other than letters, digits and `-`")]
+    LabelCharacters(String),
+    /// A label that starts or ends with `-`.
+    #[error("label {0:?} starts or ends with `-`")]
+    LabelHyphen(String),
+    /// The last label is all digits: it reads as an IP address.
+    #[error(
+        "the last label {0:?} is all digits, which reads as an IP address, not a name (grant an IP address by \
+         writing all of it, without `*.`)"
+    )]
+    NumericLastLabel(String),
 }
 
 #[cfg(test)]

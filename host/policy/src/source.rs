@@ -66,7 +66,7 @@ impl Source {
         match scheme.to_ascii_lowercase().as_str() {
             "https" | "http" => {
                 let url = url::Url::parse(text).map_err(|e| invalid(format!("{e}")))?;
-                check_url(&url).map_err(invalid)?;
+                check_url(&url).map_err(|e| invalid(e.to_string()))?;
                 Ok(Source::Https(url))
             }
             "oci" => Self::parse_oci(rest).map_err(invalid),
@@ -186,20 +186,33 @@ fn split_scheme(text: &str) -> Option<(&str, &str)> {
 }
 
 /// `https://`, or `http://` to a loopback IP literal; no credentials in the URL. Fetchers apply it to redirects too.
-pub fn check_url(url: &url::Url) -> Result<(), String> {
+pub fn check_url(url: &url::Url) -> Result<(), UnsafeUrl> {
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not supported".into());
+        return Err(UnsafeUrl::Credentials);
     }
     match url.scheme() {
         "https" => Ok(()),
         "http" if url.host_str().is_some_and(is_loopback_literal) => Ok(()),
-        "http" => Err(
-            "plain http is refused (anyone on the path could swap the component): use https:// (http:// is \
-             allowed only to a loopback IP literal such as 127.0.0.1, for tests)"
-                .into(),
-        ),
-        other => Err(format!("unsupported scheme `{other}://`")),
+        "http" => Err(UnsafeUrl::PlainHttp),
+        other => Err(UnsafeUrl::Scheme(other.to_string())),
     }
+}
+
+/// Why a source URL (or a redirect) is refused (see [`check_url`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeUrl {
+    /// A user name or password in the URL.
+    #[error("credentials in the URL are not supported")]
+    Credentials,
+    /// `http://` to anything but a loopback IP literal.
+    #[error(
+        "plain http is refused (anyone on the path could swap the component): use https:// (http:// is allowed \
+         only to a loopback IP literal such as 127.0.0.1, for tests)"
+    )]
+    PlainHttp,
+    /// Neither https nor http.
+    #[error("unsupported scheme `{0}://`")]
+    Scheme(String),
 }
 
 #[cfg(test)]
