@@ -122,7 +122,8 @@ pub async fn bind(server: Arc<McpServer>, options: HttpOptions) -> Result<Listen
     );
     let mcp = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn(answer_full_with_503));
+        .layer(middleware::from_fn(answer_full_with_503))
+        .layer(middleware::from_fn(end_session_with_200));
     let guarded = axum::Router::new()
         .merge(mcp)
         .route("/metrics", get(metrics))
@@ -185,6 +186,17 @@ async fn answer_full_with_503(request: Request, next: Next) -> Response {
         axum::Json(body),
     )
         .into_response()
+}
+
+/// A `DELETE` that ended a session answers `200 OK`, as the SDKs' own servers do (rmcp answers `202`, which the
+/// official Python SDK logs as an error at every session close).
+async fn end_session_with_200(request: Request, next: Next) -> Response {
+    let delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// The JSON-RPC error code of a refused session (implementation-defined server error range).

@@ -245,3 +245,26 @@ async fn http_sessions_are_bounded_evicting_the_least_recently_used_idle_one() {
         "the busy session stays"
     );
 }
+
+/// Ending a session with `DELETE` answers 200 (what the SDKs' servers answer; 202 makes the Python SDK log an
+/// error), and the session is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_delete_ends_the_session_with_200() {
+    let policy = text_and_kv_serving("");
+    let serve = Serve::for_policy(Transport::Http, &policy).await;
+    let addr = serve.addr();
+    let session = raw_session(addr).await;
+    let headers = [
+        ("Mcp-Session-Id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let (status, head, body) = http_request(addr, "DELETE", "/mcp", &headers, None).await;
+    assert_eq!(status, 200, "{head}\n{body}");
+    let (status, body) = raw_post(
+        addr,
+        &session,
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "the ended session is gone: {body}");
+}
