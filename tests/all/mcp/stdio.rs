@@ -67,3 +67,52 @@ async fn stdio_answers_an_oversized_request_and_goes_on() {
     );
     server.close().await;
 }
+
+/// A client that writes its last request and closes stdin still gets the answer: the server finishes the calls in
+/// flight (fresh-instance and session calls alike), writes their answers, and only then exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_end_of_input_waits_for_calls_in_flight() {
+    for mode in ["fresh", "session"] {
+        let dir = tempdir();
+        let policy = write_policy(
+            dir.path(),
+            &super::component(
+                "sleep",
+                "hostile-sleep",
+                &format!("mode = \"{mode}\"\nlimits.timeout = \"10s\""),
+            ),
+        );
+        let mut server = RawStdio::start(&policy);
+        server.send(&[INITIALIZE, INITIALIZED]).await;
+        assert_eq!(server.answers(1).await[0]["id"], 1);
+        server
+            .send(&[
+                r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sleep.sleep","arguments":{"ms":1500}}}"#,
+            ])
+            .await;
+        let RawStdio {
+            mut child,
+            stdin,
+            mut stdout,
+        } = server;
+        let started = std::time::Instant::now();
+        drop(stdin);
+        let line = tokio::time::timeout(super::PATIENCE, stdout.next_line())
+            .await
+            .expect("the answer comes after stdin closed")
+            .expect("read")
+            .expect("an answer line, not the end of output");
+        let answer: Value = serde_json::from_str(&line).expect("JSON-RPC");
+        assert_eq!(answer["id"], 7, "{mode}: {answer}");
+        assert_eq!(answer["result"]["isError"], false, "{mode}: {answer}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(1000),
+            "{mode}: the call ran to its end"
+        );
+        let status = tokio::time::timeout(super::PATIENCE, child.wait())
+            .await
+            .expect("are serve exits once the answer is out")
+            .expect("wait");
+        assert!(status.success(), "{mode}: {status}");
+    }
+}
