@@ -15,7 +15,6 @@
 use are_bench::native;
 use are_policy::Fsync;
 use are_policy::Limits;
-use are_policy::common::hex;
 use are_runtime::audit::{AuditLog, AuditSink};
 use are_runtime::cache::CompileCache;
 use are_runtime::component::{self, ComponentSpec, LoadedComponent};
@@ -30,7 +29,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const SMALL_ARGS: &str = r#"{"text": "the quick brown fox jumps over the lazy dog"}"#;
-const CHUNK: usize = 64 << 10;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -208,19 +206,15 @@ fn compute(c: &mut Criterion) {
     let rt = runtime();
     // A debug build (`cargo test`) runs each bench once: keep that quick.
     let times: u32 = if cfg!(debug_assertions) { 16 } else { 256 };
-    let data: Vec<u8> = (0..CHUNK).map(|i| (i * 31 + 7) as u8).collect();
-    let args = json!({
-        "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
-        "times": times,
-    });
-    let limits = Limits {
-        fuel: None,
-        timeout: Duration::from_secs(120),
-        // 64 KiB of bytes are 64 Ki component values, ~40 bytes each on the host (see `max_output`).
-        max_output: 8 << 20,
-        ..Limits::default()
-    };
-    let expected = hex(&native::sha256_portable(&data, times));
+    let case = native::ComputeCase::new(times);
+    let total = case.total_bytes();
+    let native::ComputeCase {
+        data,
+        args,
+        limits,
+        expected,
+        ..
+    } = case;
     // Time per iteration of every sample criterion takes (warm-up included), for the ratios printed at the end.
     let per_iter: Mutex<BTreeMap<&str, Vec<f64>>> = Mutex::default();
     let record = |name, elapsed: Duration, iters: u64| {
@@ -234,7 +228,7 @@ fn compute(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("compute");
     g.sample_size(10);
-    g.throughput(Throughput::Bytes(CHUNK as u64 * u64::from(times)));
+    g.throughput(Throughput::Bytes(total));
     for (name, fuel, epochs) in [
         ("wasm_none", false, false),
         ("wasm_epoch", false, true),

@@ -31,7 +31,6 @@ const SMALL_TEXT: &str = "the quick brown fox jumps over the lazy dog";
 /// The compute-bound function: SHA-256 of `data` repeated `times` times.
 const COMPUTE_FUNCTION: &str = "sha256-repeat";
 /// Bytes per repetition of the compute-bound input.
-const COMPUTE_CHUNK: usize = 64 << 10;
 /// The timeout the runaway guest runs into.
 const RUNAWAY_TIMEOUT: Duration = Duration::from_millis(100);
 const RUNAWAY_TIMEOUT_QUICK: Duration = Duration::from_millis(20);
@@ -594,21 +593,16 @@ impl<'a> Inproc<'a> {
     /// SHA-256 of 16 MiB (1 MiB with --quick) in the guest under each kind of metering, and natively.
     async fn compute(&self) -> anyhow::Result<Vec<Figure>> {
         let times: u32 = if self.quick { 16 } else { 256 };
-        let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
-        let total = COMPUTE_CHUNK as u64 * u64::from(times);
+        let case = native::ComputeCase::new(times);
+        let total = case.total_bytes();
+        let native::ComputeCase {
+            data,
+            args,
+            limits,
+            expected,
+            ..
+        } = case;
         let size = fmt_bytes(total);
-        let expected = hex(&native::sha256_portable(&data, times));
-        let args = json!({
-            "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
-            "times": times,
-        });
-        let limits = Limits {
-            fuel: None,
-            timeout: Duration::from_secs(120),
-            // 64 KiB of bytes are 64 Ki component values, ~40 bytes each on the host (see `max_output`).
-            max_output: 8 << 20,
-            ..Limits::default()
-        };
         let budget = Budget::slow(self.quick, 15);
         let mut figures = Vec::new();
         let meterings = [

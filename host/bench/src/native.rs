@@ -17,7 +17,60 @@
 //! [`sha256_sha2`] is the `sha2` crate as the host runs it (with SHA instructions where the CPU has them): what
 //! the same work costs natively at best (`compute.native.sha2`).
 
+use are_policy::Limits;
+use are_policy::common::hex;
+use serde_json::{Value, json};
 use sha2::Digest as _;
+use std::time::Duration;
+
+/// Bytes of data the compute guest hashes, `times` times over.
+pub const COMPUTE_CHUNK: usize = 64 << 10;
+
+/// One compute workload, shared by `are bench` and the criterion benches: the data, the arguments of
+/// `hash.sha256-repeat`, the limits it runs under, and the digest it must return.
+pub struct ComputeCase {
+    /// [`COMPUTE_CHUNK`] bytes of a fixed pattern.
+    pub data: Vec<u8>,
+    /// How many times the data is hashed.
+    pub times: u32,
+    /// The guest's arguments: the data (base64) and `times`.
+    pub args: Value,
+    /// No fuel limit, a long timeout, and room for the data's component values.
+    pub limits: Limits,
+    /// The digest, hex, from [`sha256_portable`].
+    pub expected: String,
+}
+
+impl ComputeCase {
+    /// The workload that hashes the data `times` times.
+    pub fn new(times: u32) -> ComputeCase {
+        let data: Vec<u8> = (0..COMPUTE_CHUNK).map(|i| (i * 31 + 7) as u8).collect();
+        let args = json!({
+            "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
+            "times": times,
+        });
+        let limits = Limits {
+            fuel: None,
+            timeout: Duration::from_secs(120),
+            // 64 KiB of bytes are 64 Ki component values, ~40 bytes each on the host (see `max_output`).
+            max_output: 8 << 20,
+            ..Limits::default()
+        };
+        let expected = hex(&sha256_portable(&data, times));
+        ComputeCase {
+            data,
+            times,
+            args,
+            limits,
+            expected,
+        }
+    }
+
+    /// The bytes hashed in all.
+    pub fn total_bytes(&self) -> u64 {
+        COMPUTE_CHUNK as u64 * u64::from(self.times)
+    }
+}
 
 /// SHA-256 of `data` repeated `times` times, with the portable code the guest runs.
 pub fn sha256_portable(data: &[u8], times: u32) -> [u8; 32] {
