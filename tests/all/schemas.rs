@@ -142,6 +142,7 @@ fn a_small_component_with_deeply_shared_types_is_described_in_bounded_time_and_m
         max_concurrency: 1,
         queue: 0,
         idle_timeout: Duration::from_secs(1),
+        task: are_policy::TaskMode::Never,
     };
     let loaded = common::load_spec(spec);
     let started = Instant::now();
@@ -157,8 +158,11 @@ fn a_small_component_with_deeply_shared_types_is_described_in_bounded_time_and_m
         .iter()
         .map(|t| {
             json_size(
-                &serde_json::to_value(are_mcp::server::mcp_tool(&t.tool))
-                    .expect("a tool serializes"),
+                &serde_json::to_value(are_mcp::server::mcp_tool(
+                    &t.tool,
+                    are_policy::ToolNames::Portable,
+                ))
+                .expect("a tool serializes"),
             )
         })
         .sum();

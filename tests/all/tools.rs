@@ -9,14 +9,28 @@ use are_runtime::schema;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-/// Why `value` does not match `schema`, if it does not.
+/// Why `value` does not match `schema`, if it does not, by a draft 2020-12 validator; a draft-07 validator must
+/// give the same verdict. The draft-07 one reads the schema as the TypeScript SDK and the Inspector do (Ajv's
+/// default draft, without checking `$schema`), so a tool result those clients would reject fails here.
 fn schema_errors(schema: &Value, value: &Value) -> Vec<String> {
-    let validator = jsonschema::validator_for(schema)
-        .unwrap_or_else(|e| panic!("not a valid JSON Schema ({e}): {schema}"));
-    validator
+    let validator = jsonschema::draft202012::new(schema)
+        .unwrap_or_else(|e| panic!("not a valid 2020-12 JSON Schema ({e}): {schema}"));
+    let mut as_draft7 = schema.clone();
+    if let Value::Object(map) = &mut as_draft7 {
+        map.remove("$schema");
+    }
+    let draft7 = jsonschema::draft7::new(&as_draft7)
+        .unwrap_or_else(|e| panic!("not a valid draft-07 JSON Schema ({e}): {schema}"));
+    let errors: Vec<String> = validator
         .iter_errors(value)
         .map(|e| e.to_string())
-        .collect()
+        .collect();
+    assert_eq!(
+        draft7.is_valid(value),
+        errors.is_empty(),
+        "draft-07 and 2020-12 validators disagree on {value} (2020-12: {errors:?})\nschema: {schema}"
+    );
+    errors
 }
 
 fn input_schema(c: &LoadedComponent, function: &str) -> Value {

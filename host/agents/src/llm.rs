@@ -53,6 +53,9 @@ pub struct ChatMessage {
 pub struct ToolDefinition {
     /// `component.function`.
     pub name: String,
+    /// The name the model sees: the catalog's portable spelling (`component__function`, see
+    /// [`are_runtime::catalog::portable_name`]).
+    pub wire_name: String,
     /// What it does.
     pub description: String,
     /// JSON Schema of its arguments.
@@ -175,14 +178,14 @@ impl LlmClient {
         };
         let mut body = json!({
             "model": endpoint.model,
-            "messages": messages.iter().map(message_json).collect::<Vec<_>>(),
+            "messages": messages.iter().map(|m| message_json(m, tools)).collect::<Vec<_>>(),
         });
         if !tools.is_empty() {
             body["tools"] = tools
                 .iter()
                 .map(|t| {
                     json!({"type": "function", "function": {
-                        "name": wire_name(&t.name), "description": t.description, "parameters": t.parameters,
+                        "name": t.wire_name, "description": t.description, "parameters": t.parameters,
                     }})
                 })
                 .collect();
@@ -200,25 +203,30 @@ impl LlmClient {
     }
 }
 
-/// OpenAI function names allow `[a-zA-Z0-9_-]`: a tool's `.` becomes `__`.
-fn wire_name(tool: &str) -> String {
-    tool.replace('.', "__")
-}
-
+/// The name the model used for a tool, back as the tool's own name (an unknown one stays as it is, and fails as
+/// an unknown tool).
 fn tool_name(wire: &str, tools: &[ToolDefinition]) -> String {
     tools
         .iter()
-        .find(|t| wire_name(&t.name) == wire)
-        .map_or_else(|| wire.replace("__", "."), |t| t.name.clone())
+        .find(|t| t.wire_name == wire)
+        .map_or_else(|| wire.to_string(), |t| t.name.clone())
 }
 
-fn message_json(m: &ChatMessage) -> Value {
+/// A tool's name as the model knows it.
+fn wire_name(name: &str, tools: &[ToolDefinition]) -> String {
+    tools.iter().find(|t| t.name == name).map_or_else(
+        || are_runtime::catalog::portable_name(name),
+        |t| t.wire_name.clone(),
+    )
+}
+
+fn message_json(m: &ChatMessage, tools: &[ToolDefinition]) -> Value {
     let mut v = json!({ "role": m.role, "content": m.content });
     if !m.tool_calls.is_empty() {
         v["tool_calls"] = m
             .tool_calls
             .iter()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": wire_name(&c.name), "arguments": c.arguments}}))
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": wire_name(&c.name, tools), "arguments": c.arguments}}))
             .collect();
     }
     if let Some(id) = &m.tool_call_id {
@@ -437,6 +445,7 @@ mod tests {
     fn the_scripted_model_calls_a_url_tool_then_summarises() {
         let tools = vec![ToolDefinition {
             name: "fetch.get".into(),
+            wire_name: "fetch__get".into(),
             description: "GET a URL".into(),
             parameters: json!({"type": "object", "properties": {"url": {"type": "string"}}}),
         }];
@@ -469,6 +478,7 @@ mod tests {
     fn completions_parse_and_tool_names_map_back() {
         let tools = vec![ToolDefinition {
             name: "fetch.get".into(),
+            wire_name: "fetch__get".into(),
             description: String::new(),
             parameters: json!({}),
         }];
@@ -485,7 +495,7 @@ mod tests {
                 .contains("no choices")
         );
         assert_eq!(
-            message_json(&user("hi")),
+            message_json(&user("hi"), &tools),
             json!({"role": "user", "content": "hi"})
         );
     }

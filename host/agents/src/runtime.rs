@@ -1098,6 +1098,7 @@ impl AgentContext {
                 .into_iter()
                 .map(|t| ToolDefinition {
                     name: t.tool.name.to_string(),
+                    wire_name: t.tool.portable_name.clone(),
                     description: t.tool.description.clone(),
                     parameters: Value::Object((*t.tool.input_schema).clone()),
                 })

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod server;
 pub mod sessions;
 pub mod stdio;
+pub mod tasks;
 pub mod watch;
 
 pub use server::{Handler, McpServer, serve_stdio};

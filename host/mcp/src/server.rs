@@ -5,7 +5,8 @@
 #![allow(deprecated)]
 
 use super::sessions::Sessions;
-use are_policy::{InstanceMode, Policy};
+use super::tasks::{TaskEnd, TaskStore, TaskStoreError};
+use are_policy::{InstanceMode, Policy, TaskMode, ToolNames};
 use are_runtime::catalog::{
     Catalog, ServedComponent, ServedTool, Settings, ToolCall, ToolFailure, served_settings,
 };
@@ -14,11 +15,14 @@ use are_runtime::engine::AreEngine;
 use are_runtime::host::Host;
 use are_runtime::invoke::CallError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    ClientCapabilities, ContentBlock, CreateTaskResult, GetTaskParams, GetTaskResult,
+    Implementation, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    SetLevelRequestMethod, SetLevelRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID,
+    UpdateTaskParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +34,12 @@ use std::time::Instant;
 /// Default tools per `tools/list` page.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
+/// `ttlMs` of a `tools/list` result when the list changes only on restart (5 minutes).
+pub const LIST_TTL_MS: u64 = 300_000;
+
+/// `ttlMs` of a `tools/list` result under `--watch` (5 seconds).
+pub const LIST_TTL_WATCHING_MS: u64 = 5_000;
+
 /// What every session of one `are serve` process shares.
 pub struct McpServer {
     host: Host,
@@ -37,14 +47,23 @@ pub struct McpServer {
     catalog: RwLock<Arc<Catalog>>,
     sessions: Sessions,
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Open `subscriptions/listen` requests (revision 2026-07-28), each told when the tool list changes.
+    listeners: Mutex<HashMap<u64, SubscriptionSink>>,
+    next_listener: AtomicU64,
     log_levels: Mutex<HashMap<String, LoggingLevel>>,
     generation: AtomicU64,
+    /// `--watch` is on: the tool list may change while serving.
+    watching: std::sync::atomic::AtomicBool,
     page_size: usize,
+    tool_names: ToolNames,
     audit: Option<are_runtime::audit::AuditSink>,
     /// Call counters and histograms, for `/metrics`.
     pub metrics: super::metrics::Metrics,
     /// Where tool calls run, apart from the protocol's threads.
     guests: super::guest_threads::GuestThreads,
+    /// The task store's file, and the store once a task component needed it.
+    task_store_path: PathBuf,
+    task_store: Mutex<Option<Arc<TaskStore>>>,
 }
 
 /// Why the server could not start.
@@ -67,6 +86,9 @@ pub enum StartError {
     /// The threads for tool calls cannot be started.
     #[error("cannot start the threads that run tool calls: {0}")]
     Threads(#[from] std::io::Error),
+    /// A component runs as tasks and the task store cannot be opened.
+    #[error(transparent)]
+    Tasks(#[from] TaskStoreError),
 }
 
 impl McpServer {
@@ -88,11 +110,20 @@ impl McpServer {
             catalog: RwLock::new(Arc::new(Catalog::new(BTreeMap::new()))),
             sessions: Sessions::default(),
             peers: Mutex::default(),
+            listeners: Mutex::default(),
+            next_listener: AtomicU64::new(0),
             log_levels: Mutex::default(),
             generation: AtomicU64::new(0),
+            watching: std::sync::atomic::AtomicBool::new(false),
             page_size,
+            tool_names: policy.serve.tool_names,
             metrics: super::metrics::Metrics::default(),
             guests: super::guest_threads::GuestThreads::start()?,
+            task_store_path: super::tasks::store_path(
+                policy_path,
+                policy.serve.task_store.as_deref(),
+            ),
+            task_store: Mutex::default(),
         };
         let mut components = BTreeMap::new();
         for (name, c) in &policy.components {
@@ -109,9 +140,29 @@ impl McpServer {
             components.insert(name.clone(), served);
         }
         server.install(Catalog::new(components));
+        if server.offers_tasks() {
+            // Open it now: a bad path fails the start, and tasks an earlier process left unfinished are
+            // marked interrupted at once.
+            server.tasks()?;
+        }
         let server = Arc::new(server);
         server.sessions.start_reaper(&server);
         Ok(server)
+    }
+
+    /// Say that the tool list may change while serving (`--watch`): `tools/list` results get a short `ttlMs`.
+    pub fn set_watching(&self) {
+        self.watching.store(true, Ordering::Relaxed);
+    }
+
+    /// How long a 2026-07-28 client may reuse a `tools/list` result (`ttlMs`): the list changes only when the
+    /// server restarts, or, with `--watch`, when a file changes (subscribers hear of that at once).
+    fn list_ttl_ms(&self) -> u64 {
+        if self.watching.load(Ordering::Relaxed) {
+            LIST_TTL_WATCHING_MS
+        } else {
+            LIST_TTL_MS
+        }
     }
 
     /// The engine calls run on.
@@ -178,7 +229,8 @@ impl McpServer {
         *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
     }
 
-    /// Tell every connected client that the tool list changed.
+    /// Tell every connected client that the tool list changed: sessions of revision 2025-11-25 and older on
+    /// their stream, 2026-07-28 clients on each of their `subscriptions/listen` streams.
     pub async fn notify_tools_changed(&self) {
         let peers: Vec<Peer<RoleServer>> = {
             let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
@@ -190,6 +242,36 @@ impl McpServer {
                 tracing::debug!("cannot send tools/list_changed: {e}");
             }
         }
+        let listeners: Vec<(u64, SubscriptionSink)> = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(key, sink)| (*key, sink.clone()))
+            .collect();
+        for (key, sink) in listeners {
+            if let Err(e) = sink.notify_tool_list_changed().await {
+                tracing::debug!("cannot send tools/list_changed to a subscription: {e}");
+                self.listeners
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&key);
+            }
+        }
+    }
+
+    /// Serve one `subscriptions/listen` request until the client ends it.
+    async fn listen(&self, subscription: SubscriptionContext) {
+        let key = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, subscription.sink().clone());
+        subscription.cancelled().await;
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
     }
 
     /// Call a tool by name for `session`: gate, run, meter, and turn the report into an MCP result.
@@ -244,6 +326,59 @@ impl McpServer {
                 None,
             ))
         })
+    }
+
+    /// Whether a served component has `task = "allowed"` or `"required"`.
+    fn offers_tasks(&self) -> bool {
+        self.catalog()
+            .components
+            .values()
+            .any(|c| c.settings.task != TaskMode::Never)
+    }
+
+    /// The task store, opened on first use.
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    pub fn tasks(&self) -> Result<Arc<TaskStore>, TaskStoreError> {
+        let mut store = self.task_store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = &*store {
+            return Ok(store.clone());
+        }
+        let opened = Arc::new(TaskStore::open(&self.task_store_path)?);
+        *store = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// Start `name` as a task: record it, run the call apart, and answer with the task at once.
+    async fn start_task(
+        self: &Arc<Self>,
+        name: String,
+        args: Value,
+        session: String,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let store = self.tasks().map_err(task_store_error)?;
+        let (task, stop) = store.create(&name).map_err(task_store_error)?;
+        let id = task.task_id.clone();
+        let server = Arc::clone(self);
+        tracing::info!(tool = %name, task = %id, "task started");
+        tokio::spawn(async move {
+            let end = tokio::select! {
+                () = stop.cancelled() => {
+                    tracing::info!(tool = %name, task = %id, "task cancelled");
+                    return;
+                }
+                outcome = server.call_tool(&name, args, &session) => match outcome {
+                    Ok(outcome) => TaskEnd::Completed(outcome.result),
+                    Err(error) => TaskEnd::Failed(error),
+                },
+            };
+            tracing::info!(tool = %name, task = %id, "task finished");
+            if let Err(e) = store.finish(&id, end) {
+                tracing::error!(tool = %name, task = %id, "cannot record the task's result: {e}");
+            }
+        });
+        Ok(CallToolResponse::Task(CreateTaskResult::new(task)))
     }
 
     /// Forget everything kept for `session`: its instances and its log level.
@@ -326,11 +461,15 @@ pub struct Handler(pub Arc<McpServer>);
 
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let builder = ServerCapabilities::builder()
             .enable_tools()
             .enable_tool_list_changed()
-            .enable_logging()
-            .build();
+            .enable_logging();
+        let capabilities = if self.0.offers_tasks() {
+            builder.enable_tasks().build()
+        } else {
+            builder.build()
+        };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("are", env!("CARGO_PKG_VERSION")))
             .with_instructions(
@@ -343,19 +482,30 @@ impl ServerHandler for Handler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let catalog = self.0.catalog();
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (page, next) = catalog.page(cursor, self.0.page_size);
-        let mut result =
-            ListToolsResult::with_all_items(page.iter().map(|t| mcp_tool(&t.tool)).collect());
+        let mut result = ListToolsResult::with_all_items(
+            page.iter()
+                .map(|t| mcp_tool(&t.tool, self.0.tool_names))
+                .collect(),
+        );
         result.next_cursor = next;
+        if at_2026(&context) {
+            // The list is the same for every caller.
+            result.ttl_ms = Some(self.0.list_ttl_ms());
+            result.cache_scope = Some(CacheScope::Public);
+        }
         Ok(result)
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.0.catalog().tool(name).map(|t| mcp_tool(&t.tool))
+        self.0
+            .catalog()
+            .tool(name)
+            .map(|t| mcp_tool(&t.tool, self.0.tool_names))
     }
 
     async fn call_tool(
@@ -366,10 +516,41 @@ impl ServerHandler for Handler {
         let session = session_of(&context.extensions);
         let args = request.arguments.map_or(Value::Null, Value::Object);
         let name = request.name.to_string();
+        let task = self
+            .0
+            .catalog()
+            .tool(&name)
+            .map(|t| t.component.settings.task);
+        let client_has_tasks = context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        match (task, client_has_tasks) {
+            (Some(TaskMode::Required), false) => {
+                let mut error = ErrorData::missing_required_client_capability(
+                    ClientCapabilities::builder().enable_tasks().build(),
+                );
+                error.message = format!(
+                    "tool `{name}` runs only as a task: declare the `{TASKS_EXTENSION_ID}` extension in the client \
+                     capabilities, or set `task = \"allowed\"` on its component in the policy"
+                )
+                .into();
+                return Err(error);
+            }
+            (Some(TaskMode::Required | TaskMode::Allowed), true) => {
+                return self.0.start_task(name, args, session).await;
+            }
+            _ => {}
+        }
         let outcome = self.0.call_tool(&name, args, &session).await?;
         if let Some(kind) = outcome.failure {
-            let wanted = self.0.log_level(&session).unwrap_or(LoggingLevel::Warning);
-            if level_rank(LoggingLevel::Warning) >= level_rank(wanted) {
+            // Revision 2026-07-28: log notifications only for a request whose `_meta` asks, at its level.
+            // Before: at the session's `logging/setLevel`, warnings by default.
+            let wanted = if at_2026(&context) {
+                context.meta.log_level()
+            } else {
+                Some(self.0.log_level(&session).unwrap_or(LoggingLevel::Warning))
+            };
+            if wanted.is_some_and(|w| level_rank(LoggingLevel::Warning) >= level_rank(w)) {
                 let message = outcome
                     .result
                     .content
@@ -393,6 +574,10 @@ impl ServerHandler for Handler {
         request: SetLevelRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if at_2026(&context) {
+            // Removed in 2026-07-28: a request asks for log notifications with `logLevel` in its `_meta`.
+            return Err(ErrorData::method_not_found::<SetLevelRequestMethod>());
+        }
         let session = session_of(&context.extensions);
         self.0
             .log_levels
@@ -402,12 +587,95 @@ impl ServerHandler for Handler {
         Ok(())
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let store = self.0.tasks().map_err(task_store_error)?;
+        match store.get(&request.task_id).map_err(task_store_error)? {
+            Some(task) => Ok(GetTaskResult::new(task)),
+            None => Err(unknown_task(&request.task_id)),
+        }
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let store = self.0.tasks().map_err(task_store_error)?;
+        if store.cancel(&request.task_id).map_err(task_store_error)? {
+            Ok(())
+        } else {
+            Err(unknown_task(&request.task_id))
+        }
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let store = self.0.tasks().map_err(task_store_error)?;
+        if store
+            .get(&request.task_id)
+            .map_err(task_store_error)?
+            .is_none()
+        {
+            return Err(unknown_task(&request.task_id));
+        }
+        Err(ErrorData::invalid_params(
+            format!(
+                "task `{}` asks for no input: tool calls here never wait for the client (cancel it with \
+                 tasks/cancel)",
+                request.task_id
+            ),
+            None,
+        ))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let tools = SubscriptionFilter::builder().tools_list_changed().build();
+        Some(requested.intersection(&tools))
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        self.0.listen(subscription).await;
+        Ok(())
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let mut peers = self.0.peers.lock().unwrap_or_else(|e| e.into_inner());
         // Forget the sessions that ended, or a long-running HTTP server keeps one peer per session ever opened.
         peers.retain(|p| !p.is_transport_closed());
         peers.push(context.peer);
     }
+}
+
+/// `-32602` for a task id the store does not know.
+fn unknown_task(id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!(
+            "unknown task `{id}`: it never existed here or is older than the tasks' retention (24 h)"
+        ),
+        None,
+    )
+}
+
+fn task_store_error(e: TaskStoreError) -> ErrorData {
+    tracing::error!("{e}");
+    ErrorData::internal_error(e.to_string(), None)
+}
+
+/// Whether the request is of revision 2026-07-28 or later (its `_meta`, else what the session negotiated).
+fn at_2026(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
 /// Severity order of MCP log levels (RFC 5424: debug lowest).
@@ -486,10 +754,17 @@ fn stdio_transport() -> (
     (input, output)
 }
 
-/// The MCP form of a catalog tool.
-pub fn mcp_tool(definition: &are_runtime::catalog::ToolDefinition) -> rmcp::model::Tool {
+/// The MCP form of a catalog tool, with its name spelled as `names` says.
+pub fn mcp_tool(
+    definition: &are_runtime::catalog::ToolDefinition,
+    names: ToolNames,
+) -> rmcp::model::Tool {
+    let name = match names {
+        ToolNames::Portable => &definition.portable_name,
+        ToolNames::Dotted => &definition.name,
+    };
     let mut tool = rmcp::model::Tool::new(
-        definition.name.clone(),
+        name.clone(),
         definition.description.clone(),
         definition.input_schema.clone(),
     );

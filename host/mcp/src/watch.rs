@@ -19,6 +19,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Watch the files of `server` until it is dropped.
 pub fn spawn(server: Arc<McpServer>) {
+    server.set_watching();
     let weak = Arc::downgrade(&server);
     drop(server);
     tokio::spawn(watch(weak));

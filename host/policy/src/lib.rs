@@ -280,6 +280,24 @@ pub struct ComponentPolicy {
     /// A session instance unused this long is dropped (default 5m).
     #[serde(default)]
     pub idle_timeout: Option<Timeout>,
+    /// Whether `are serve` runs this component's calls as MCP tasks (the `io.modelcontextprotocol/tasks`
+    /// extension): `never` (default), `allowed` (when the client supports tasks) or `required` (a client without
+    /// tasks cannot call it).
+    #[serde(default)]
+    pub task: TaskMode,
+}
+
+/// Whether calls of a component run as MCP tasks: answered at once with a task id, the result fetched later.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskMode {
+    /// Calls are answered when they finish.
+    #[default]
+    Never,
+    /// Calls from a client that declared the tasks extension run as tasks; others are answered when they finish.
+    Allowed,
+    /// Every call runs as a task; a client without the tasks extension gets an error saying it needs it.
+    Required,
 }
 
 fn default_max_concurrency() -> u32 {
@@ -301,6 +319,18 @@ pub enum InstanceMode {
     Session,
 }
 
+/// How `are serve` spells tool names in `tools/list` (both spellings are accepted by `tools/call`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolNames {
+    /// `component__function`: what every model API accepts as a function name (`^[a-zA-Z0-9_-]{1,64}$`); a longer
+    /// name is cut and ends in `_` and 8 hex digits of the SHA-256 of its dotted form.
+    #[default]
+    Portable,
+    /// `component.function`, as policies and guests name tools.
+    Dotted,
+}
+
 /// `[serve]`: settings of `are serve`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -312,6 +342,12 @@ pub struct ServeSection {
     pub pooling: Option<bool>,
     /// Tools per `tools/list` page (default 100).
     pub page_size: Option<u32>,
+    /// How tool names are spelled: `"portable"` (default, `text__word-count`) or `"dotted"` (`text.word-count`).
+    #[serde(default)]
+    pub tool_names: ToolNames,
+    /// The SQLite file holding MCP tasks, relative to the policy (default `.are/tasks.db`); opened only when a
+    /// component has `task = "allowed"` or `"required"`.
+    pub task_store: Option<String>,
     /// Origins allowed to call the HTTP endpoint besides loopback ones, e.g. `https://app.example.com`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,

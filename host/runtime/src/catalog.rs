@@ -7,7 +7,7 @@ use crate::describe::ExportedFunction;
 use crate::engine::AreEngine;
 use crate::invoke::{CallError, CallOutput, CallReport, CallStats};
 use crate::schema::{self, Direction};
-use are_policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy};
+use are_policy::{ComponentPolicy, InstanceMode, LimitsSection, Policy, TaskMode};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,6 +18,9 @@ use wit_parser::{Type, TypeDefKind};
 
 /// Longest tool name MCP allows.
 pub const MAX_TOOL_NAME: usize = 128;
+
+/// Longest function name the model APIs accept (OpenAI and Anthropic: `^[a-zA-Z0-9_-]{1,64}$`).
+pub const MAX_PORTABLE_NAME: usize = 64;
 
 /// One component as served: loaded, with its serving settings and its concurrency gate.
 pub struct ServedComponent {
@@ -35,8 +38,10 @@ pub struct ServedComponent {
 /// their own wire form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolDefinition {
-    /// `component.function` (see [`MAX_TOOL_NAME`]).
+    /// `component.function` (see [`MAX_TOOL_NAME`]): how policies (`allow.tools`) and guests name the tool.
     pub name: String,
+    /// The same name spelled as every model API accepts a function name (see [`portable_name`]).
+    pub portable_name: String,
     /// The function's doc comment, else its WIT signature.
     pub description: String,
     /// The JSON Schema of the arguments object.
@@ -234,10 +239,24 @@ impl Catalog {
             .flat_map(|(name, served)| tools_of(name, served))
             .collect();
         tools.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
+        let mut spellings: HashMap<&str, usize> = HashMap::new();
+        for t in &tools {
+            *spellings.entry(t.tool.portable_name.as_str()).or_default() += 1;
+        }
+        let clashing: Vec<bool> = tools
+            .iter()
+            .map(|t| spellings[t.tool.portable_name.as_str()] > 1)
+            .collect();
+        for (t, clashes) in tools.iter_mut().zip(clashing) {
+            if clashes {
+                t.tool.portable_name = hashed_name(&t.tool.name);
+            }
+        }
+        // Both spellings find a tool: dotted names always hold a `.`, portable ones never do.
         let by_name = tools
             .iter()
             .enumerate()
-            .map(|(i, t)| (t.tool.name.to_string(), i))
+            .flat_map(|(i, t)| [(t.tool.name.clone(), i), (t.tool.portable_name.clone(), i)])
             .collect();
         Catalog {
             tools,
@@ -251,7 +270,7 @@ impl Catalog {
         &self.tools
     }
 
-    /// The tool called `name`.
+    /// The tool called `name`, in its dotted or its portable spelling.
     pub fn tool(&self, name: &str) -> Option<&ServedTool> {
         self.by_name.get(name).map(|&i| &self.tools[i])
     }
@@ -286,6 +305,7 @@ pub fn served_settings(
         max_concurrency: c.max_concurrency,
         queue: c.queue,
         idle_timeout: c.idle_timeout.map_or(Duration::from_secs(300), |t| t.0),
+        task: c.task,
     };
     Some((spec, settings))
 }
@@ -301,6 +321,8 @@ pub struct Settings {
     pub queue: u32,
     /// Idle session instances are dropped after this long.
     pub idle_timeout: Duration,
+    /// Whether calls run as MCP tasks.
+    pub task: TaskMode,
 }
 
 impl ServedComponent {
@@ -346,6 +368,7 @@ fn tools_of(component: &str, served: &Arc<ServedComponent>) -> Vec<ServedTool> {
         };
         tools.push(ServedTool {
             tool: ToolDefinition {
+                portable_name: portable_name(&name),
                 name,
                 description,
                 input_schema: Arc::new(input),
@@ -357,6 +380,49 @@ fn tools_of(component: &str, served: &Arc<ServedComponent>) -> Vec<ServedTool> {
         });
     }
     tools
+}
+
+/// The spelling of the dotted tool name `dotted` that every model API accepts as a function name: each `.` becomes
+/// `__` (`text.word-count` is `text__word-count`). A name that would then be longer than [`MAX_PORTABLE_NAME`] is
+/// cut and ends in `_` and 8 hex digits of the SHA-256 of the dotted name, so it is stable and still tells whose it
+/// is. (The catalog also gives the hashed form to two tools whose portable names would be the same, which only
+/// component names holding `__` can cause.)
+pub fn portable_name(dotted: &str) -> String {
+    let plain = dotted.replace('.', "__");
+    if plain.len() <= MAX_PORTABLE_NAME
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        plain
+    } else {
+        hashed_name(dotted)
+    }
+}
+
+/// `dotted` in portable characters, shortened: `{start of the component and interface}_{8 hex digits of the
+/// SHA-256 of the dotted name}__{function}` (the function cut to 32 characters), at most [`MAX_PORTABLE_NAME`].
+fn hashed_name(dotted: &str) -> String {
+    let digest = are_policy::common::hex(&are_policy::common::sha256(dotted.as_bytes())[..4]);
+    let portable = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let (owner, function) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let function: String = portable(function).chars().take(32).collect();
+    let room = MAX_PORTABLE_NAME - function.len() - "_".len() - digest.len() - "__".len();
+    let owner: String = portable(&owner.replace('.', "__"))
+        .chars()
+        .take(room)
+        .collect();
+    format!("{owner}_{digest}__{function}")
 }
 
 /// The description: the function's doc comment, else its WIT signature.
@@ -447,5 +513,29 @@ mod tests {
         );
         drop(first);
         assert_eq!(waiter.await.expect("join"), Ok(()));
+    }
+
+    #[test]
+    fn portable_names_fit_the_model_apis_and_stay_stable() {
+        let valid = |n: &str| {
+            (1..=MAX_PORTABLE_NAME).contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        assert_eq!(portable_name("types.divide"), "types__divide");
+        assert_eq!(
+            portable_name("text.words.word-count"),
+            "text__words__word-count"
+        );
+        let long = format!("{}.a-function-with-a-long-name", "c".repeat(40));
+        let short = portable_name(&long);
+        assert!(valid(&short), "{short}");
+        assert!(short.starts_with("cccc"), "{short}");
+        assert!(short.ends_with("__a-function-with-a-long-name"), "{short}");
+        assert_eq!(short, portable_name(&long), "the same name every time");
+        let other = format!("{}.a-function-with-a-long-name-too", "c".repeat(40));
+        assert_ne!(portable_name(&other), short, "different names stay apart");
+        assert!(valid(&hashed_name("a__b.c")));
+        assert_ne!(hashed_name("a__b.c"), hashed_name("a.b.c"));
     }
 }

@@ -16,7 +16,7 @@
 //! | `list<T>` | array |
 //! | `list<u8>` | input: base64 string (standard alphabet, padding optional) or array of integers 0‥255; output: always a base64 string |
 //! | `list<T, N>` | array of exactly `N` items |
-//! | `tuple<A, B>` | array of exactly 2 items (`prefixItems`) |
+//! | `tuple<A, B>` | array of exactly 2 items (`prefixItems`, and `minItems`/`maxItems` so that draft-07 validators, which ignore `prefixItems`, check the length) |
 //! | `record` | object, one property per field in WIT order; all fields required except `option<…>` ones; no other properties |
 //! | `variant` | a case without payload is the string `"case"`; a case with payload is the object `{"case": payload}` |
 //! | `enum` | string, one of the case names |
@@ -69,8 +69,14 @@ const F32_LIMIT: f64 = 340_282_356_779_733_661_637_539_395_458_142_568_448.0;
 const BASE64_PATTERN: &str =
     "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]={0,2}|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=?)?$";
 
-/// The schema of a base64-encoded `list<u8>`.
+/// The schema of a base64-encoded `list<u8>` argument. Without `contentEncoding`: padding is optional here, and
+/// draft-07 validators that check `contentEncoding` (jsonschema-rs does) would refuse unpadded strings.
 pub(crate) fn base64_input_schema() -> Value {
+    json!({"type": "string", "pattern": BASE64_PATTERN})
+}
+
+/// The schema of a base64-encoded `list<u8>` result: always padded, so `contentEncoding` holds under every draft.
+fn base64_output_schema() -> Value {
     json!({"type": "string", "contentEncoding": "base64", "pattern": BASE64_PATTERN})
 }
 
@@ -622,7 +628,9 @@ impl<'a> SchemaBuilder<'a> {
             .map(|ty| self.schema(ty, true))
             .collect::<Result<Vec<_>, _>>()?;
         let len = items.len();
-        let mut schema = json!({"type": "array", "minItems": len, "maxItems": len, "items": false});
+        // No `"items": false` beside `prefixItems`: a draft-07 validator (the TypeScript SDK's) reads that as "no
+        // items at all". `minItems`/`maxItems` bound the length under every draft.
+        let mut schema = json!({"type": "array", "minItems": len, "maxItems": len});
         // `prefixItems` must not be empty, so an (invalid in WIT anyway) empty tuple is just an empty array.
         if let (false, Value::Object(map)) = (items.is_empty(), &mut schema) {
             map.insert("prefixItems".into(), items.into());
@@ -691,11 +699,10 @@ impl<'a> SchemaBuilder<'a> {
     }
 
     fn list(&self, elem: &Type) -> Result<Value, UnsupportedType> {
-        let base64 = base64_input_schema();
         Ok(match (is_byte(self.resolve, elem), self.direction) {
-            (true, Direction::Output) => base64,
+            (true, Direction::Output) => base64_output_schema(),
             (true, Direction::Input) => json!({"anyOf": [
-                base64,
+                base64_input_schema(),
                 {"type": "array", "items": integer(u8::MIN, u8::MAX)},
             ]}),
             (false, _) => json!({"type": "array", "items": self.schema(elem, true)?}),
@@ -828,7 +835,7 @@ mod tests {
         assert_eq!(bytes_out["type"], "string");
         assert_eq!(bytes_out["contentEncoding"], "base64");
         let bytes_in = input("list<u8>");
-        assert_eq!(bytes_in["anyOf"][0], bytes_out);
+        assert_eq!(bytes_in["anyOf"][0]["pattern"], bytes_out["pattern"]);
         assert_eq!(bytes_in["anyOf"][1]["items"]["maximum"], 255);
         // An alias of u8 still makes a byte string; the alias name is the title.
         assert_eq!(output("bytes")["contentEncoding"], "base64");
@@ -864,7 +871,7 @@ mod tests {
     fn tuples_variants_enums_results() {
         assert_eq!(
             input("tuple<u8, string>"),
-            json!({"type": "array", "minItems": 2, "maxItems": 2, "items": false,
+            json!({"type": "array", "minItems": 2, "maxItems": 2,
                    "prefixItems": [{"type": "integer", "minimum": 0, "maximum": 255}, {"type": "string"}]})
         );
         let shape = input("shape");

@@ -53,8 +53,10 @@ mod http;
 mod limits;
 mod observability;
 mod reload;
+mod revision;
 mod sessions;
 mod stdio;
+mod tasks;
 mod tools;
 
 /// A `[component.NAME]` table for built guest `guest`, with `extra` (`key = value` lines) after its source.
@@ -629,7 +631,16 @@ struct RawStdio {
 impl RawStdio {
     /// Start `are serve` for `policy` on stdio.
     fn start(policy: &Path) -> RawStdio {
-        let mut child = Serve::new(Transport::Stdio, policy)
+        RawStdio::start_with(policy, &[])
+    }
+
+    /// Start `are serve` for `policy` on stdio with extra `args`.
+    fn start_with(policy: &Path, args: &[&str]) -> RawStdio {
+        let serve = Serve {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..Serve::new(Transport::Stdio, policy)
+        };
+        let mut child = serve
             .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -21,13 +21,13 @@ async fn hot_reload_adds_changes_and_removes_tools(transport: Transport) {
     let serve = Serve::with_args(transport, &policy, &["--watch"], None).await;
     let mut client = serve.connect().await;
     let text_tools = client.names().await;
-    assert!(text_tools.iter().all(|n| n.starts_with("text.")));
+    assert!(text_tools.iter().all(|n| n.starts_with("text__")));
 
     // Add a component to the policy.
     replace_file(&policy, with_extra.as_bytes());
     client.wait_list_changed().await;
     let names = client.names().await;
-    assert!(names.contains(&"extra.set".to_string()), "{names:?}");
+    assert!(names.contains(&"extra__set".to_string()), "{names:?}");
     assert_eq!(
         client
             .ok("extra.set", json!({"key": "k", "value": "v"}))
@@ -39,8 +39,11 @@ async fn hot_reload_adds_changes_and_removes_tools(transport: Transport) {
     replace_file(&extra, &are_tests::guest("hash").bytes());
     client.wait_list_changed().await;
     let names = client.names().await;
-    assert!(names.contains(&"extra.sha256-hex".to_string()), "{names:?}");
-    assert!(!names.contains(&"extra.set".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"extra__sha256-hex".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"extra__set".to_string()), "{names:?}");
     let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     assert_eq!(
         client.ok("extra.sha256-hex", json!({"text": "abc"})).await,

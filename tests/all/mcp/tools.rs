@@ -14,7 +14,52 @@ over_both_transports!(
     describes_rich_types_with_schemas_and_docs,
     argument_errors_are_protocol_errors,
     denials_and_limits_are_tool_errors,
+    long_names_are_shortened_stably_and_dotted_names_are_a_choice,
 );
+
+async fn long_names_are_shortened_stably_and_dotted_names_are_a_choice(transport: Transport) {
+    let long = "a-component-whose-name-is-long-enough-to-need-a-hash-when-served";
+    let dir = tempdir();
+    let policy = write_policy(dir.path(), &component(long, "text", ""));
+    let names = |serve: Serve| async move {
+        let client = serve.connect().await;
+        let names = client.names().await;
+        let count = names
+            .iter()
+            .find(|n| n.ends_with("word-count"))
+            .unwrap_or_else(|| panic!("word-count, its function name kept: {names:?}"))
+            .clone();
+        let counts = client.ok(&count, json!({"text": "a b c"})).await;
+        client.close().await;
+        (names, counts)
+    };
+    let (listed, counts) = names(Serve::start(transport, &policy).await).await;
+    assert_eq!(counts["words"], 3);
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    for name in &listed {
+        assert!(name.len() <= 64, "{name}");
+        assert!(name.starts_with("a-component-whose-name-is-long"), "{name}");
+    }
+    assert!(
+        listed.iter().any(|n| n.ends_with("__word-count")),
+        "the function name is kept: {listed:?}"
+    );
+    let unique: std::collections::BTreeSet<_> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "collision-free: {listed:?}");
+    let (again, _) = names(Serve::start(transport, &policy).await).await;
+    assert_eq!(again, listed, "stable across restarts");
+
+    let dotted = format!(
+        "[serve]\ntool_names = \"dotted\"\n\n{}",
+        component("text", "text", "")
+    );
+    let policy = write_policy(dir.path(), &dotted);
+    let (listed, _) = names(Serve::start(transport, &policy).await).await;
+    assert!(
+        listed.contains(&"text.word-count".to_string()),
+        "{listed:?}"
+    );
+}
 
 async fn lists_and_calls_tools(transport: Transport) {
     let policy = component("text", "text", "") + &component("kv", "kv", "");
@@ -37,26 +82,36 @@ async fn lists_and_calls_tools(transport: Transport) {
     assert_eq!(
         names,
         [
-            "kv.delete",
-            "kv.get",
-            "kv.increment",
-            "kv.keys",
-            "kv.set",
-            "text.find",
-            "text.replace",
-            "text.slugify",
-            "text.word-count",
+            "kv__delete",
+            "kv__get",
+            "kv__increment",
+            "kv__keys",
+            "kv__set",
+            "text__find",
+            "text__replace",
+            "text__slugify",
+            "text__word-count",
         ]
     );
+    // Every model API takes these as function names.
     for name in &names {
         assert!(
-            name.len() <= 128
+            (1..=64).contains(&name.len())
                 && name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+                    .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)),
             "{name}"
         );
     }
+    // Both spellings call the tool.
+    assert_eq!(
+        client.ok("text.word-count", json!({"text": "a b"})).await["words"],
+        2
+    );
+    assert_eq!(
+        client.ok("text__word-count", json!({"text": "a b"})).await["words"],
+        2
+    );
 
     let counts = client
         .ok("text.word-count", json!({"text": "one two\nthree"}))
@@ -166,7 +221,7 @@ async fn describes_rich_types_with_schemas_and_docs(transport: Transport) {
             .clone()
     };
 
-    let sha = tool("hash.sha256");
+    let sha = tool("hash__sha256");
     let description = sha.description.as_deref().unwrap_or_default();
     assert!(
         description.starts_with("Computes the SHA-256 digest of text, bytes or a file."),
@@ -232,13 +287,13 @@ async fn describes_rich_types_with_schemas_and_docs(transport: Transport) {
         json!({"input": {"file": "/data/notes.txt"}, "encodings": ["hex"]}),
     ] {
         let result = client.call("hash.sha256", args.clone()).await;
-        check("hash.sha256", &args, &result);
+        check("hash__sha256", &args, &result);
         let digest = output_of("hash.sha256", &result);
         assert_eq!(digest["hex"], abc, "{args}");
         assert_eq!(digest["size"], 3);
     }
 
-    let list = tool("files.list");
+    let list = tool("files__list");
     assert!(
         list.description
             .as_deref()
@@ -247,7 +302,7 @@ async fn describes_rich_types_with_schemas_and_docs(transport: Transport) {
     );
     let args = json!({"path": "/data"});
     let result = client.call("files.list", args.clone()).await;
-    check("files.list", &args, &result);
+    check("files__list", &args, &result);
     let entries = output_of("files.list", &result);
     assert_eq!(entries[0]["name"], "notes.txt");
     assert_eq!(entries[0]["kind"], "file");
