@@ -1,12 +1,12 @@
-# Shortcuts; the README commands are plain cargo and work without `just`.
+# Shortcuts; the README commands work without `just`.
 
 # The demo: build the example tools, call them, show grants enforced and hostile code stopped.
 demo:
     cargo run --release -p are-cli -- demo
 
-# Every test (builds the guest components first).
+# Every test: installs the pinned MCP interop tools into .tools/, then cargo test --workspace.
 test:
-    cargo test --workspace
+    scripts/test
 
 # What CI runs: fmt, clippy, tests.
 ci:

@@ -296,6 +296,7 @@ impl McpServer {
         drop(catalog);
         let server = Arc::clone(self);
         let session = session.to_string();
+        let requested = name.to_string();
         let call = async move {
             let started = Instant::now();
             let component = tool.component.clone();
@@ -317,7 +318,7 @@ impl McpServer {
             server
                 .metrics
                 .record(&tool.tool.name, &call, started.elapsed());
-            outcome(&tool, call)
+            outcome(&requested, &tool, call)
         };
         self.guests.run(call).await.unwrap_or_else(|e| {
             tracing::error!(tool = name, "a tool call ended abnormally: {e}");
@@ -418,12 +419,12 @@ impl ToolOutcome {
 
 /// Map a tool call to MCP: a result (`structuredContent` plus text), a tool error (`isError`), or a protocol
 /// error for arguments that do not fit.
-fn outcome(tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome, ErrorData> {
+fn outcome(name: &str, tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome, ErrorData> {
     let value = match call.output {
         Ok(value) => value,
         Err(ToolFailure::Call(CallError::InvalidArguments(e))) => {
             return Err(ErrorData::invalid_params(
-                format!("invalid arguments for `{}`: {e}", tool.tool.name),
+                format!("invalid arguments for `{name}`: {e}"),
                 None,
             ));
         }
@@ -524,14 +525,18 @@ impl ServerHandler for Handler {
         let client_has_tasks = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
+        // Tasks are the 2026-07-28 extension: a 2025-11-25 session gets plain answers (or, for a required task,
+        // the error).
+        let client_has_tasks = client_has_tasks && at_2026(&context);
         match (task, client_has_tasks) {
             (Some(TaskMode::Required), false) => {
                 let mut error = ErrorData::missing_required_client_capability(
                     ClientCapabilities::builder().enable_tasks().build(),
                 );
                 error.message = format!(
-                    "tool `{name}` runs only as a task: declare the `{TASKS_EXTENSION_ID}` extension in the client \
-                     capabilities, or set `task = \"allowed\"` on its component in the policy"
+                    "tool `{name}` runs only as a task: call it at revision 2026-07-28 declaring the \
+                     `{TASKS_EXTENSION_ID}` extension in the client capabilities, or set `task = \"allowed\"` on its \
+                     component in the policy"
                 )
                 .into();
                 return Err(error);

@@ -50,6 +50,7 @@ macro_rules! over_both_transports {
 
 mod concurrency;
 mod http;
+mod interop;
 mod limits;
 mod observability;
 mod reload;

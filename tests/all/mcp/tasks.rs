@@ -256,3 +256,43 @@ async fn a_task_over_stdio() {
     );
     raw.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_11_25_session_gets_plain_answers_even_when_it_declares_tasks() {
+    let serve = Serve::for_policy(Transport::Http, &policy()).await;
+    let addr = serve.addr();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        "clientInfo": {"name": "raw", "version": "0"},
+    }})
+    .to_string();
+    let (status, head, _) = super::http_request(
+        addr,
+        "POST",
+        "/mcp",
+        &super::POST_HEADERS,
+        Some(&initialize),
+    )
+    .await;
+    assert_eq!(status, 200, "{head}");
+    let session = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("mcp-session-id")
+                .then(|| value.trim().to_string())
+        })
+        .expect("a session id");
+    let (status, _) = super::raw_post(addr, &session, super::INITIALIZED).await;
+    assert_eq!(status, 202);
+    let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"text__word-count","arguments":{"text":"a b"}}}"#;
+    let (_, body) = super::raw_post(addr, &session, call).await;
+    assert!(body.contains(r#""words":2"#), "a plain result: {body}");
+    let call = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nap__sleep","arguments":{"ms":1}}}"#;
+    let (_, body) = super::raw_post(addr, &session, call).await;
+    assert!(
+        body.contains("-32021") && body.contains("2026-07-28"),
+        "{body}"
+    );
+}
