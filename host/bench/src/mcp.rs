@@ -552,8 +552,10 @@ impl Opts {
             wanted.push(HOSTILE_TOOL);
         }
         for tool in wanted {
+            // Listed in the portable spelling (`text__word-count`) by default, called here by the dotted one.
+            let portable = are_runtime::catalog::portable_name(tool);
             ensure!(
-                tools.iter().any(|t| t == tool),
+                tools.iter().any(|t| t == tool || *t == portable),
                 "`are serve` does not offer the tool `{tool}`; it offers: {}",
                 tools.join(", ")
             );

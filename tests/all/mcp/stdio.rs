@@ -116,3 +116,66 @@ async fn stdio_end_of_input_waits_for_calls_in_flight() {
         assert!(status.success(), "{mode}: {status}");
     }
 }
+
+/// End of input with calls queued behind a busy component and one that would never end, from a 2026-07-28
+/// client (no `initialize`): every call is answered (the endless one at its timeout), then the server exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_end_of_input_answers_queued_calls_and_stops_endless_ones_at_their_timeout() {
+    let dir = tempdir();
+    let policy = write_policy(
+        dir.path(),
+        &super::component(
+            "sleep",
+            "hostile-sleep",
+            "max_concurrency = 1\nqueue = 4\nlimits.timeout = \"3s\"",
+        ),
+    );
+    let mut server = RawStdio::start(&policy);
+    let call = |id: u64, function: &str, arguments: Value| {
+        super::revision::request(
+            id,
+            "tools/call",
+            serde_json::json!({"name": format!("sleep__{function}"), "arguments": arguments}),
+            serde_json::json!({}),
+        )
+    };
+    server
+        .send(&[
+            &call(7, "sleep", serde_json::json!({"ms": 1000})),
+            &call(8, "sleep", serde_json::json!({"ms": 300})),
+            &call(9, "sleep-forever", serde_json::json!({})),
+        ])
+        .await;
+    let RawStdio {
+        mut child,
+        stdin,
+        mut stdout,
+    } = server;
+    let started = std::time::Instant::now();
+    drop(stdin);
+    let mut answers = std::collections::BTreeMap::new();
+    while answers.len() < 3 {
+        let line = tokio::time::timeout(super::PATIENCE, stdout.next_line())
+            .await
+            .expect("every call is answered after stdin closed")
+            .expect("read")
+            .unwrap_or_else(|| panic!("output ended with only {answers:?}"));
+        let answer: Value = serde_json::from_str(&line).expect("JSON-RPC");
+        answers.insert(answer["id"].as_u64().expect("an id"), answer);
+    }
+    assert_eq!(answers[&7]["result"]["isError"], false, "{:?}", answers[&7]);
+    assert_eq!(answers[&8]["result"]["isError"], false, "{:?}", answers[&8]);
+    let endless = &answers[&9]["result"];
+    assert_eq!(endless["isError"], true, "{endless}");
+    assert!(endless.to_string().contains("timed out"), "{endless}");
+    let status = tokio::time::timeout(super::PATIENCE, child.wait())
+        .await
+        .expect("are serve exits once the answers are out")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "bounded by the calls' timeouts: {:?}",
+        started.elapsed()
+    );
+}
