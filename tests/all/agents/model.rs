@@ -187,6 +187,13 @@ allow.llm = {{ model = "default" }}
             offered.contains(&"text__word-count") && offered.contains(&"text__slugify"),
             "granted tools are offered as functions: {offered:?}"
         );
+        // The function-name rule of the model APIs (OpenAI, Anthropic).
+        assert!(
+            offered.iter().all(|n| (1..=64).contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')),
+            "{offered:?}"
+        );
         let word_count = r.body["tools"]
             .as_array()
             .unwrap()
