@@ -297,3 +297,33 @@ fn serve_refuses(dir: &Path, path: &Path, function: &str) {
         "{stderr}"
     );
 }
+
+/// Every example tool's input and output schemas are valid to a draft-07 validator (as the TypeScript SDK and
+/// the Inspector read them, ignoring `$schema`) and to a 2020-12 one. `tools.rs` checks them against real
+/// arguments and results with both.
+#[test]
+fn every_example_tools_schemas_are_valid_under_draft_07_and_2020_12() {
+    for guest in ["text", "json", "hash", "files", "fetch", "kv"] {
+        let loaded = common::load(guest, "");
+        let desc = &loaded.description;
+        for f in desc.tools() {
+            let input = are_runtime::schema::input_schema(desc, f);
+            let output = are_runtime::schema::output_schema(desc, f);
+            for schema in std::iter::once(input).chain(output) {
+                let mut as_draft7 = schema.clone();
+                if let Value::Object(map) = &mut as_draft7 {
+                    map.remove("$schema");
+                }
+                jsonschema::draft7::new(&as_draft7)
+                    .unwrap_or_else(|e| panic!("{guest} {}: draft-07: {e}\n{schema}", f.name));
+                jsonschema::draft202012::new(&schema)
+                    .unwrap_or_else(|e| panic!("{guest} {}: 2020-12: {e}\n{schema}", f.name));
+                assert!(
+                    !schema.to_string().contains(r#""items":false"#),
+                    "{guest} {}: {schema}",
+                    f.name
+                );
+            }
+        }
+    }
+}
