@@ -358,6 +358,18 @@ impl McpServer {
         args: Value,
         session: String,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Arguments that do not fit are refused now, not reported by a failed task later.
+        if let Some(tool) = self.catalog().tool(&name) {
+            let desc = &tool.component.loaded.description;
+            if let Ok(f) = desc.find(&tool.function)
+                && let Err(e) = are_runtime::value::args_to_vals(desc, f, &args)
+            {
+                return Err(ErrorData::invalid_params(
+                    format!("invalid arguments for `{name}`: {e}"),
+                    None,
+                ));
+            }
+        }
         let store = self.tasks().map_err(task_store_error)?;
         let (task, stop) = store.create(&name).map_err(task_store_error)?;
         let id = task.task_id.clone();

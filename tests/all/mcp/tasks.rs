@@ -200,6 +200,15 @@ async fn a_required_task_needs_a_client_with_tasks_and_allowed_ones_run_plain_wi
         1,
         "{answer:?}"
     );
+    // Arguments that do not fit are refused at once, not by a failed task.
+    let call = request(
+        4,
+        "tools/call",
+        json!({"name": "text__word-count", "arguments": {"text": 5}}),
+        with_tasks(),
+    );
+    let (_, answer) = post(addr, &call, Some("text__word-count")).await;
+    assert_eq!(response(&answer)["error"]["code"], -32602, "{answer:?}");
     // The server says it has tasks.
     let (_, answer) = post(
         addr,
