@@ -111,22 +111,41 @@ fn quick_bench_reports_every_figure_ratio_and_target() {
         assert!(t["met"].is_boolean() && t["goal"].is_string(), "{t:#}");
     }
 
-    // MCP load: both transports, 1, 16 and 64 clients, with and without hostile calls, no benign failure.
+    // MCP load: both transports, 1, 16 and 64 clients, in a session and stateless, against `are serve` (with
+    // and without hostile calls) and against the floor; no benign failure; a floor ratio for every calm run.
     let runs = doc["mcp"]["runs"].as_array().expect("mcp runs");
+    let ratios = doc["mcp"]["floor_ratios"].as_array().expect("floor ratios");
     for transport in ["stdio", "http"] {
         for clients in [1, 16, 64] {
-            for load in ["none", "hostile"] {
-                let r = runs
+            for protocol in ["session", "stateless"] {
+                for (server, load) in [("are", "none"), ("are", "hostile"), ("floor", "none")] {
+                    let r = runs
+                        .iter()
+                        .find(|r| {
+                            r["server"] == server
+                                && r["protocol"] == protocol
+                                && r["transport"] == transport
+                                && r["clients"] == clients
+                                && r["load"] == load
+                        })
+                        .unwrap_or_else(|| {
+                            panic!("no {server} {protocol} {transport} run with {clients} clients ({load})")
+                        });
+                    assert!(r["calls"].as_u64().unwrap() > 0, "{r:#}");
+                    assert_eq!(r["errors"], 0, "{r:#}");
+                    assert!(r["latency_us"]["p99_us"].as_f64().unwrap() > 0.0, "{r:#}");
+                }
+                let ratio = ratios
                     .iter()
-                    .find(|r| {
-                        r["transport"] == transport && r["clients"] == clients && r["load"] == load
+                    .find(|f| {
+                        f["transport"] == transport
+                            && f["clients"] == clients
+                            && f["protocol"] == protocol
                     })
                     .unwrap_or_else(|| {
-                        panic!("no {transport} run with {clients} clients ({load})")
+                        panic!("no floor ratio for {protocol} {transport} {clients}")
                     });
-                assert!(r["calls"].as_u64().unwrap() > 0, "{r:#}");
-                assert_eq!(r["errors"], 0, "{r:#}");
-                assert!(r["latency_us"]["p99_us"].as_f64().unwrap() > 0.0, "{r:#}");
+                assert!(ratio["calls_per_s"].as_f64().unwrap() > 0.0, "{ratio:#}");
             }
         }
     }

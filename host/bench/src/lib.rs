@@ -68,6 +68,14 @@ enum Cmd {
     /// Agents at scale: activation latency, messages/s between two agents, memory per idle agent, idle agents
     /// in a memory budget.
     Agents,
+    /// The floor `are bench mcp` measures `are serve` against: a bare JSON-RPC server (run by `are bench mcp`
+    /// in a child process).
+    #[command(hide = true)]
+    FloorServer {
+        /// The transport to serve.
+        #[arg(long, value_enum)]
+        transport: mcp::FloorTransport,
+    },
     /// Activate idle agents until the budget or a limit and print what they took as JSON (run by `are bench
     /// agents` in a child process, one per engine configuration).
     #[command(hide = true)]
@@ -211,16 +219,26 @@ impl Opts {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let load_before = load_average();
         let scratch = Scratch::new()?;
-        let guests = Guests::resolve(self.tools_dir.clone(), &self.command)?;
         let (run_inproc, only, run_agents, mcp) = match self.command {
+            Some(Cmd::FloorServer { transport }) => {
+                mcp::serve_floor(transport).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
             Some(Cmd::IdleAgents { copy }) => {
+                let guests = Guests::resolve(self.tools_dir.clone(), &self.command)?;
                 agents::idle_child(&guests, self.quick, copy, &scratch.0).await?;
                 return Ok(ExitCode::SUCCESS);
             }
             None => (true, None, true, Some(mcp_defaults(self.quick)?)),
-            Some(Cmd::Inproc { only }) => (true, only, false, None),
+            Some(Cmd::Inproc { ref only }) => (true, only.clone(), false, None),
             Some(Cmd::Agents) => (false, None, true, None),
-            Some(Cmd::Mcp(opts)) => (false, None, false, Some(opts)),
+            Some(Cmd::Mcp(_)) => (false, None, false, None),
+        };
+        let guests = Guests::resolve(self.tools_dir.clone(), &self.command)?;
+        let mcp = match (mcp, self.command) {
+            (Some(defaults), _) => Some(defaults),
+            (None, Some(Cmd::Mcp(opts))) => Some(opts),
+            (None, _) => None,
         };
         let mut figures = Vec::new();
         if run_inproc {
@@ -496,10 +514,13 @@ fn ratios(figures: &[Figure], mcp: Option<&mcp::Report>) -> Vec<Ratio> {
                 "MCP over HTTP (1 client, client-side) vs in-process fresh-instance call",
             ),
         ] {
-            let run = report
-                .runs
-                .iter()
-                .find(|r| r.transport == transport && r.clients == 1 && r.load == "none");
+            let run = report.runs.iter().find(|r| {
+                r.server == mcp::ServerKind::Are
+                    && r.protocol == mcp::Protocol::Session
+                    && r.transport == transport
+                    && r.clients == 1
+                    && r.load == "none"
+            });
             add(
                 id,
                 label,

@@ -17,8 +17,11 @@
 //! Everything is bounded: loopback only, at most [`MAX_CLIENTS`] clients, [`MAX_DURATION`] per run, every request
 //! at most [`REQUEST_TIMEOUT`], and the child is stopped (then killed) when a run ends.
 
+mod floor;
 mod http;
 mod stdio;
+
+pub use floor::{FloorTransport, serve as serve_floor};
 
 use super::{Latencies, Summary, fmt_us, own_cpu, process_cpu};
 use anyhow::{Context as _, bail, ensure};
@@ -40,8 +43,12 @@ pub const MAX_DURATION: Duration = Duration::from_secs(600);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time `are serve` gets to load (and perhaps compile) its tools and answer.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
-/// The protocol revision the clients ask for.
+/// The protocol revision the clients ask for in a session.
 const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless revision: no handshake, `_meta` on every request.
+const STATELESS_VERSION: &str = "2026-07-28";
+/// The `_meta` member of every stateless request's params.
+const STATELESS_META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
 /// The hostile component's name in the temporary policy, and its tool.
 const HOSTILE_COMPONENT: &str = "hostile-loop";
 const HOSTILE_TOOL: &str = "hostile-loop.spin";
@@ -84,6 +91,68 @@ pub struct Opts {
     /// Timeout of the hostile tool.
     #[arg(long, default_value = "100ms")]
     hostile_timeout: humantime::Duration,
+    /// How the clients speak: in a 2025-11-25 session (`initialize` first), stateless at 2026-07-28 (`_meta`
+    /// on every request), or both, one run each.
+    #[arg(long, value_enum, default_value = "both")]
+    protocol: ProtocolChoice,
+    /// Run the same load against the floor too (a bare JSON-RPC server on the same transport, see
+    /// `src/mcp/floor.rs`) and print `are serve`'s figures as ratios of it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    floor: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProtocolChoice {
+    Session,
+    Stateless,
+    Both,
+}
+
+/// How the clients speak MCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Revision 2025-11-25: `initialize`, then requests in the session (`Mcp-Session-Id` over HTTP).
+    Session,
+    /// Revision 2026-07-28: no handshake; every request carries `_meta` (and over HTTP its headers).
+    Stateless,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Session => "session",
+            Protocol::Stateless => "stateless",
+        }
+    }
+}
+
+/// The server under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerKind {
+    /// `are serve`.
+    Are,
+    /// The floor: a bare JSON-RPC server on the same transport.
+    Floor,
+}
+
+impl ServerKind {
+    fn name(self) -> &'static str {
+        match self {
+            ServerKind::Are => "are",
+            ServerKind::Floor => "floor",
+        }
+    }
+}
+
+/// `params` (a serialized JSON object) with the stateless `_meta` added.
+fn with_meta(params: &str) -> String {
+    match params.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{{STATELESS_META}}}"),
+        Some(rest) => format!("{{{STATELESS_META},{rest}"),
+        None => params.to_string(),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,8 +210,59 @@ pub struct Report {
     pub hostile: Option<HostileSetup>,
     /// The `are` binary serving.
     pub server: String,
-    /// One entry per transport, client count and load.
+    /// One entry per server, protocol, transport, client count and load.
     pub runs: Vec<Run>,
+    /// `are serve` against the floor, per transport, client count and protocol (calm runs).
+    pub floor_ratios: Vec<FloorRatio>,
+}
+
+/// `are serve`'s figures as multiples of the floor's, for one transport, client count and protocol.
+#[derive(Debug, Serialize)]
+pub struct FloorRatio {
+    /// The transport.
+    pub transport: Transport,
+    /// Concurrent clients.
+    pub clients: u32,
+    /// Session or stateless requests.
+    pub protocol: Protocol,
+    /// `are serve`'s calls/s ÷ the floor's (1 would be as fast as the floor).
+    pub calls_per_s: f64,
+    /// `are serve`'s server CPU per call ÷ the floor's (1 would cost what the floor costs).
+    pub server_cpu_per_call: Option<f64>,
+    /// `are serve`'s p50 latency ÷ the floor's.
+    pub p50: Option<f64>,
+}
+
+/// The floor ratios of every calm `are serve` run that has a floor run beside it.
+fn floor_ratios(runs: &[Run]) -> Vec<FloorRatio> {
+    let ratio = |a: f64, b: f64| (b > 0.0).then(|| (a / b * 100.0).round() / 100.0);
+    runs.iter()
+        .filter(|r| r.server == ServerKind::Are && r.load == "none")
+        .filter_map(|are| {
+            let floor = runs.iter().find(|f| {
+                f.server == ServerKind::Floor
+                    && f.load == "none"
+                    && f.transport == are.transport
+                    && f.clients == are.clients
+                    && f.protocol == are.protocol
+            })?;
+            Some(FloorRatio {
+                transport: are.transport,
+                clients: are.clients,
+                protocol: are.protocol,
+                calls_per_s: ratio(are.calls_per_s, floor.calls_per_s)?,
+                server_cpu_per_call: are
+                    .server_cpu_us_per_call
+                    .zip(floor.server_cpu_us_per_call)
+                    .and_then(|(a, b)| ratio(a, b)),
+                p50: are
+                    .latency_us
+                    .as_ref()
+                    .zip(floor.latency_us.as_ref())
+                    .and_then(|(a, b)| ratio(a.p50_us, b.p50_us)),
+            })
+        })
+        .collect()
 }
 
 /// The hostile tool and how hard it is called.
@@ -159,6 +279,10 @@ pub struct HostileSetup {
 /// Figures of one run.
 #[derive(Debug, Serialize)]
 pub struct Run {
+    /// `are` or the `floor`.
+    pub server: ServerKind,
+    /// Session (2025-11-25) or stateless (2026-07-28) requests.
+    pub protocol: Protocol,
     /// The transport.
     pub transport: Transport,
     /// Concurrent benign clients.
@@ -240,7 +364,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<9} {:>7} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
+            "{:<6} {:<10} {:<9} {:>7} {:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
+            "server",
+            "protocol",
             "transport",
             "clients",
             "load",
@@ -264,7 +390,9 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<9} {:>7} {:<10} {:>8} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
+                "{:<6} {:<10} {:<9} {:>7} {:<10} {:>8} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6}",
+                r.server.name(),
+                r.protocol.name(),
                 r.transport.name(),
                 r.clients,
                 load,
@@ -279,7 +407,42 @@ impl Report {
                 r.errors
             );
         }
+        if !self.floor_ratios.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nare serve as a multiple of the floor (same client, transport and load; calls/s: higher is \
+                 better, cpu and p50: lower is better)"
+            );
+            let _ = writeln!(
+                out,
+                "{:<9} {:>7} {:<10} {:>9} {:>10} {:>8}",
+                "transport", "clients", "protocol", "calls/s", "srv cpu/c", "p50"
+            );
+            let times = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}×"));
+            for f in &self.floor_ratios {
+                let _ = writeln!(
+                    out,
+                    "{:<9} {:>7} {:<10} {:>9} {:>10} {:>8}",
+                    f.transport.name(),
+                    f.clients,
+                    f.protocol.name(),
+                    times(Some(f.calls_per_s)),
+                    times(f.server_cpu_per_call),
+                    times(f.p50)
+                );
+            }
+        }
         let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "floor: a bare JSON-RPC server on the same transport (serde_json in and out, word count computed \
+             natively; over HTTP a bare hyper server): what any MCP server must spend."
+        );
+        let _ = writeln!(
+            out,
+            "session: 2025-11-25, initialize then requests in the session; stateless: 2026-07-28, `_meta` (and \
+             over HTTP the MCP-Protocol-Version, Mcp-Method and Mcp-Name headers) on every request."
+        );
         let _ = writeln!(
             out,
             "stdio: N clients = N concurrent in-flight requests on one stdio session (one `are serve` per row pair)."
@@ -377,15 +540,41 @@ impl Opts {
             TransportChoice::Http => &[Transport::Http],
             TransportChoice::Both => &[Transport::Stdio, Transport::Http],
         };
+        let protocols: &[Protocol] = match self.protocol {
+            ProtocolChoice::Session => &[Protocol::Session],
+            ProtocolChoice::Stateless => &[Protocol::Stateless],
+            ProtocolChoice::Both => &[Protocol::Session, Protocol::Stateless],
+        };
+        let servers: &[ServerKind] = if self.floor {
+            &[ServerKind::Are, ServerKind::Floor]
+        } else {
+            &[ServerKind::Are]
+        };
         let mut runs = Vec::new();
         for &transport in transports {
             for &clients in &self.clients {
-                let measured = match transport {
-                    Transport::Stdio => self.bench_stdio(&setup, clients).await,
-                    Transport::Http => self.bench_http(&setup, clients).await,
+                for &protocol in protocols {
+                    for &server in servers {
+                        let bench = Bench {
+                            server,
+                            protocol,
+                            clients,
+                        };
+                        let measured = match transport {
+                            Transport::Stdio => self.bench_stdio(&setup, bench).await,
+                            Transport::Http => self.bench_http(&setup, bench).await,
+                        }
+                        .with_context(|| {
+                            format!(
+                                "{} {} with {clients} clients ({})",
+                                server.name(),
+                                transport.name(),
+                                protocol.name()
+                            )
+                        })?;
+                        runs.extend(measured);
+                    }
                 }
-                .with_context(|| format!("{} with {clients} clients", transport.name()))?;
-                runs.extend(measured);
             }
         }
         Ok(Report {
@@ -401,6 +590,7 @@ impl Opts {
                 timeout_ms: u64::try_from(self.hostile_timeout.as_millis()).unwrap_or(u64::MAX),
             }),
             server: setup.exe.display().to_string(),
+            floor_ratios: floor_ratios(&runs),
             runs,
         })
     }
@@ -464,6 +654,7 @@ impl Opts {
             exe,
             policy: policy_path,
             _dir: dir,
+            tool: self.tool.as_str().into(),
             call: tool_call(&self.tool, &arguments).into(),
             hostile_call: tool_call(HOSTILE_TOOL, &json!({})).into(),
             arguments,
@@ -478,15 +669,21 @@ impl Opts {
         }
     }
 
-    async fn bench_stdio(&self, setup: &Setup, clients: u32) -> anyhow::Result<Vec<Run>> {
+    async fn bench_stdio(&self, setup: &Setup, bench: Bench) -> anyhow::Result<Vec<Run>> {
+        let clients = bench.clients;
         progress(format_args!(
-            "stdio, {clients} client(s): starting are serve"
+            "stdio, {clients} client(s), {}: starting {}",
+            bench.protocol.name(),
+            bench.server_name()
         ));
-        let mut server = stdio::Server::start(&setup.exe, &setup.policy).await?;
+        let mut server =
+            stdio::Server::start(&setup.command(bench.server, false), bench.protocol).await?;
         let result = async {
-            self.check(&mut server.client(), setup).await?;
+            self.check(&mut server.client(), setup, bench).await?;
             let benign = (0..clients).map(|_| server.client()).collect();
-            let hostile = (0..self.hostile_clients).map(|_| server.client()).collect();
+            let hostile = (0..bench.hostile_clients(self))
+                .map(|_| server.client())
+                .collect();
             let connection = if clients == 1 {
                 "1 request at a time on one stdio session".to_string()
             } else {
@@ -494,7 +691,7 @@ impl Opts {
             };
             self.measure(
                 Transport::Stdio,
-                clients,
+                bench,
                 connection,
                 benign,
                 hostile,
@@ -508,29 +705,35 @@ impl Opts {
         result.map_err(|e| server.explain(e))
     }
 
-    async fn bench_http(&self, setup: &Setup, clients: u32) -> anyhow::Result<Vec<Run>> {
+    async fn bench_http(&self, setup: &Setup, bench: Bench) -> anyhow::Result<Vec<Run>> {
+        let clients = bench.clients;
         progress(format_args!(
-            "http, {clients} client(s): starting are serve"
+            "http, {clients} client(s), {}: starting {}",
+            bench.protocol.name(),
+            bench.server_name()
         ));
-        let mut server = http::Server::start(&setup.exe, &setup.policy).await?;
+        let mut server = http::Server::start(&setup.command(bench.server, true)).await?;
         let result = async {
             let mut benign = Vec::new();
             for _ in 0..clients {
-                benign.push(server.session().await?);
+                benign.push(server.session(bench.protocol).await?);
             }
-            self.check(&mut benign[0], setup).await?;
+            self.check(&mut benign[0], setup, bench).await?;
             let mut hostile = Vec::new();
-            if self.hostile {
-                for _ in 0..self.hostile_clients {
-                    hostile.push(server.session().await?);
-                }
+            for _ in 0..bench.hostile_clients(self) {
+                hostile.push(server.session(bench.protocol).await?);
             }
-            let connection = format!(
-                "{clients} independent MCP session(s), one HTTP/1.1 connection each, sequential calls"
-            );
+            let connection = match bench.protocol {
+                Protocol::Session => format!(
+                    "{clients} independent MCP session(s), one HTTP/1.1 connection each, sequential calls"
+                ),
+                Protocol::Stateless => format!(
+                    "{clients} stateless client(s), one HTTP/1.1 connection each, sequential calls"
+                ),
+            };
             self.measure(
                 Transport::Http,
-                clients,
+                bench,
                 connection,
                 benign,
                 hostile,
@@ -545,10 +748,15 @@ impl Opts {
     }
 
     /// The tools are served and one call of the benchmarked tool succeeds.
-    async fn check<C: Client>(&self, client: &mut C, setup: &Setup) -> anyhow::Result<()> {
+    async fn check<C: Client>(
+        &self,
+        client: &mut C,
+        setup: &Setup,
+        bench: Bench,
+    ) -> anyhow::Result<()> {
         let tools = served_tools(client).await?;
         let mut wanted = vec![self.tool.as_str()];
-        if self.hostile {
+        if bench.hostile_clients(self) > 0 {
             wanted.push(HOSTILE_TOOL);
         }
         for tool in wanted {
@@ -556,11 +764,12 @@ impl Opts {
             let portable = are_runtime::catalog::portable_name(tool);
             ensure!(
                 tools.iter().any(|t| t == tool || *t == portable),
-                "`are serve` does not offer the tool `{tool}`; it offers: {}",
+                "{} does not offer the tool `{tool}`; it offers: {}",
+                bench.server_name(),
                 tools.join(", ")
             );
         }
-        match call(client, &setup.call).await {
+        match call(client, &setup.tool, &setup.call).await {
             Outcome::Ok => Ok(()),
             other => bail!(
                 "a first call of {} {} failed ({}): {}; give other arguments with --args",
@@ -577,27 +786,32 @@ impl Opts {
     async fn measure<C: Client>(
         &self,
         transport: Transport,
-        clients: u32,
+        bench: Bench,
         connection: String,
         benign: Vec<C>,
         hostile: Vec<C>,
         setup: &Setup,
         server_pid: Option<u32>,
     ) -> anyhow::Result<Vec<Run>> {
+        let clients = bench.clients;
         let phase = self.phase();
         let (benign, base) = run_phase(benign, Vec::new(), setup, &phase, server_pid).await?;
-        let mut runs = vec![base.into_run(transport, clients, "none", connection.clone())];
+        let mut runs = vec![base.into_run(transport, bench, "none", connection.clone())];
         progress(format_args!(
-            "{} {clients} client(s): {}",
+            "{} {clients} client(s), {}, {}: {}",
             transport.name(),
+            bench.protocol.name(),
+            bench.server.name(),
             runs[0].brief()
         ));
-        if self.hostile {
+        if !hostile.is_empty() {
             let (_, loaded) = run_phase(benign, hostile, setup, &phase, server_pid).await?;
-            let run = loaded.into_run(transport, clients, "hostile", connection);
+            let run = loaded.into_run(transport, bench, "hostile", connection);
             progress(format_args!(
-                "{} {clients} client(s) + hostile: {}",
+                "{} {clients} client(s), {}, {} + hostile: {}",
                 transport.name(),
+                bench.protocol.name(),
+                bench.server.name(),
                 run.brief()
             ));
             runs.push(run);
@@ -622,16 +836,72 @@ impl Run {
     }
 }
 
+/// One run's server, protocol and client count.
+#[derive(Debug, Clone, Copy)]
+struct Bench {
+    server: ServerKind,
+    protocol: Protocol,
+    clients: u32,
+}
+
+impl Bench {
+    fn server_name(self) -> &'static str {
+        match self.server {
+            ServerKind::Are => "are serve",
+            ServerKind::Floor => "the floor server",
+        }
+    }
+
+    /// Hostile clients of this run: the floor has no hostile tool to spin.
+    fn hostile_clients(self, opts: &Opts) -> u32 {
+        match (self.server, opts.hostile) {
+            (ServerKind::Are, true) => opts.hostile_clients,
+            _ => 0,
+        }
+    }
+}
+
 /// What every run of one `are bench mcp` shares.
 struct Setup {
     exe: PathBuf,
     policy: PathBuf,
     _dir: TempDir,
     arguments: Value,
+    /// The benign tool's name.
+    tool: Arc<str>,
     /// `tools/call` params of the benign tool, serialized once.
     call: Arc<str>,
     /// `tools/call` params of the hostile tool.
     hostile_call: Arc<str>,
+}
+
+impl Setup {
+    /// The command line of `server` on stdio, or on a loopback HTTP port when `http`.
+    fn command(&self, server: ServerKind, http: bool) -> Vec<std::ffi::OsString> {
+        let mut argv: Vec<std::ffi::OsString> = vec![self.exe.clone().into()];
+        match server {
+            ServerKind::Are => {
+                argv.extend([
+                    "serve".into(),
+                    "--policy".into(),
+                    self.policy.clone().into(),
+                ]);
+                if http {
+                    argv.extend(["--http".into(), "127.0.0.1:0".into()]);
+                }
+            }
+            ServerKind::Floor => {
+                let transport = if http { "http" } else { "stdio" };
+                argv.extend([
+                    "bench".into(),
+                    "floor-server".into(),
+                    "--transport".into(),
+                    transport.into(),
+                ]);
+            }
+        }
+        argv
+    }
 }
 
 /// A directory removed when dropped.
@@ -715,9 +985,11 @@ fn initialize_params() -> String {
 pub trait Client: Send + 'static {
     /// Send the JSON-RPC request `method` with `params` (serialized JSON) and return the response object
     /// (`result` or `error`), or why none came.
+    /// `name` is the tool or task the request is about (for the `Mcp-Name` header of stateless HTTP).
     fn request(
         &mut self,
         method: &'static str,
+        name: Option<&str>,
         params: &str,
     ) -> impl Future<Output = Result<Value, String>> + Send;
 }
@@ -777,8 +1049,13 @@ impl Outcome {
 }
 
 /// Call a tool, bounded by [`REQUEST_TIMEOUT`].
-async fn call<C: Client>(client: &mut C, params: &str) -> Outcome {
-    match tokio::time::timeout(REQUEST_TIMEOUT, client.request("tools/call", params)).await {
+async fn call<C: Client>(client: &mut C, tool: &str, params: &str) -> Outcome {
+    match tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        client.request("tools/call", Some(tool), params),
+    )
+    .await
+    {
         Ok(Ok(response)) => Outcome::of(&response),
         Ok(Err(e)) => Outcome::Transport(e),
         Err(_) => Outcome::Transport(format!(
@@ -797,11 +1074,12 @@ async fn served_tools<C: Client>(client: &mut C) -> anyhow::Result<Vec<String>> 
             Some(c) => json!({ "cursor": c }).to_string(),
             None => "{}".to_string(),
         };
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, client.request("tools/list", &params))
-            .await
-            .context("tools/list got no answer")?
-            .map_err(anyhow::Error::msg)
-            .context("tools/list failed")?;
+        let response =
+            tokio::time::timeout(REQUEST_TIMEOUT, client.request("tools/list", None, &params))
+                .await
+                .context("tools/list got no answer")?
+                .map_err(anyhow::Error::msg)
+                .context("tools/list failed")?;
         let result = response
             .get("result")
             .with_context(|| format!("tools/list failed: {response}"))?;
@@ -903,10 +1181,11 @@ impl Measured {
     fn into_run(
         self,
         transport: Transport,
-        clients: u32,
+        bench: Bench,
         load: &'static str,
         connection: String,
     ) -> Run {
+        let clients = bench.clients;
         let calls = self.benign.latencies.len() as u64;
         let errors = self.benign.errors.values().map(|e| e.count).sum();
         let seconds = self.window.as_secs_f64();
@@ -915,6 +1194,8 @@ impl Measured {
                 .map(|c| (c.as_secs_f64() * 1e7 / calls as f64).round() / 10.0)
         };
         Run {
+            server: bench.server,
+            protocol: bench.protocol,
             transport,
             clients,
             load,
@@ -961,12 +1242,13 @@ async fn run_phase<C: Client>(
     let mut hostile_tasks = Vec::new();
     for mut client in hostile {
         let params = setup.hostile_call.clone();
+        let tool = HOSTILE_TOOL;
         let stop = stop.clone();
         hostile_tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                let outcome = call(&mut client, &params).await;
+                let outcome = call(&mut client, tool, &params).await;
                 let finished = Instant::now();
                 let broken = matches!(outcome, Outcome::Transport(_));
                 if started >= measure_from {
@@ -983,6 +1265,7 @@ async fn run_phase<C: Client>(
     let mut benign_tasks = Vec::new();
     for mut client in benign {
         let params = setup.call.clone();
+        let tool = setup.tool.clone();
         let (tickets, stop) = (tickets.clone(), stop.clone());
         let max_calls = phase.max_calls;
         benign_tasks.push(tokio::spawn(async move {
@@ -999,7 +1282,7 @@ async fn run_phase<C: Client>(
                 {
                     break;
                 }
-                let outcome = call(&mut client, &params).await;
+                let outcome = call(&mut client, &tool, &params).await;
                 let finished = Instant::now();
                 let broken = matches!(outcome, Outcome::Transport(_));
                 if measured {

@@ -3,8 +3,8 @@
 //! from the `data:` lines of the SSE body (or a plain JSON body, if the server answers with one).
 
 use super::{
-    Client, PROTOCOL_VERSION, START_TIMEOUT, StderrTail, initialize_params, request_line,
-    stop_child,
+    Client, PROTOCOL_VERSION, Protocol, START_TIMEOUT, STATELESS_VERSION, StderrTail,
+    initialize_params, request_line, stop_child, with_meta,
 };
 use anyhow::{Context as _, bail, ensure};
 use bytes::Bytes;
@@ -14,8 +14,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -28,20 +28,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Start `exe serve --policy policy --http 127.0.0.1:0` and wait for the address it prints.
-    pub async fn start(exe: &Path, policy: &Path) -> anyhow::Result<Server> {
+    /// Start the server `argv` (listening on a loopback port) and wait for the address it prints.
+    pub async fn start(argv: &[OsString]) -> anyhow::Result<Server> {
+        let (exe, args) = argv.split_first().context("an empty command line")?;
         let mut child = Command::new(exe)
-            .arg("serve")
-            .arg("--policy")
-            .arg(policy)
-            .arg("--http")
-            .arg("127.0.0.1:0")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {} serve --http", exe.display()))?;
+            .with_context(|| format!("cannot start {}", exe.to_string_lossy()))?;
         let stderr = child
             .stderr
             .take()
@@ -86,9 +83,9 @@ impl Server {
         self.child.id()
     }
 
-    /// A new MCP session on a connection of its own.
-    pub async fn session(&self) -> anyhow::Result<Session> {
-        Session::open(self.addr).await
+    /// A new client on a connection of its own: an MCP session, or a stateless client.
+    pub async fn session(&self, protocol: Protocol) -> anyhow::Result<Session> {
+        Session::open(self.addr, protocol).await
     }
 
     /// `error` with what the server printed on stderr.
@@ -109,13 +106,15 @@ pub struct Session {
     host: HeaderValue,
     session_id: Option<HeaderValue>,
     protocol_version: HeaderValue,
+    /// Every request carries `_meta` and the 2026-07-28 headers; there is no session.
+    stateless: bool,
     next_id: u64,
     connection: JoinHandle<()>,
 }
 
 impl Session {
-    /// Connect, `initialize` (keeping the `Mcp-Session-Id`), and send `notifications/initialized`.
-    async fn open(addr: SocketAddr) -> anyhow::Result<Session> {
+    /// Connect; in a session, `initialize` (keeping the `Mcp-Session-Id`) and send `notifications/initialized`.
+    async fn open(addr: SocketAddr, protocol: Protocol) -> anyhow::Result<Session> {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
@@ -128,13 +127,18 @@ impl Session {
             host: HeaderValue::from_str(&addr.to_string())?,
             session_id: None,
             protocol_version: HeaderValue::from_static(PROTOCOL_VERSION),
+            stateless: protocol == Protocol::Stateless,
             next_id: 1,
             connection: tokio::spawn(async move {
                 let _ = connection.await;
             }),
         };
+        if session.stateless {
+            session.protocol_version = HeaderValue::from_static(STATELESS_VERSION);
+            return Ok(session);
+        }
         let (status, headers, body) = session
-            .post(request_line(0, "initialize", &initialize_params()))
+            .post(request_line(0, "initialize", &initialize_params()), None)
             .await
             .map_err(anyhow::Error::msg)?;
         ensure!(
@@ -154,7 +158,10 @@ impl Session {
         };
         session.protocol_version = HeaderValue::from_str(version)?;
         let (status, _, body) = session
-            .post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string())
+            .post(
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+                None,
+            )
             .await
             .map_err(anyhow::Error::msg)?;
         ensure!(
@@ -165,8 +172,13 @@ impl Session {
         Ok(session)
     }
 
-    /// POST one JSON-RPC message to `/mcp` and read the whole response.
-    async fn post(&mut self, body: String) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    /// POST one JSON-RPC message to `/mcp` and read the whole response; a stateless request names its
+    /// `method` and `name` in the `Mcp-Method` and `Mcp-Name` headers.
+    async fn post(
+        &mut self,
+        body: String,
+        route: Option<(&str, Option<&str>)>,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), String> {
         let mut request = http::Request::post("/mcp")
             .header(HOST, &self.host)
             .header(CONTENT_TYPE, "application/json")
@@ -175,6 +187,15 @@ impl Session {
             request = request
                 .header("mcp-session-id", id)
                 .header("mcp-protocol-version", &self.protocol_version);
+        }
+        if self.stateless {
+            request = request.header("mcp-protocol-version", &self.protocol_version);
+            if let Some((method, name)) = route {
+                request = request.header("mcp-method", method);
+                if let Some(name) = name {
+                    request = request.header("mcp-name", name);
+                }
+            }
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
@@ -205,10 +226,20 @@ impl Drop for Session {
 }
 
 impl Client for Session {
-    async fn request(&mut self, method: &'static str, params: &str) -> Result<Value, String> {
+    async fn request(
+        &mut self,
+        method: &'static str,
+        name: Option<&str>,
+        params: &str,
+    ) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let (status, headers, body) = self.post(request_line(id, method, params)).await?;
+        let line = if self.stateless {
+            request_line(id, method, &with_meta(params))
+        } else {
+            request_line(id, method, params)
+        };
+        let (status, headers, body) = self.post(line, Some((method, name))).await?;
         if status != StatusCode::OK {
             return Err(format!(
                 "HTTP {status}: {}",

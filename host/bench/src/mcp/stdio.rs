@@ -1,11 +1,14 @@
 //! The stdio transport: one `are serve` child, JSON-RPC messages as lines on its stdin and stdout. The logical
 //! clients share that one session: each keeps one request in flight, and responses find their request by id.
 
-use super::{Client, START_TIMEOUT, StderrTail, initialize_params, request_line, stop_child};
+use super::{
+    Client, Protocol, START_TIMEOUT, StderrTail, initialize_params, request_line, stop_child,
+    with_meta,
+};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,24 +34,26 @@ struct Conn {
     lines: mpsc::UnboundedSender<Vec<u8>>,
     pending: Pending,
     next_id: AtomicU64,
+    /// Requests carry the stateless `_meta` (2026-07-28) instead of living in an initialized session.
+    stateless: bool,
 }
 
 /// One logical client of the shared session.
 pub struct StdioClient(Arc<Conn>);
 
 impl Server {
-    /// Start `exe serve --policy policy` and complete the MCP handshake.
-    pub async fn start(exe: &Path, policy: &Path) -> anyhow::Result<Server> {
+    /// Start the server `argv` and complete the MCP handshake (a session's `initialize`, or for stateless
+    /// clients a `server/discover` that shows it answers).
+    pub async fn start(argv: &[OsString], protocol: Protocol) -> anyhow::Result<Server> {
+        let (exe, args) = argv.split_first().context("an empty command line")?;
         let mut child = Command::new(exe)
-            .arg("serve")
-            .arg("--policy")
-            .arg(policy)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {} serve", exe.display()))?;
+            .with_context(|| format!("cannot start {}", exe.to_string_lossy()))?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -62,18 +67,34 @@ impl Server {
                 lines,
                 pending: pending.clone(),
                 next_id: AtomicU64::new(1),
+                stateless: protocol == Protocol::Stateless,
             }),
             writer: tokio::spawn(write_lines(stdin, outgoing)),
             reader: tokio::spawn(read_responses(stdout, pending)),
             stderr: StderrTail::spawn(stderr, |_| {}),
         };
         let handshake = async {
+            if protocol == Protocol::Stateless {
+                let discover = tokio::time::timeout(
+                    START_TIMEOUT,
+                    server.client().request("server/discover", None, "{}"),
+                )
+                .await
+                .context("the server did not answer server/discover")?
+                .map_err(anyhow::Error::msg)?;
+                if discover.get("result").is_none() {
+                    bail!("server/discover failed: {discover}");
+                }
+                return Ok(());
+            }
             let init = tokio::time::timeout(
                 START_TIMEOUT,
-                server.client().request("initialize", &initialize_params()),
+                server
+                    .client()
+                    .request("initialize", None, &initialize_params()),
             )
             .await
-            .context("`are serve` did not answer initialize")?
+            .context("the server did not answer initialize")?
             .map_err(anyhow::Error::msg)?;
             if init.get("result").is_none() {
                 bail!("initialize failed: {init}");
@@ -127,7 +148,12 @@ impl Conn {
 }
 
 impl Client for StdioClient {
-    async fn request(&mut self, method: &'static str, params: &str) -> Result<Value, String> {
+    async fn request(
+        &mut self,
+        method: &'static str,
+        _name: Option<&str>,
+        params: &str,
+    ) -> Result<Value, String> {
         let conn = &self.0;
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -140,7 +166,12 @@ impl Client for StdioClient {
             Some(pending) => pending.insert(id, tx),
             None => return Err("the server closed its stdout".into()),
         };
-        let mut line = request_line(id, method, params).into_bytes();
+        let mut line = if conn.stateless {
+            request_line(id, method, &with_meta(params))
+        } else {
+            request_line(id, method, params)
+        }
+        .into_bytes();
         line.push(b'\n');
         conn.send(line)?;
         rx.await
