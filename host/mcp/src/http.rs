@@ -109,6 +109,9 @@ pub async fn bind(server: Arc<McpServer>, options: HttpOptions) -> Result<Listen
         .with_sse_keep_alive(Some(
             (bounds.connection_idle_timeout / 3).min(Duration::from_secs(15)),
         ))
+        // A stateless (2026-07-28) request whose first message is its answer gets a JSON body, not an SSE stream;
+        // one that sends notifications first still streams. Sessions (2025-11-25) are not affected.
+        .with_json_response(true)
         .with_cancellation_token(stop.child_token());
     let mcp_server = server.clone();
     let service = StreamableHttpService::new(
