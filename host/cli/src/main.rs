@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// mimalloc instead of the system allocator: allocation and freeing were an eighth of `are serve`'s CPU time per
+/// call under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Like other command-line tools, end quietly when the reader of stdout goes away (`are inspect x | head`)
     // instead of panicking on a broken pipe.
