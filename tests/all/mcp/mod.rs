@@ -567,8 +567,13 @@ fn text_and_kv_serving(serve: &str) -> String {
 
 /// Open a session with a raw `initialize`; its `Mcp-Session-Id`.
 async fn raw_session(addr: SocketAddr) -> String {
+    raw_session_with(addr, INITIALIZE).await
+}
+
+/// Open a session with the raw `initialize` request `initialize`; its `Mcp-Session-Id`.
+async fn raw_session_with(addr: SocketAddr, initialize: &str) -> String {
     let (status, head, body) =
-        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(INITIALIZE)).await;
+        http_request(addr, "POST", "/mcp", &POST_HEADERS, Some(initialize)).await;
     assert_eq!(status, 200, "{head}\n{body}");
     let id = head
         .lines()

@@ -276,25 +276,7 @@ async fn a_2025_11_25_session_gets_plain_answers_even_when_it_declares_tasks() {
         "clientInfo": {"name": "raw", "version": "0"},
     }})
     .to_string();
-    let (status, head, _) = super::http_request(
-        addr,
-        "POST",
-        "/mcp",
-        &super::POST_HEADERS,
-        Some(&initialize),
-    )
-    .await;
-    assert_eq!(status, 200, "{head}");
-    let session = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("mcp-session-id")
-                .then(|| value.trim().to_string())
-        })
-        .expect("a session id");
-    let (status, _) = super::raw_post(addr, &session, super::INITIALIZED).await;
-    assert_eq!(status, 202);
+    let session = super::raw_session_with(addr, &initialize).await;
     let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"text__word-count","arguments":{"text":"a b"}}}"#;
     let (_, body) = super::raw_post(addr, &session, call).await;
     assert!(body.contains(r#""words":2"#), "a plain result: {body}");
