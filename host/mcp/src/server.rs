@@ -274,26 +274,33 @@ impl McpServer {
             .remove(&key);
     }
 
-    /// Call a tool by name for `session`: gate, run, meter, and turn the report into an MCP result.
+    /// The tool the client calls `name` (in either spelling).
     ///
     /// # Errors
-    /// Protocol errors: an unknown tool or arguments that do not fit its input schema (`-32602`).
-    pub async fn call_tool(
-        self: &Arc<Self>,
-        name: &str,
-        args: Value,
-        session: &str,
-    ) -> Result<ToolOutcome, ErrorData> {
-        let catalog = self.catalog();
-        let tool = catalog.tool(name).cloned().ok_or_else(|| {
+    /// `-32602` for a tool this server does not offer.
+    pub fn tool(&self, name: &str) -> Result<ServedTool, ErrorData> {
+        self.catalog().tool(name).cloned().ok_or_else(|| {
             ErrorData::invalid_params(
                 format!(
                     "unknown tool `{name}`; call tools/list to see the tools this server offers"
                 ),
                 None,
             )
-        })?;
-        drop(catalog);
+        })
+    }
+
+    /// Call `tool`, which the client named `name`, for `session`: gate, run, meter, and turn the report into an
+    /// MCP result.
+    ///
+    /// # Errors
+    /// Protocol errors: arguments that do not fit its input schema (`-32602`).
+    pub async fn call_tool(
+        self: &Arc<Self>,
+        tool: ServedTool,
+        name: &str,
+        args: Value,
+        session: &str,
+    ) -> Result<ToolOutcome, ErrorData> {
         let server = Arc::clone(self);
         let session = session.to_string();
         let requested = name.to_string();
@@ -351,24 +358,24 @@ impl McpServer {
         Ok(opened)
     }
 
-    /// Start `name` as a task: record it, run the call apart, and answer with the task at once.
+    /// Start `tool` (named `name` by the client) as a task: record it, run the call apart, and answer with the
+    /// task at once.
     async fn start_task(
         self: &Arc<Self>,
+        tool: ServedTool,
         name: String,
         args: Value,
         session: String,
     ) -> Result<CallToolResponse, ErrorData> {
         // Arguments that do not fit are refused now, not reported by a failed task later.
-        if let Some(tool) = self.catalog().tool(&name) {
-            let desc = &tool.component.loaded.description;
-            if let Ok(f) = desc.find(&tool.function)
-                && let Err(e) = are_runtime::value::args_to_vals(desc, f, &args)
-            {
-                return Err(ErrorData::invalid_params(
-                    format!("invalid arguments for `{name}`: {e}"),
-                    None,
-                ));
-            }
+        let desc = &tool.component.loaded.description;
+        if let Ok(f) = desc.find(&tool.function)
+            && let Err(e) = are_runtime::value::args_to_vals(desc, f, &args)
+        {
+            return Err(ErrorData::invalid_params(
+                format!("invalid arguments for `{name}`: {e}"),
+                None,
+            ));
         }
         let store = self.tasks().map_err(task_store_error)?;
         let (task, stop) = store.create(&name).map_err(task_store_error)?;
@@ -381,7 +388,7 @@ impl McpServer {
                     tracing::info!(tool = %name, task = %id, "task cancelled");
                     return;
                 }
-                outcome = server.call_tool(&name, args, &session) => match outcome {
+                outcome = server.call_tool(tool, &name, args, &session) => match outcome {
                     Ok(outcome) => TaskEnd::Completed(outcome.result),
                     Err(error) => TaskEnd::Failed(error),
                 },
@@ -529,11 +536,8 @@ impl ServerHandler for Handler {
         let session = session_of(&context.extensions);
         let args = request.arguments.map_or(Value::Null, Value::Object);
         let name = request.name.to_string();
-        let task = self
-            .0
-            .catalog()
-            .tool(&name)
-            .map(|t| t.component.settings.task);
+        let tool = self.0.tool(&name)?;
+        let task = tool.component.settings.task;
         let client_has_tasks = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
@@ -541,7 +545,7 @@ impl ServerHandler for Handler {
         // the error).
         let client_has_tasks = client_has_tasks && at_2026(&context);
         match (task, client_has_tasks) {
-            (Some(TaskMode::Required), false) => {
+            (TaskMode::Required, false) => {
                 let mut error = ErrorData::missing_required_client_capability(
                     ClientCapabilities::builder().enable_tasks().build(),
                 );
@@ -553,12 +557,12 @@ impl ServerHandler for Handler {
                 .into();
                 return Err(error);
             }
-            (Some(TaskMode::Required | TaskMode::Allowed), true) => {
-                return self.0.start_task(name, args, session).await;
+            (TaskMode::Required | TaskMode::Allowed, true) => {
+                return self.0.start_task(tool, name, args, session).await;
             }
             _ => {}
         }
-        let outcome = self.0.call_tool(&name, args, &session).await?;
+        let outcome = self.0.call_tool(tool, &name, args, &session).await?;
         if let Some(kind) = outcome.failure {
             // Revision 2026-07-28: log notifications only for a request whose `_meta` asks, at its level.
             // Before: at the session's `logging/setLevel`, warnings by default.
@@ -635,11 +639,7 @@ impl ServerHandler for Handler {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let store = self.0.tasks().map_err(task_store_error)?;
-        if store
-            .get(&request.task_id)
-            .map_err(task_store_error)?
-            .is_none()
-        {
+        if !store.exists(&request.task_id).map_err(task_store_error)? {
             return Err(unknown_task(&request.task_id));
         }
         Err(ErrorData::invalid_params(

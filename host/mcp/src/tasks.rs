@@ -165,7 +165,19 @@ impl TaskStore {
         {
             token.cancel();
         }
-        Ok(updated > 0 || self.get(id)?.is_some())
+        Ok(updated > 0 || self.exists(id)?)
+    }
+
+    /// Whether the store holds task `id`.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn exists(&self, id: &str) -> Result<bool, TaskStoreError> {
+        let found = self
+            .db()
+            .query_row("SELECT 1 FROM tasks WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
     }
 
     /// Task `id` as `tasks/get` shows it, if it exists.
