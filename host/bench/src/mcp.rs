@@ -146,13 +146,18 @@ impl ServerKind {
     }
 }
 
-/// `params` (a serialized JSON object) with the stateless `_meta` added.
-fn with_meta(params: &str) -> String {
-    match params.strip_prefix('{') {
+/// One JSON-RPC request as a client sends it: a stateless one adds the `_meta` to `params` (a serialized JSON
+/// object).
+fn client_request_line(stateless: bool, id: u64, method: &str, params: &str) -> String {
+    if !stateless {
+        return request_line(id, method, params);
+    }
+    let params = match params.strip_prefix('{') {
         Some(rest) if rest.trim_start().starts_with('}') => format!("{{{STATELESS_META}}}"),
         Some(rest) => format!("{{{STATELESS_META},{rest}"),
         None => params.to_string(),
-    }
+    };
+    request_line(id, method, &params)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,7 +4,7 @@
 
 use super::{
     Client, PROTOCOL_VERSION, Protocol, START_TIMEOUT, STATELESS_VERSION, StderrTail,
-    initialize_params, request_line, stop_child, with_meta,
+    client_request_line, initialize_params, request_line, stop_child,
 };
 use anyhow::{Context as _, bail, ensure};
 use bytes::Bytes;
@@ -234,11 +234,7 @@ impl Client for Session {
     ) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let line = if self.stateless {
-            request_line(id, method, &with_meta(params))
-        } else {
-            request_line(id, method, params)
-        };
+        let line = client_request_line(self.stateless, id, method, params);
         let (status, headers, body) = self.post(line, Some((method, name))).await?;
         if status != StatusCode::OK {
             return Err(format!(

@@ -2,8 +2,7 @@
 //! clients share that one session: each keeps one request in flight, and responses find their request by id.
 
 use super::{
-    Client, Protocol, START_TIMEOUT, StderrTail, initialize_params, request_line, stop_child,
-    with_meta,
+    Client, Protocol, START_TIMEOUT, StderrTail, client_request_line, initialize_params, stop_child,
 };
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -166,12 +165,7 @@ impl Client for StdioClient {
             Some(pending) => pending.insert(id, tx),
             None => return Err("the server closed its stdout".into()),
         };
-        let mut line = if conn.stateless {
-            request_line(id, method, &with_meta(params))
-        } else {
-            request_line(id, method, params)
-        }
-        .into_bytes();
+        let mut line = client_request_line(conn.stateless, id, method, params).into_bytes();
         line.push(b'\n');
         conn.send(line)?;
         rx.await
