@@ -7,6 +7,7 @@
 //! are bounded (`[serve]`, see [`super::connection`] and [`super::http_sessions`]).
 
 use super::connection::{self, ConnectionBounds};
+use super::direct::{DirectCalls, answer_stateless_calls};
 use super::http_sessions::{BoundedSessions, SessionError, refused_for_room};
 use super::server::{Handler, McpServer};
 use are_policy::ServeBounds;
@@ -123,10 +124,18 @@ pub async fn bind(server: Arc<McpServer>, options: HttpOptions) -> Result<Listen
         )),
         config,
     );
+    let direct = Arc::new(DirectCalls {
+        server: server.clone(),
+        max_body: usize::try_from(bounds.max_request_size).unwrap_or(usize::MAX),
+    });
     let mcp = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn(answer_full_with_503))
-        .layer(middleware::from_fn(end_session_with_200));
+        .layer(middleware::from_fn(end_session_with_200))
+        .layer(middleware::from_fn_with_state(
+            direct,
+            answer_stateless_calls,
+        ));
     let guarded = axum::Router::new()
         .merge(mcp)
         .route("/metrics", get(metrics))

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod connection;
+mod direct;
 pub mod guest_threads;
 pub mod http;
 pub mod http_sessions;

@@ -290,7 +290,7 @@ impl McpServer {
     }
 
     /// Call `tool`, which the client named `name`, for `session`: gate, run, meter, and turn the report into an
-    /// MCP result.
+    /// MCP result. Without a session (a stateless HTTP request), a session-mode component gets a fresh instance.
     ///
     /// # Errors
     /// Protocol errors: arguments that do not fit its input schema (`-32602`).
@@ -299,28 +299,28 @@ impl McpServer {
         tool: ServedTool,
         name: &str,
         args: Value,
-        session: &str,
+        session: Option<&str>,
     ) -> Result<ToolOutcome, ErrorData> {
         let server = Arc::clone(self);
-        let session = session.to_string();
+        let session = session.map(str::to_string);
         let requested = name.to_string();
         let call = async move {
             let started = Instant::now();
             let component = tool.component.clone();
-            let call = match component.settings.mode {
-                InstanceMode::Fresh => tool.call(server.host.engine(), &args).await,
-                InstanceMode::Session => {
+            let call = match (component.settings.mode, &session) {
+                (InstanceMode::Session, Some(session)) => {
                     tool.call_in(|| {
                         server.sessions.call(
                             server.host.engine(),
                             &component,
                             &tool.function,
                             &args,
-                            &session,
+                            session,
                         )
                     })
                     .await
                 }
+                _ => tool.call(server.host.engine(), &args).await,
             };
             server
                 .metrics
@@ -365,7 +365,7 @@ impl McpServer {
         tool: ServedTool,
         name: String,
         args: Value,
-        session: String,
+        session: Option<String>,
     ) -> Result<CallToolResponse, ErrorData> {
         // Arguments that do not fit are refused now, not reported by a failed task later.
         let desc = &tool.component.loaded.description;
@@ -388,7 +388,7 @@ impl McpServer {
                     tracing::info!(tool = %name, task = %id, "task cancelled");
                     return;
                 }
-                outcome = server.call_tool(tool, &name, args, &session) => match outcome {
+                outcome = server.call_tool(tool, &name, args, session.as_deref()) => match outcome {
                     Ok(outcome) => TaskEnd::Completed(outcome.result),
                     Err(error) => TaskEnd::Failed(error),
                 },
@@ -466,13 +466,39 @@ fn outcome(name: &str, tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome,
     })
 }
 
-/// The session a request belongs to: its `Mcp-Session-Id` over HTTP, or the one stdio session.
-pub fn session_of(extensions: &rmcp::model::Extensions) -> String {
-    extensions
-        .get::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map_or_else(|| "stdio".to_string(), str::to_string)
+/// The session a request belongs to: its `Mcp-Session-Id` over HTTP (none for a stateless request), or the one
+/// stdio session.
+pub fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
+    match extensions.get::<http::request::Parts>() {
+        Some(parts) => parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        None => Some("stdio".to_string()),
+    }
+}
+
+/// How a `tools/call` is answered, from its component's task mode and whether the client takes tasks
+/// (revision 2026-07-28 and the tasks extension declared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallPlan {
+    /// Run it and answer with its result.
+    Plain,
+    /// Answer with a task at once and run it apart.
+    Task,
+    /// Refuse it: the tool runs only as a task and this client cannot take one.
+    NeedsTasks,
+}
+
+impl CallPlan {
+    pub(crate) fn of(tool: &ServedTool, client_has_tasks: bool) -> CallPlan {
+        match (tool.component.settings.task, client_has_tasks) {
+            (TaskMode::Required, false) => CallPlan::NeedsTasks,
+            (TaskMode::Required | TaskMode::Allowed, true) => CallPlan::Task,
+            (TaskMode::Allowed | TaskMode::Never, _) => CallPlan::Plain,
+        }
+    }
 }
 
 /// The `rmcp` handler: a cheap handle on the shared server (rmcp makes one per session and per HTTP request).
@@ -537,15 +563,14 @@ impl ServerHandler for Handler {
         let args = request.arguments.map_or(Value::Null, Value::Object);
         let name = request.name.to_string();
         let tool = self.0.tool(&name)?;
-        let task = tool.component.settings.task;
         let client_has_tasks = context
             .client_capabilities()
             .is_some_and(|c| c.supports_tasks());
         // Tasks are the 2026-07-28 extension: a 2025-11-25 session gets plain answers (or, for a required task,
         // the error).
         let client_has_tasks = client_has_tasks && at_2026(&context);
-        match (task, client_has_tasks) {
-            (TaskMode::Required, false) => {
+        match CallPlan::of(&tool, client_has_tasks) {
+            CallPlan::NeedsTasks => {
                 let mut error = ErrorData::missing_required_client_capability(
                     ClientCapabilities::builder().enable_tasks().build(),
                 );
@@ -557,19 +582,25 @@ impl ServerHandler for Handler {
                 .into();
                 return Err(error);
             }
-            (TaskMode::Required | TaskMode::Allowed, true) => {
-                return self.0.start_task(tool, name, args, session).await;
-            }
-            _ => {}
+            CallPlan::Task => return self.0.start_task(tool, name, args, session).await,
+            CallPlan::Plain => {}
         }
-        let outcome = self.0.call_tool(tool, &name, args, &session).await?;
+        let outcome = self
+            .0
+            .call_tool(tool, &name, args, session.as_deref())
+            .await?;
         if let Some(kind) = outcome.failure {
             // Revision 2026-07-28: log notifications only for a request whose `_meta` asks, at its level.
             // Before: at the session's `logging/setLevel`, warnings by default.
             let wanted = if at_2026(&context) {
                 context.meta.log_level()
             } else {
-                Some(self.0.log_level(&session).unwrap_or(LoggingLevel::Warning))
+                Some(
+                    session
+                        .as_deref()
+                        .and_then(|s| self.0.log_level(s))
+                        .unwrap_or(LoggingLevel::Warning),
+                )
             };
             if wanted.is_some_and(|w| level_rank(LoggingLevel::Warning) >= level_rank(w)) {
                 let message = outcome
@@ -599,12 +630,14 @@ impl ServerHandler for Handler {
             // Removed in 2026-07-28: a request asks for log notifications with `logLevel` in its `_meta`.
             return Err(ErrorData::method_not_found::<SetLevelRequestMethod>());
         }
-        let session = session_of(&context.extensions);
-        self.0
-            .log_levels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(session, request.level);
+        // A 2025-11-25 request always has a session: the stdio one, or its `Mcp-Session-Id`.
+        if let Some(session) = session_of(&context.extensions) {
+            self.0
+                .log_levels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(session, request.level);
+        }
         Ok(())
     }
 

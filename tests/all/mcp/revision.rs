@@ -379,3 +379,70 @@ async fn a_2025_session_and_a_2026_request_are_served_side_by_side() {
     assert_eq!(status, 200, "{answer:?}");
     assert!(response(&answer)["result"]["tools"].is_array());
 }
+
+/// POST `message` as a stateless `tools/call` of `name` with the revision's headers, plus `accept`.
+async fn post_call(addr: SocketAddr, message: &str, name: &str, accept: &str) -> (u16, Value) {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", accept),
+        ("MCP-Protocol-Version", REVISION),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", name),
+    ];
+    let (status, head, body) = http_request(addr, "POST", "/mcp", &headers, Some(message)).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "a JSON reply: {head}\n{body}"
+    );
+    (
+        status,
+        serde_json::from_str(&body).expect("one JSON message"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_calls_over_http_are_answered_alike_on_either_path_and_share_no_instance() {
+    let policy = text_and_loop() + &component("kv", "kv", "mode = \"session\"");
+    let serve = Serve::for_policy(Transport::Http, &policy).await;
+    let addr = serve.addr();
+    // The plain `Accept` takes the server's direct path for stateless calls; a weighted one (same meaning) is left
+    // to rmcp's general path. Both must give the same answers.
+    let direct = "application/json, text/event-stream";
+    let general = "application/json;q=1, text/event-stream";
+    let cases = [
+        ("text__word-count", json!({"text": "one two three"})),
+        ("text.word-count", json!({"text": "a b"})),
+        ("text__word-count", json!({"txt": "wrong name"})),
+        ("text__word-count", json!({})),
+        ("loop__spin", json!({})),
+    ];
+    for (id, (name, arguments)) in (1..).zip(cases) {
+        let message = request(
+            id,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+            json!({}),
+        );
+        let (status, first) = post_call(addr, &message, name, direct).await;
+        let (status_general, second) = post_call(addr, &message, name, general).await;
+        assert_eq!(status, status_general, "{name} {arguments}");
+        assert_eq!(first, second, "{name} {arguments}");
+        assert_eq!(first["id"], id, "{first}");
+    }
+    // A session-mode component keeps nothing between stateless calls: there is no session to keep it for.
+    for accept in [direct, general, direct] {
+        let message = request(
+            9,
+            "tools/call",
+            json!({"name": "kv__increment", "arguments": {"name": "n"}}),
+            json!({}),
+        );
+        let (status, answer) = post_call(addr, &message, "kv__increment", accept).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["result"], 1,
+            "{answer}"
+        );
+    }
+}
