@@ -1,45 +1,151 @@
-//! A stateless (2026-07-28) `tools/call` over HTTP answered on the connection's own task: the request that
-//! dominates under load, and the one where rmcp's general path costs most. For such a POST rmcp builds a service,
-//! spawns a task that serves it over a one-shot channel transport, serializes the parsed message back into a
-//! `Value` to check its `Mcp-*` headers, and waits on a channel for the answer; here the body is parsed once into
-//! the call's parameters and the answer is written by the task that read the request.
+//! `tools/call` answered without rmcp's per-request machinery: the request that dominates under load.
 //!
-//! Only the exact, well-formed request takes this path: `POST` without a session, `MCP-Protocol-Version`,
-//! `Mcp-Method` and `Mcp-Name` each given once and matching the body, JSON in and both JSON and SSE accepted, the
-//! `_meta` that 2026-07-28 requires, no log level asked for, a known tool that does not run as a task. Anything else
-//! (sessions, batches, notifications, other methods, a header or a body rmcp would refuse, an unknown tool, a task,
-//! a retry with input responses) goes on to rmcp unchanged, so every error and every other answer stays rmcp's.
-//! The reply is the message rmcp would send, built from the same types.
+//! - **HTTP**: for a stateless (2026-07-28) POST, rmcp builds a service, spawns a task that serves it over a
+//!   one-shot channel transport, serializes the parsed message back into a `Value` to check its `Mcp-*` headers,
+//!   and waits on a channel for the answer. Here the body is parsed once into the call's parameters and the answer
+//!   is written by the task that read the request ([`answer_stateless_calls`]).
+//! - **stdio**: rmcp decodes every line into its general message enum (untagged, with flattened fields: the
+//!   costliest parse of the path), spawns a handler, and sends the answer back through the service loop. Here a
+//!   line that is a `tools/call` is parsed into this one shape, run on a task of its own, and its answer written
+//!   straight to stdout ([`super::stdio::BoundedLines`]).
+//!
+//! Only the exact, well-formed request takes this path: at revision 2026-07-28 with the `_meta` it requires, or
+//! in a 2025-11-25 session once `initialize` is answered (stdio only); a known tool that does not run as a task;
+//! no retry with input responses; over HTTP, no session, `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`
+//! each given once and matching the body, JSON in and both JSON and SSE accepted, no log level asked for.
+//! Anything else goes to rmcp unchanged, so every error and every other answer stays rmcp's. The reply is the
+//! message rmcp would send, built from the same types and shaped for the revision as rmcp shapes it.
+
+// The log notification of a failed call is part of revision 2025-11-25, which we serve (see server.rs).
+#![allow(deprecated)]
 
 use super::server::{CallPlan, McpServer};
+use are_runtime::catalog::ServedTool;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestMethod, CallToolRequestParams, JsonRpcVersion2_0, ProtocolVersion, RequestId,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequestMethod, CallToolRequestParams, JsonRpcVersion2_0, LoggingMessageNotification,
+    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// What the direct path needs: the server, and how large a body it may read.
-pub(crate) struct DirectCalls {
-    pub(crate) server: Arc<McpServer>,
-    pub(crate) max_body: usize,
-}
-
-/// The one request shape taken here; `method` and `jsonrpc` only parse as `tools/call` and `2.0`.
+/// A `tools/call` request; `method` and `jsonrpc` only parse as `tools/call` and `2.0`.
 #[derive(Deserialize)]
-struct StatelessCall {
+pub(crate) struct ToolCallRequest {
     #[serde(rename = "jsonrpc")]
     _jsonrpc: JsonRpcVersion2_0,
-    id: RequestId,
+    pub(crate) id: RequestId,
     #[serde(rename = "method")]
     _method: CallToolRequestMethod,
     params: CallToolRequestParams,
+}
+
+/// A call this path answers: its tool, and whether it is answered at revision 2026-07-28.
+pub(crate) struct Planned {
+    tool: ServedTool,
+    at_2026: bool,
+}
+
+impl ToolCallRequest {
+    /// How the call is answered here, or `None` to leave it to rmcp. `negotiated` is the revision the session's
+    /// `initialize` settled on, if there was one.
+    pub(crate) fn plan(
+        &self,
+        server: &McpServer,
+        negotiated: Option<&ProtocolVersion>,
+    ) -> Option<Planned> {
+        let meta = self.params.meta.as_ref();
+        let at_2026 = match meta.and_then(|m| m.protocol_version()) {
+            Some(v)
+                if v == ProtocolVersion::V_2026_07_28
+                    && meta.is_some_and(|m| {
+                        m.missing_required_keys(&ProtocolVersion::V_2026_07_28)
+                            .is_empty()
+                    }) =>
+            {
+                true
+            }
+            Some(_) => return None,
+            None => match negotiated {
+                Some(v) if v.as_str() < ProtocolVersion::V_2026_07_28.as_str() => false,
+                _ => return None,
+            },
+        };
+        if self.params.input_responses.is_some() || self.params.request_state.is_some() {
+            return None;
+        }
+        let client_has_tasks = at_2026
+            && meta
+                .and_then(|m| m.client_capabilities())
+                .is_some_and(|c| c.supports_tasks());
+        let tool = server.tool(&self.params.name).ok()?;
+        (CallPlan::of(&tool, client_has_tasks) == CallPlan::Plain)
+            .then_some(Planned { tool, at_2026 })
+    }
+
+    /// Run the call for `session`: the log notification the client asked for (when the call failed), and the
+    /// response.
+    pub(crate) async fn answer(
+        self,
+        server: &Arc<McpServer>,
+        planned: Planned,
+        session: Option<&str>,
+    ) -> (Option<ServerJsonRpcMessage>, ServerJsonRpcMessage) {
+        let ToolCallRequest { id, params, .. } = self;
+        let requested_level = params.meta.as_ref().and_then(|m| m.log_level());
+        let args = params.arguments.map_or(Value::Null, Value::Object);
+        let outcome = server
+            .call_tool(planned.tool, &params.name, args, session)
+            .await;
+        match outcome {
+            Ok(outcome) => {
+                let log = server
+                    .failure_log(
+                        &params.name,
+                        &outcome,
+                        planned.at_2026,
+                        requested_level,
+                        session,
+                    )
+                    .map(|log| {
+                        ServerJsonRpcMessage::notification(
+                            ServerNotification::LoggingMessageNotification(
+                                LoggingMessageNotification::new(log),
+                            ),
+                        )
+                    });
+                let mut result = ServerResult::CallToolResult(outcome.result);
+                // As rmcp's handler shapes results for the revision.
+                if planned.at_2026 {
+                    result.fill_missing_cache_hints();
+                } else {
+                    result.strip_result_type_for_legacy_peer();
+                    result.strip_non_object_output_for_legacy_peer();
+                }
+                (log, ServerJsonRpcMessage::response(result, id))
+            }
+            Err(error) => (None, ServerJsonRpcMessage::error(error, Some(id))),
+        }
+    }
+
+    /// Whether the request asks for log notifications (in its `_meta`).
+    fn asks_for_logs(&self) -> bool {
+        self.params
+            .meta
+            .as_ref()
+            .is_some_and(|m| m.log_level().is_some())
+    }
+}
+
+/// What the HTTP path needs: the server, and how large a body it may read.
+pub(crate) struct DirectCalls {
+    pub(crate) server: Arc<McpServer>,
+    pub(crate) max_body: usize,
 }
 
 /// Middleware on `/mcp`: answer a stateless `tools/call` directly, pass everything else on.
@@ -77,35 +183,17 @@ pub(crate) async fn answer_stateless_calls(
 impl DirectCalls {
     /// The reply to the call in `body`, or `None` when the request is not one this path takes.
     async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
-        let call: StatelessCall = serde_json::from_slice(body).ok()?;
-        let params = call.params;
-        let meta = params.meta.as_ref()?;
-        let direct = meta.protocol_version() == Some(ProtocolVersion::V_2026_07_28)
-            && meta
-                .missing_required_keys(&ProtocolVersion::V_2026_07_28)
-                .is_empty()
-            && meta.log_level().is_none()
-            && params.input_responses.is_none()
-            && params.request_state.is_none()
-            && single(headers, "mcp-name") == Some(params.name.as_bytes());
-        if !direct {
+        let call: ToolCallRequest = serde_json::from_slice(body).ok()?;
+        // Notifications would need an SSE stream; the header must name the tool the body calls.
+        if call.asks_for_logs() || single(headers, "mcp-name") != Some(call.params.name.as_bytes())
+        {
             return None;
         }
-        let client_has_tasks = meta
-            .client_capabilities()
-            .is_some_and(|c| c.supports_tasks());
-        let tool = self.server.tool(&params.name).ok()?;
-        if CallPlan::of(&tool, client_has_tasks) != CallPlan::Plain {
+        let planned = call.plan(&self.server, None)?;
+        if !planned.at_2026 {
             return None;
         }
-        let args = params.arguments.map_or(Value::Null, Value::Object);
-        let message = match self.server.call_tool(tool, &params.name, args, None).await {
-            Ok(outcome) => ServerJsonRpcMessage::response(
-                ServerResult::CallToolResult(outcome.result),
-                call.id,
-            ),
-            Err(error) => ServerJsonRpcMessage::error(error, Some(call.id)),
-        };
+        let (_, message) = call.answer(&self.server, planned, None).await;
         Some(json_response(&message))
     }
 }

@@ -410,6 +410,45 @@ impl McpServer {
             .remove(session);
     }
 
+    /// The log notification for `outcome` of a call of `name`, if it failed and the client asked for warnings:
+    /// at revision 2026-07-28 with the request's `_meta` level (`requested`), before with the session's
+    /// `logging/setLevel` (warnings by default).
+    pub(crate) fn failure_log(
+        &self,
+        name: &str,
+        outcome: &ToolOutcome,
+        at_2026: bool,
+        requested: Option<LoggingLevel>,
+        session: Option<&str>,
+    ) -> Option<LoggingMessageNotificationParam> {
+        let kind = outcome.failure?;
+        let wanted = if at_2026 {
+            requested
+        } else {
+            Some(
+                session
+                    .and_then(|s| self.log_level(s))
+                    .unwrap_or(LoggingLevel::Warning),
+            )
+        };
+        if wanted.is_none_or(|w| level_rank(LoggingLevel::Warning) < level_rank(w)) {
+            return None;
+        }
+        let message = outcome
+            .result
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        let mut log = LoggingMessageNotificationParam::new(
+            LoggingLevel::Warning,
+            json!({ "tool": name, "kind": kind, "message": message }),
+        );
+        log.logger = Some("are".into());
+        Some(log)
+    }
+
     fn log_level(&self, session: &str) -> Option<LoggingLevel> {
         self.log_levels
             .lock()
@@ -589,34 +628,15 @@ impl ServerHandler for Handler {
             .0
             .call_tool(tool, &name, args, session.as_deref())
             .await?;
-        if let Some(kind) = outcome.failure {
-            // Revision 2026-07-28: log notifications only for a request whose `_meta` asks, at its level.
-            // Before: at the session's `logging/setLevel`, warnings by default.
-            let wanted = if at_2026(&context) {
-                context.meta.log_level()
-            } else {
-                Some(
-                    session
-                        .as_deref()
-                        .and_then(|s| self.0.log_level(s))
-                        .unwrap_or(LoggingLevel::Warning),
-                )
-            };
-            if wanted.is_some_and(|w| level_rank(LoggingLevel::Warning) >= level_rank(w)) {
-                let message = outcome
-                    .result
-                    .content
-                    .first()
-                    .and_then(|c| c.as_text())
-                    .map(|t| t.text.clone())
-                    .unwrap_or_default();
-                let mut log = LoggingMessageNotificationParam::new(
-                    LoggingLevel::Warning,
-                    json!({ "tool": name, "kind": kind, "message": message }),
-                );
-                log.logger = Some("are".into());
-                let _ = context.peer.notify_logging_message(log).await;
-            }
+        let log = self.0.failure_log(
+            &name,
+            &outcome,
+            at_2026(&context),
+            context.meta.log_level(),
+            session.as_deref(),
+        );
+        if let Some(log) = log {
+            let _ = context.peer.notify_logging_message(log).await;
         }
         Ok(outcome.result.into())
     }
@@ -745,7 +765,7 @@ fn level_rank(level: LoggingLevel) -> u8 {
 /// Why the MCP session on stdio ended in failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StdioError {
-    /// The client's initialization failed (or stdin closed before it).
+    /// The client's initialization failed.
     #[error("cannot start the MCP session on stdio: {0}")]
     Start(Box<rmcp::service::ServerInitializeError>),
     /// The session's task panicked or was cancelled.
@@ -764,14 +784,19 @@ pub async fn serve_stdio(
 ) -> Result<(), StdioError> {
     use rmcp::ServiceExt;
     let (input, output) = stdio_transport();
-    let running = Handler(server)
-        .serve(super::stdio::BoundedLines::new(
-            input,
-            output,
-            max_request_size,
-        ))
-        .await
-        .map_err(|e| StdioError::Start(Box::new(e)))?;
+    let running = Handler(server.clone())
+        .serve(
+            super::stdio::BoundedLines::new(input, output, max_request_size)
+                .answering_calls(server.clone()),
+        )
+        .await;
+    let running = match running {
+        Ok(running) => running,
+        // Input ended before any session began: nothing was left unanswered (a client of revision 2026-07-28
+        // may have made only calls, each answered on the way in).
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+        Err(e) => return Err(StdioError::Start(Box::new(e))),
+    };
     running.waiting().await?;
     Ok(())
 }

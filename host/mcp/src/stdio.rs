@@ -2,17 +2,46 @@
 //! with a JSON-RPC error (`-32600`, `id` null, as the id is in the part not read) and skipped, without being
 //! held in memory, and the server goes on with the next line. rmcp's own line transport drops such a line
 //! silently, which leaves the client waiting for an answer that never comes.
+//!
+//! With [`BoundedLines::answering_calls`], a line that is a `tools/call` the server can answer directly (see
+//! [`super::direct`]) never reaches rmcp: it runs on a task of its own and its answer is written here. Such calls
+//! are cancelled by the client's `notifications/cancelled`, and the end of input waits for them as rmcp waits
+//! for its own.
 
-use bytes::BytesMut;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use super::direct::ToolCallRequest;
+use super::server::McpServer;
+use bytes::{Buf as _, BytesMut};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ProtocolVersion, RequestId, ServerJsonRpcMessage,
+    ServerResult,
+};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{AsyncRwTransport, JsonRpcMessageCodec, JsonRpcMessageCodecError};
 use rmcp::{ErrorData, RoleServer};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite};
 use tokio_util::codec::Decoder as _;
+use tokio_util::task::TaskTracker;
 
 /// Bytes asked of the reader at a time: what is buffered beyond the limit while skipping an oversized line.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Writes answers, from rmcp and from the calls answered here; its own reading side is never used.
+type Writer<W> = Arc<tokio::sync::Mutex<AsyncRwTransport<RoleServer, tokio::io::Empty, W>>>;
+
+/// Send `message` on `writer`, after what was sent before.
+fn send_on<W: AsyncWrite + Send + Unpin + 'static>(
+    writer: &Writer<W>,
+    message: ServerJsonRpcMessage,
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    let writer = writer.clone();
+    async move {
+        // rmcp's writer queues the message at once and returns the write as a future of its own.
+        let send = writer.lock().await.send(message);
+        send.await
+    }
+}
 
 /// Newline-delimited JSON-RPC on a reader and a writer, each incoming message at most `max_line` bytes.
 pub struct BoundedLines<R, W: AsyncWrite + Send + Unpin + 'static> {
@@ -20,8 +49,22 @@ pub struct BoundedLines<R, W: AsyncWrite + Send + Unpin + 'static> {
     buffer: BytesMut,
     codec: JsonRpcMessageCodec<ClientJsonRpcMessage>,
     max_line: usize,
-    /// Sends answers; its own reading side is never used.
-    writer: AsyncRwTransport<RoleServer, tokio::io::Empty, W>,
+    /// `buffer` starts at the start of a line (the codec is not halfway through one, nor skipping one).
+    at_line_start: bool,
+    /// The codec is skipping an oversized line.
+    skipping: bool,
+    writer: Writer<W>,
+    direct: Option<DirectCalls>,
+}
+
+/// The `tools/call`s answered without rmcp.
+struct DirectCalls {
+    server: Arc<McpServer>,
+    /// The revision the session's `initialize` settled on, once answered.
+    negotiated: Option<ProtocolVersion>,
+    /// Calls running, by request id, for `notifications/cancelled`.
+    running: Arc<Mutex<HashMap<RequestId, tokio::task::AbortHandle>>>,
+    tasks: TaskTracker,
 }
 
 impl<R, W> BoundedLines<R, W>
@@ -36,14 +79,92 @@ where
             buffer: BytesMut::new(),
             codec: JsonRpcMessageCodec::new_with_max_length(max_line),
             max_line,
-            writer: AsyncRwTransport::new_server(tokio::io::empty(), writer),
+            at_line_start: true,
+            skipping: false,
+            writer: Arc::new(tokio::sync::Mutex::new(AsyncRwTransport::new_server(
+                tokio::io::empty(),
+                writer,
+            ))),
+            direct: None,
+        }
+    }
+
+    /// Answer the `tools/call`s that `server` can answer directly here, without rmcp.
+    #[must_use]
+    pub fn answering_calls(mut self, server: Arc<McpServer>) -> Self {
+        self.direct = Some(DirectCalls {
+            server,
+            negotiated: None,
+            running: Arc::default(),
+            tasks: TaskTracker::new(),
+        });
+        self
+    }
+
+    /// Take the first line of `buffer` if it is a `tools/call` answered here, and start it.
+    fn take_direct_call(&mut self) -> bool {
+        let Some(direct) = &self.direct else {
+            return false;
+        };
+        let Some(end) = self.buffer.iter().position(|&b| b == b'\n') else {
+            return false;
+        };
+        if end > self.max_line {
+            return false;
+        }
+        let Ok(call) = serde_json::from_slice::<ToolCallRequest>(&self.buffer[..end]) else {
+            return false;
+        };
+        let Some(planned) = call.plan(&direct.server, direct.negotiated.as_ref()) else {
+            return false;
+        };
+        self.buffer.advance(end + 1);
+        let id = call.id.clone();
+        let server = direct.server.clone();
+        let writer = self.writer.clone();
+        let running = direct.running.clone();
+        let finished_id = id.clone();
+        let task = direct.tasks.spawn(async move {
+            let (log, response) = call.answer(&server, planned, Some("stdio")).await;
+            // Answered (or past cancelling): a `notifications/cancelled` from now on is too late.
+            lock(&running).remove(&finished_id);
+            for message in log.into_iter().chain([response]) {
+                if let Err(e) = send_on(&writer, message).await {
+                    tracing::debug!("cannot write a tools/call answer to stdout: {e}");
+                }
+            }
+        });
+        lock(&direct.running).insert(id, task.abort_handle());
+        true
+    }
+
+    /// Note what rmcp needs the transport to know of: the revision `initialize` settled on, and cancellations of
+    /// the calls running here.
+    fn observe_sent(&mut self, message: &ServerJsonRpcMessage) {
+        if let (Some(direct), ServerJsonRpcMessage::Response(response)) =
+            (&mut self.direct, message)
+            && let ServerResult::InitializeResult(init) = &response.result
+        {
+            direct.negotiated = Some(init.protocol_version.clone());
+        }
+    }
+
+    fn observe_received(&self, message: &ClientJsonRpcMessage) {
+        if let (Some(direct), ClientJsonRpcMessage::Notification(notification)) =
+            (&self.direct, message)
+            && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
+            && let Some(id) = &cancelled.params.request_id
+            && let Some(call) = lock(&direct.running).remove(id)
+        {
+            // Cancelled: no answer is sent (the client gave up on it).
+            call.abort();
         }
     }
 
     /// Answer a message that could not be taken. The send runs on its own task, so that `receive` being
     /// cancelled (rmcp polls it in a `select!`) cannot lose the answer halfway.
     fn answer_error(&mut self, error: ErrorData) {
-        let send = self.writer.send(ServerJsonRpcMessage::error(error, None));
+        let send = send_on(&self.writer, ServerJsonRpcMessage::error(error, None));
         tokio::spawn(async move {
             if let Err(e) = send.await {
                 tracing::debug!("cannot answer a refused stdio message: {e}");
@@ -63,17 +184,29 @@ where
         &mut self,
         item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.writer.send(item)
+        self.observe_sent(&item);
+        send_on(&self.writer, item)
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
         loop {
-            // Decoding is synchronous and reading into `buffer` is cancel-safe, so a cancelled `receive` loses
-            // nothing: the next call resumes with what was read.
+            // Decoding and taking a direct call are synchronous, and reading into `buffer` is cancel-safe, so a
+            // cancelled `receive` loses nothing: the next call resumes with what was read.
+            if self.at_line_start && self.take_direct_call() {
+                continue;
+            }
             match self.codec.decode(&mut self.buffer) {
-                Ok(Some(message)) => return Some(message),
-                Ok(None) => {}
+                Ok(Some(message)) => {
+                    self.at_line_start = true;
+                    self.skipping = false;
+                    self.observe_received(&message);
+                    return Some(message);
+                }
+                // Nothing left, or the start of a line still coming (which the codec has begun to scan).
+                Ok(None) => self.at_line_start = !self.skipping && self.buffer.is_empty(),
                 Err(JsonRpcMessageCodecError::MaxLineLengthExceeded) => {
+                    self.at_line_start = false;
+                    self.skipping = true;
                     tracing::warn!(
                         max_request_size = self.max_line,
                         "refused a stdio message longer than [serve] max_request_size"
@@ -89,6 +222,9 @@ where
                     continue;
                 }
                 Err(JsonRpcMessageCodecError::Serde(e)) => {
+                    // The codec took the whole line.
+                    self.at_line_start = true;
+                    self.skipping = false;
                     // Like rmcp: JSON of the wrong shape is an invalid request; text that is not JSON is
                     // ignored, since answering it can start an error storm with a peer that echoes.
                     if e.is_data() {
@@ -110,7 +246,14 @@ where
             self.buffer.reserve(READ_CHUNK);
             match self.reader.read_buf(&mut self.buffer).await {
                 // End of input; an unterminated last line is an incomplete message, so there is nothing to take.
-                Ok(0) => return None,
+                // The calls running here are answered first, as rmcp answers its own.
+                Ok(0) => {
+                    if let Some(direct) = &self.direct {
+                        direct.tasks.close();
+                        direct.tasks.wait().await;
+                    }
+                    return None;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("cannot read MCP messages from stdin: {e}");
@@ -121,8 +264,12 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.writer.close().await
+        self.writer.lock().await.close().await
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

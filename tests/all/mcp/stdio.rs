@@ -179,3 +179,124 @@ async fn stdio_end_of_input_answers_queued_calls_and_stops_endless_ones_at_their
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_answers_every_call_sent_before_end_of_input_with_the_logs_asked_for() {
+    // Calls in a 2025-11-25 session and 2026-07-28 ones side by side, all written at once and stdin closed at
+    // once: every call is answered (the endless loop's `out of fuel` too), and the failed calls log where the
+    // client asked (the session's default warnings; a 2026 request's `logLevel`), before the process exits 0.
+    let dir = tempdir();
+    let mut server = RawStdio::start(&write_policy(dir.path(), &text_and_loop()));
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let logs = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"warning"}"#;
+    let calls = [
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"text__word-count","arguments":{"text":"a b"}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"loop__spin","arguments":{}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"text__word-count","arguments":{"txt":"a b"}}}"#.to_string(),
+        format!(r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{{meta},"name":"text.word-count","arguments":{{"text":"a b c"}}}}}}"#),
+        format!(r#"{{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{{{logs},"name":"loop__spin","arguments":{{}}}}}}"#),
+        format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{{meta},"name":"loop__spin","arguments":{{}}}}}}"#),
+        r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"no-such-tool","arguments":{}}}"#.to_string(),
+    ];
+    let mut lines = vec![INITIALIZE, INITIALIZED];
+    lines.extend(calls.iter().map(String::as_str));
+    server.send(&lines).await;
+    let RawStdio {
+        mut child,
+        stdin,
+        mut stdout,
+    } = server;
+    drop(stdin);
+    let mut messages = Vec::new();
+    while let Some(line) = tokio::time::timeout(super::PATIENCE, stdout.next_line())
+        .await
+        .expect("every answer within the patience")
+        .expect("read")
+    {
+        messages.push(serde_json::from_str::<Value>(&line).expect("JSON-RPC"));
+    }
+    let answer = |id: u64| {
+        let found: Vec<&Value> = messages.iter().filter(|m| m["id"] == id).collect();
+        assert_eq!(found.len(), 1, "one answer to {id} in {messages:#?}");
+        found[0].clone()
+    };
+    assert_eq!(
+        answer(2)["result"]["structuredContent"]["result"]["words"],
+        2
+    );
+    assert!(
+        answer(2)["result"].get("resultType").is_none(),
+        "2025 shape"
+    );
+    for id in [3, 6, 7] {
+        let text = answer(id)["result"]["content"][0]["text"].to_string();
+        assert!(text.contains("out of fuel"), "{id}: {text}");
+    }
+    assert_eq!(answer(4)["error"]["code"], -32602);
+    assert_eq!(answer(5)["result"]["resultType"], "complete", "2026 shape");
+    assert_eq!(
+        answer(5)["result"]["structuredContent"]["result"]["words"],
+        3
+    );
+    assert_eq!(answer(8)["error"]["code"], -32602);
+    let logs: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/message")
+        .collect();
+    assert_eq!(logs.len(), 2, "the session's call 3 and call 6: {logs:#?}");
+    assert!(
+        logs.iter()
+            .all(|l| l["params"]["data"]["kind"] == "fuel_exhausted"),
+        "{logs:#?}"
+    );
+    let status = tokio::time::timeout(super::PATIENCE, child.wait())
+        .await
+        .expect("are serve exits once the answers are out")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_stdio_call_is_stopped_and_not_answered() {
+    let dir = tempdir();
+    let policy = write_policy(
+        dir.path(),
+        &(super::component("text", "text", "")
+            + &super::component("sleep", "hostile-sleep", "limits.timeout = \"20s\"")),
+    );
+    let mut server = RawStdio::start(&policy);
+    server
+        .send(&[
+            INITIALIZE,
+            INITIALIZED,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep.sleep","arguments":{"ms":15000}}}"#,
+        ])
+        .await;
+    assert_eq!(server.answers(1).await[0]["id"], 1);
+    let started = std::time::Instant::now();
+    server
+        .send(&[
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2,"reason":"changed my mind"}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"text.word-count","arguments":{"text":"a"}}}"#,
+        ])
+        .await;
+    let answers = server.answers(1).await;
+    assert_eq!(
+        answers[0]["id"], 3,
+        "the cancelled call is not answered: {answers:?}"
+    );
+    let RawStdio {
+        mut child, stdin, ..
+    } = server;
+    drop(stdin);
+    let status = tokio::time::timeout(super::PATIENCE, child.wait())
+        .await
+        .expect("are serve exits without waiting for the cancelled call")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the cancelled call was stopped, not waited for: {:?}",
+        started.elapsed()
+    );
+}
