@@ -7,7 +7,7 @@
 //! are bounded (`[serve]`, see [`super::connection`] and [`super::http_sessions`]).
 
 use super::connection::{self, ConnectionBounds};
-use super::direct::{DirectCalls, answer_stateless_calls};
+use super::direct::{DirectHttpCalls, answer_stateless_calls};
 use super::http_sessions::{BoundedSessions, SessionError, refused_for_room};
 use super::server::{Handler, McpServer};
 use are_policy::ServeBounds;
@@ -124,7 +124,7 @@ pub async fn bind(server: Arc<McpServer>, options: HttpOptions) -> Result<Listen
         )),
         config,
     );
-    let direct = Arc::new(DirectCalls {
+    let direct = Arc::new(DirectHttpCalls {
         server: server.clone(),
         max_body: usize::try_from(bounds.max_request_size).unwrap_or(usize::MAX),
     });

@@ -4,6 +4,7 @@
 //! the client's `DELETE`, rmcp ending an inactive one, or an eviction, also drops the session instances and
 //! settings kept for it.
 
+use super::lock;
 use super::server::McpServer;
 use futures_core::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
@@ -65,10 +66,6 @@ impl Table {
             .min_by_key(|(_, a)| a.last_used)
             .map(|(id, _)| id.clone())
     }
-}
-
-fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
-    table.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Marks a session busy while it lives: a request in flight or a stream open.

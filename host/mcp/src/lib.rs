@@ -16,3 +16,8 @@ pub mod tasks;
 pub mod watch;
 
 pub use server::{Handler, McpServer, serve_stdio};
+
+/// Lock `mutex`, taking it over from a thread that panicked while holding it (the data it guards stays usable).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

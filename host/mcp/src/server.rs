@@ -505,6 +505,9 @@ fn outcome(name: &str, tool: &ServedTool, call: ToolCall) -> Result<ToolOutcome,
     })
 }
 
+/// The name of the one session on stdio.
+pub(crate) const STDIO_SESSION: &str = "stdio";
+
 /// The session a request belongs to: its `Mcp-Session-Id` over HTTP (none for a stateless request), or the one
 /// stdio session.
 pub fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
@@ -514,7 +517,7 @@ pub fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-        None => Some("stdio".to_string()),
+        None => Some(STDIO_SESSION.to_string()),
     }
 }
 
@@ -787,7 +790,7 @@ pub async fn serve_stdio(
     let running = Handler(server.clone())
         .serve(
             super::stdio::BoundedLines::new(input, output, max_request_size)
-                .answering_calls(server.clone()),
+                .answering_calls(server),
         )
         .await;
     let running = match running {

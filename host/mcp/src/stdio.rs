@@ -9,7 +9,8 @@
 //! for its own.
 
 use super::direct::ToolCallRequest;
-use super::server::McpServer;
+use super::lock;
+use super::server::{McpServer, STDIO_SESSION};
 use bytes::{Buf as _, BytesMut};
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ProtocolVersion, RequestId, ServerJsonRpcMessage,
@@ -54,11 +55,11 @@ pub struct BoundedLines<R, W: AsyncWrite + Send + Unpin + 'static> {
     /// The codec is skipping an oversized line.
     skipping: bool,
     writer: Writer<W>,
-    direct: Option<DirectCalls>,
+    direct: Option<DirectStdioCalls>,
 }
 
 /// The `tools/call`s answered without rmcp.
-struct DirectCalls {
+struct DirectStdioCalls {
     server: Arc<McpServer>,
     /// The revision the session's `initialize` settled on, once answered.
     negotiated: Option<ProtocolVersion>,
@@ -92,7 +93,7 @@ where
     /// Answer the `tools/call`s that `server` can answer directly here, without rmcp.
     #[must_use]
     pub fn answering_calls(mut self, server: Arc<McpServer>) -> Self {
-        self.direct = Some(DirectCalls {
+        self.direct = Some(DirectStdioCalls {
             server,
             negotiated: None,
             running: Arc::default(),
@@ -124,8 +125,10 @@ where
         let writer = self.writer.clone();
         let running = direct.running.clone();
         let finished_id = id.clone();
+        // Held until the call is recorded, so that a call finishing at once cannot remove its entry first.
+        let mut running_calls = lock(&direct.running);
         let task = direct.tasks.spawn(async move {
-            let (log, response) = call.answer(&server, planned, Some("stdio")).await;
+            let (log, response) = call.answer(&server, planned, Some(STDIO_SESSION)).await;
             // Answered (or past cancelling): a `notifications/cancelled` from now on is too late.
             lock(&running).remove(&finished_id);
             for message in log.into_iter().chain([response]) {
@@ -134,12 +137,11 @@ where
                 }
             }
         });
-        lock(&direct.running).insert(id, task.abort_handle());
+        running_calls.insert(id, task.abort_handle());
         true
     }
 
-    /// Note what rmcp needs the transport to know of: the revision `initialize` settled on, and cancellations of
-    /// the calls running here.
+    /// Note the revision the session's `initialize` settled on, when rmcp sends its result.
     fn observe_sent(&mut self, message: &ServerJsonRpcMessage) {
         if let (Some(direct), ServerJsonRpcMessage::Response(response)) =
             (&mut self.direct, message)
@@ -149,6 +151,7 @@ where
         }
     }
 
+    /// Stop a call running here that the client cancels.
     fn observe_received(&self, message: &ClientJsonRpcMessage) {
         if let (Some(direct), ClientJsonRpcMessage::Notification(notification)) =
             (&self.direct, message)
@@ -266,10 +269,6 @@ where
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.writer.lock().await.close().await
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
